@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# ssl3d demo on built-in synthetic CT: no download, CPU only.
+# Generates phantoms with MONAI-format datalists, inspects one, and draws its views.
+# Usage: scripts/demo.sh [WORK_DIR]   (default: ./demo-run, git-ignored)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="${1:-demo-run}"
+mkdir -p "$work"
+echo "== building ssl3d (release)"
+cargo build --release --quiet --bin ssl-data
+bin="${CARGO_TARGET_DIR:-target}/release"
+
+echo "== 1. synthetic CT: chest (pretraining) and labelled abdomen (fine-tuning)"
+"$bin/ssl-data" synth --out "$work/data" --json-dir json_files/synthetic --size tiny \
+  --count 16 --labelled 24 --validation 6 --seed 0
+
+echo "== 2. what ssl3d reads from one volume"
+"$bin/ssl-data" inspect "$work/data/btcv/imagesTr/img0001.nii.gz" --voxel 32,32,16
+"$bin/ssl-data" check --json json_files/synthetic/btcv/dataset_0_init_6.json \
+  --data-dir "$work/data/btcv" --labels
+
+echo "== 3. views: three mid-slices with the organ labels"
+"$bin/ssl-data" views "$work/data/btcv/imagesTr/img0001.nii.gz" \
+  --label "$work/data/btcv/labelsTr/label0001.nii.gz" --out "$work/abdomen_views.png"
+"$bin/ssl-data" views "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
+  --out "$work/chest_views.png"
+
+echo "== done: open $work/abdomen_views.png and $work/chest_views.png"
+echo "   (pretraining and fine-tuning join this script as they land: see the README)"

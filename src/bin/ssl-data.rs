@@ -1,0 +1,265 @@
+//! `ssl-data`: look at, check and generate CT data — NIfTI inspection, datalist validation,
+//! synthetic phantoms, slice views, and I/O benchmarks.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use ssl3d::cli::run;
+use ssl3d::data::synthetic::{SynthOptions, SynthSize, generate};
+use ssl3d::data::{Split, load_datalist, validate_items};
+use ssl3d::io::{inspect, load_labels, load_volume, read_nifti};
+use ssl3d::{Error, Result};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "Inspect, check and generate CT data for ssl3d", long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show what ssl3d reads from a NIfTI file: shape, stored type, spacing, affine, intensity
+    /// statistics (after scl_slope/scl_inter) and chosen voxel values.
+    Inspect {
+        /// A .nii, .nii.gz, .hdr(.gz) or .img(.gz) file.
+        file: PathBuf,
+        /// Also print the value at voxel I,J,K (one index per dimension; repeatable).
+        #[arg(long = "voxel", value_name = "I,J,K", value_parser = parse_index)]
+        voxels: Vec<Vec<usize>>,
+        /// Print exactly one JSON line (a stable contract; errors as {"file", "error"}).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that every file a datalist names exists and is a readable NIfTI-1 volume (and that
+    /// labels match their images), reporting every problem at once.
+    Check {
+        /// MONAI-style datalist JSON.
+        #[arg(long = "json")]
+        datalist: PathBuf,
+        /// Folder the datalist's paths are relative to (default: the datalist's folder).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Require and check "label" files too (fine-tuning data).
+        #[arg(long)]
+        labels: bool,
+    },
+    /// Generate synthetic CT phantoms with MONAI-format datalists: unlabelled chest CT
+    /// (TCIA-COVID19 style, for pretraining) and labelled abdominal CT (BTCV's 13 organs).
+    Synth {
+        /// Data folder to create (outside the repository): gets tcia/ and btcv/ subfolders.
+        #[arg(long)]
+        out: PathBuf,
+        /// Where to write the datalists (tcia/dataset_split.json, btcv/dataset_0*.json).
+        #[arg(long, default_value = "json_files/synthetic")]
+        json_dir: PathBuf,
+        /// Same seed, same bytes.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// tiny = 64×64×32 (tests, CPU demo), small = 192×192×64, full = 512×512×100–140.
+        #[arg(long, value_enum, default_value = "tiny")]
+        size: SynthSize,
+        /// Number of chest volumes, split like TCIA's 600 training / 171 validation.
+        #[arg(long, default_value_t = 16)]
+        count: usize,
+        /// Labelled abdominal training volumes (dataset_0.json; the _init_12 and _init_6 splits
+        /// take the first 12 and 6).
+        #[arg(long, default_value_t = 24)]
+        labelled: usize,
+        /// Labelled abdominal validation volumes, shared by all three splits (BTCV: 6).
+        #[arg(long, default_value_t = 6)]
+        validation: usize,
+    },
+    /// Draw the three orthogonal mid-slices of a volume into a PNG, labels as a colour overlay.
+    Views {
+        file: PathBuf,
+        /// Label map to overlay (same grid as the image).
+        #[arg(long)]
+        label: Option<PathBuf>,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand, Debug)]
+enum Bench {
+    /// Time reading a NIfTI file into f32 (decompression + conversion + scaling).
+    Read {
+        file: PathBuf,
+        /// Timed repetitions after one warm-up read.
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+}
+
+fn parse_index(s: &str) -> std::result::Result<Vec<usize>, String> {
+    s.split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("'{s}' is not a voxel index like 10,20,5"))
+        })
+        .collect()
+}
+
+fn main() {
+    let args = Args::parse();
+    match args.command {
+        Command::Inspect {
+            file,
+            voxels,
+            json: true,
+        } => inspect_json(file, voxels),
+        command => run(|| dispatch(command)),
+    }
+}
+
+/// `inspect --json`: exactly one JSON line on stdout, success or not.
+fn inspect_json(file: PathBuf, voxels: Vec<Vec<usize>>) {
+    match inspect(&file, &voxels) {
+        Ok(report) => println!("{}", serde_json::to_string(&report).expect("serialisable")),
+        Err(e) => {
+            let line =
+                serde_json::json!({ "file": file.display().to_string(), "error": e.to_string() });
+            println!("{line}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Inspect { file, voxels, .. } => {
+            let r = inspect(&file, &voxels)?;
+            println!("{}", r.file);
+            println!("  shape    {:?}  ({})", r.shape, r.dtype);
+            println!("  spacing  {:?}", r.spacing);
+            println!("  affine");
+            for row in &r.affine {
+                println!(
+                    "    [{:>10.4} {:>10.4} {:>10.4} {:>10.4}]",
+                    row[0], row[1], row[2], row[3]
+                );
+            }
+            match (r.min, r.max, r.mean) {
+                (Some(lo), Some(hi), Some(m)) => {
+                    println!(
+                        "  values   min {lo}  max {hi}  mean {m:.4}  NaN {}",
+                        r.nan_count
+                    )
+                }
+                _ => println!("  values   (no scalar statistics; NaN {})", r.nan_count),
+            }
+            for v in &r.voxels {
+                println!("  voxel {:?} = {}", v.index, v.value);
+            }
+            Ok(())
+        }
+        Command::Check {
+            datalist,
+            data_dir,
+            labels,
+        } => {
+            let mut total = 0;
+            for split in [Split::Training, Split::Validation] {
+                let items = load_datalist(&datalist, split, data_dir.as_deref(), labels)?;
+                validate_items(&items, labels)?;
+                println!("{}: {} entries OK", split.key(), items.len());
+                total += items.len();
+            }
+            println!("all {total} entries of {} are readable", datalist.display());
+            Ok(())
+        }
+        Command::Synth {
+            out,
+            json_dir,
+            seed,
+            size,
+            count,
+            labelled,
+            validation,
+        } => {
+            let opts = SynthOptions {
+                out_dir: out,
+                json_dir,
+                seed,
+                size,
+                chest_count: count,
+                labelled,
+                validation,
+            };
+            let bar = ProgressBar::new((count + labelled + validation) as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} volumes, ETA {eta}")
+                    .expect("valid template"),
+            );
+            bar.set_message("synthesising");
+            let start = Instant::now();
+            let written = generate(&opts, &|| bar.inc(1))?;
+            bar.finish_and_clear();
+            println!(
+                "wrote {} images and {} label maps under {} in {:.1} s",
+                written.images.len(),
+                written.labels.len(),
+                opts.out_dir.display(),
+                start.elapsed().as_secs_f64()
+            );
+            for d in &written.datalists {
+                println!("  datalist {}", d.display());
+            }
+            println!(
+                "pretraining data: --json {}/tcia/dataset_split.json --data-dir {}/tcia",
+                opts.json_dir.display(),
+                opts.out_dir.display()
+            );
+            println!(
+                "fine-tuning data: --json {}/btcv/dataset_0_init_6.json --data-dir {}/btcv",
+                opts.json_dir.display(),
+                opts.out_dir.display()
+            );
+            Ok(())
+        }
+        Command::Views { file, label, out } => {
+            let volume = load_volume(&file)?;
+            let labels = label.as_deref().map(load_labels).transpose()?;
+            if let Some(l) = &labels {
+                ssl3d::io::check_label_matches(&volume, l, None)?;
+            }
+            ssl3d::report::write_views(&volume, labels.as_ref(), &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Bench(Bench::Read { file, repeat }) => {
+            let bytes = std::fs::metadata(&file)
+                .map_err(|e| Error::io(&file, e))?
+                .len();
+            let first = read_nifti(&file)?;
+            let mut times = Vec::with_capacity(repeat);
+            for _ in 0..repeat.max(1) {
+                let t = Instant::now();
+                let img = read_nifti(&file)?;
+                times.push(t.elapsed().as_secs_f64());
+                drop(img);
+            }
+            times.sort_by(f64::total_cmp);
+            println!(
+                "read {} ({:?} {}, {:.1} MB on disk) into f32: median {:.3} s, min {:.3} s over {} runs, {} threads",
+                file.display(),
+                first.header.shape,
+                first.header.stored_type.name(),
+                bytes as f64 / 1e6,
+                times[times.len() / 2],
+                times[0],
+                times.len(),
+                rayon::current_num_threads()
+            );
+            Ok(())
+        }
+    }
+}

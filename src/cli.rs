@@ -1,0 +1,54 @@
+//! Shared plumbing for the binaries: one place that turns a library error into one readable
+//! message and an exit code (2 for bad input), and the `--device` option.
+
+use crate::device::DeviceSpec;
+use crate::error::Error;
+
+/// Runs a binary's body; prints any error once as `error: ...` and exits with its code.
+pub fn run(body: impl FnOnce() -> crate::Result<()>) {
+    if let Err(e) = body() {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+/// The `--device` flag shared by every binary that computes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeviceArgs {
+    /// Where to compute: `cpu`, `cuda` (GPU 0) or `cuda:N`. CUDA needs a build with
+    /// `--features cuda` and an NVIDIA driver.
+    #[arg(long, default_value = "cpu", value_parser = parse_device)]
+    pub device: DeviceSpec,
+}
+
+fn parse_device(s: &str) -> Result<DeviceSpec, String> {
+    s.parse().map_err(|e: Error| e.to_string())
+}
+
+/// The options shared by `ssl-pretrain` and `ssl-finetune`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Training configuration (JSON). Fields left out keep the tutorial's values.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// MONAI-style datalist JSON with "training" and "validation" lists.
+    #[arg(long = "json")]
+    pub datalist: Option<std::path::PathBuf>,
+    /// Folder the datalist's relative paths are joined to (MONAI's `base_dir`/`data_root`).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Run folder: metrics, plots, checkpoints and the effective config go here.
+    #[arg(long)]
+    pub logdir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Continue from the last good checkpoint in --logdir.
+    #[arg(long)]
+    pub resume: bool,
+    /// Seed for every random choice of the run (data order, augmentations, initial weights).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override one config field, e.g. `--set lr=2e-4` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}

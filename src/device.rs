@@ -1,0 +1,124 @@
+//! The `--device` option every computing binary shares: `cpu`, `cuda` or `cuda:N`. Asking for a
+//! device that cannot work here is a clear error before any work starts, never a panic deep inside
+//! the backend.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+/// Where tensors live and kernels run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceSpec {
+    /// Burn's `flex` CPU backend.
+    #[default]
+    Cpu,
+    /// Burn's CUDA backend on GPU number N (needs the `cuda` build feature and an NVIDIA driver).
+    Cuda(usize),
+}
+
+impl FromStr for DeviceSpec {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
+            _ => match s.strip_prefix("cuda:") {
+                Some(n) => n.parse().map(DeviceSpec::Cuda).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "--device {s}: the GPU number after 'cuda:' must be a whole number"
+                    ))
+                }),
+                None => Err(Error::InvalidArgument(format!(
+                    "--device {s}: expected cpu, cuda or cuda:N"
+                ))),
+            },
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Cpu => write!(f, "cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl DeviceSpec {
+    /// Checks that this device can be used by this build on this machine.
+    pub fn check_available(&self) -> Result<()> {
+        match self {
+            DeviceSpec::Cpu => Ok(()),
+            DeviceSpec::Cuda(n) => cuda_check(*n).map_err(|problem| Error::Device {
+                device: self.to_string(),
+                problem,
+            }),
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_check(_index: usize) -> std::result::Result<(), String> {
+    Err("this ssl3d was built without CUDA support; rebuild with \
+         `cargo build --release --features cuda` (see docs/GPU.md), or use --device cpu"
+        .into())
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_check(index: usize) -> std::result::Result<(), String> {
+    use burn::backend::Cuda;
+    use burn::backend::cuda::CudaDevice;
+    use burn::tensor::Tensor;
+
+    // The driver library is loaded at run time: look for it before the backend does, so a machine
+    // without one gets a sentence instead of a panic.
+    let names = ["libcuda.so.1", "libcuda.so", "nvcuda.dll"];
+    let loaded = names
+        .iter()
+        .any(|n| unsafe { libloading::Library::new(n) }.is_ok());
+    if !loaded {
+        return Err(
+            "no NVIDIA driver found (libcuda.so.1 cannot be loaded); use --device cpu".into(),
+        );
+    }
+    // A first allocation initialises the context; the backend panics on failure (no such GPU,
+    // driver too old), so catch that once here, quietly.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let probe = std::panic::catch_unwind(|| {
+        let device = CudaDevice::new(index);
+        Tensor::<Cuda, 1>::zeros([1], &device).into_data()
+    });
+    std::panic::set_hook(hook);
+    probe.map(|_| ()).map_err(|e| {
+        let msg = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown error".into());
+        format!("CUDA device {index} cannot be initialised: {msg}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_device_names() {
+        assert_eq!("cpu".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cpu);
+        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!("CUDA:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        assert!("tpu".parse::<DeviceSpec>().is_err());
+    }
+
+    #[test]
+    fn cpu_is_always_available() {
+        DeviceSpec::Cpu.check_available().unwrap();
+    }
+}

@@ -1,0 +1,17 @@
+//! NIfTI-1 input and output (`.nii`, `.nii.gz`, `.hdr`/`.img` pairs), matching what nibabel reads.
+
+pub mod affine;
+pub mod datatype;
+pub mod header;
+pub mod inspect;
+pub mod paths;
+pub mod reader;
+pub mod volume;
+pub mod writer;
+
+pub use affine::{Affine, AffineSource};
+pub use header::{HeaderInfo, read_header};
+pub use inspect::{InspectReport, inspect};
+pub use reader::{NiftiImage, VoxelData, read_label_map, read_nifti};
+pub use volume::{LabelVolume, Volume, check_label_matches, load_labels, load_volume};
+pub use writer::write_volume;

@@ -1,0 +1,15 @@
+//! ssl3d: self-supervised pretraining on 3D CT, MONAI's `vit_unetr_ssl` tutorial in Rust on Burn.
+//!
+//! Modules follow MONAI's layout: [`io`] reads and writes NIfTI, [`data`] holds datalists and the
+//! synthetic CT generator, [`report`] draws figures. The reference behaviour is `SPEC.md` (shared
+//! with the project), the MONAI 1.5 tutorial and library.
+
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod io;
+pub mod report;
+
+pub use device::DeviceSpec;
+pub use error::{Error, Result};

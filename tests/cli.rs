@@ -1,0 +1,150 @@
+//! The binaries from a user's side: help texts, the device option, exit codes, the views figure.
+
+mod common;
+
+use std::process::Command;
+
+fn bin(name: &str) -> Command {
+    Command::new(match name {
+        "ssl-data" => env!("CARGO_BIN_EXE_ssl-data"),
+        "ssl-pretrain" => env!("CARGO_BIN_EXE_ssl-pretrain"),
+        "ssl-finetune" => env!("CARGO_BIN_EXE_ssl-finetune"),
+        _ => unreachable!(),
+    })
+}
+
+#[test]
+fn every_binary_explains_its_options() {
+    for name in ["ssl-data", "ssl-pretrain", "ssl-finetune"] {
+        let out = bin(name).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{name}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Usage"), "{name}: {text}");
+        if name != "ssl-data" {
+            assert!(
+                text.contains("--device") && text.contains("cuda:N"),
+                "{name}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unavailable_cuda_is_a_clear_error_not_a_panic() {
+    for name in ["ssl-pretrain", "ssl-finetune"] {
+        let out = bin(name)
+            .args(
+                ["--device", "cuda:0", "--random-init"]
+                    .iter()
+                    .take(if name == "ssl-finetune" { 3 } else { 2 }),
+            )
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        if out.status.code() == Some(2) {
+            // No CUDA here: built without the feature, or no driver.
+            assert!(err.starts_with("error: device cuda:0:"), "{name}: {err}");
+            assert!(!err.contains("panicked"), "{name}: {err}");
+        } else {
+            // A machine with a working GPU gets as far as the unimplemented training.
+            assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        }
+        let out = bin(name).args(["--device", "tpu"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("expected cpu, cuda or cuda:N"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn training_binaries_say_they_are_not_implemented_instead_of_pretending() {
+    let out = bin("ssl-pretrain").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("not implemented")
+    );
+}
+
+#[test]
+fn synth_then_views_draws_a_png() {
+    let dir = common::scratch("cli_views");
+    let out = bin("ssl-data")
+        .args([
+            "synth",
+            "--count",
+            "2",
+            "--labelled",
+            "1",
+            "--validation",
+            "1",
+            "--seed",
+            "3",
+        ])
+        .arg("--out")
+        .arg(dir.join("data"))
+        .arg("--json-dir")
+        .arg(dir.join("json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let png = dir.join("views.png");
+    let out = bin("ssl-data")
+        .arg("views")
+        .arg(dir.join("data/btcv/imagesTr/img0001.nii.gz"))
+        .arg("--label")
+        .arg(dir.join("data/btcv/labelsTr/label0001.nii.gz"))
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    assert!(width > 600, "three panels side by side");
+    // A label on another grid is refused with the file named.
+    let out = bin("ssl-data")
+        .arg("views")
+        .arg(dir.join("data/tcia/data/volume-covid19-synth-0001.nii.gz"))
+        .arg("--label")
+        .arg(dir.join("data/btcv/labelsTr/label0001.nii.gz"))
+        .arg("--out")
+        .arg(dir.join("bad.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("label0001.nii.gz"));
+}
+
+#[test]
+fn check_reports_missing_files_with_exit_code_2() {
+    let out = bin("ssl-data")
+        .args(["check", "--json"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/json_files/btcv/dataset_0_init_6.json"
+        ))
+        .args(["--data-dir", "/nonexistent", "--labels"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("12 file(s) cannot be used"), "{err}");
+    assert!(
+        err.contains("/nonexistent/labelsTr/label0006.nii.gz"),
+        "{err}"
+    );
+}

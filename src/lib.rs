@@ -4,12 +4,16 @@
 //! synthetic CT generator, [`report`] draws figures. The reference behaviour is `SPEC.md` (shared
 //! with the project), the MONAI 1.5 tutorial and library.
 
+// Affine and matrix code indexes rows and columns explicitly: it reads like the formulas it ports.
+#![allow(clippy::needless_range_loop)]
+
 pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod io;
 pub mod report;
+pub mod transforms;
 
 pub use device::DeviceSpec;
 pub use error::{Error, Result};

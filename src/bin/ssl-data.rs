@@ -10,6 +10,7 @@ use ssl3d::cli::run;
 use ssl3d::data::synthetic::{SynthOptions, SynthSize, generate};
 use ssl3d::data::{Split, load_datalist, validate_items};
 use ssl3d::io::{inspect, load_labels, load_volume, read_nifti};
+use ssl3d::transforms::{self, Pipeline, PipelineKind};
 use ssl3d::{Error, Result};
 
 #[derive(Parser, Debug)]
@@ -81,6 +82,27 @@ enum Command {
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Run one of the tutorial's transform pipelines on a file, seeded like MONAI's
+    /// `Compose.set_random_state(seed)`, and print each output sample's shape, sum and checksum.
+    Chain {
+        /// pretrain (SSL views), finetune-train (label-balanced crops) or finetune-val.
+        #[arg(long, value_enum)]
+        pipeline: PipelineKind,
+        /// CT volume (NIfTI).
+        #[arg(long)]
+        image: PathBuf,
+        /// Label map (fine-tuning pipelines).
+        #[arg(long)]
+        label: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        /// Pipeline config (JSON); fields left out keep the tutorial's values.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// One JSON line: {"samples": [{"<key>": {"shape", "sum", "wsum"}, ...}, ...]}.
+        #[arg(long)]
+        json: bool,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -233,6 +255,52 @@ fn dispatch(command: Command) -> Result<()> {
             }
             ssl3d::report::write_views(&volume, labels.as_ref(), &out)?;
             println!("wrote {}", out.display());
+            Ok(())
+        }
+        Command::Chain {
+            pipeline,
+            image,
+            label,
+            seed,
+            config,
+            json,
+        } => {
+            let mut p = Pipeline::from_config(pipeline, config.as_deref())?;
+            p.set_random_state(seed);
+            let samples = p.run(&image, label.as_deref())?;
+            let summary: Vec<serde_json::Value> = samples
+                .iter()
+                .map(|s| {
+                    let keys: serde_json::Map<String, serde_json::Value> = s
+                        .images
+                        .iter()
+                        .map(|(k, img)| {
+                            (
+                                k.clone(),
+                                serde_json::json!({
+                                    "shape": img.data.shape(),
+                                    "sum": transforms::sum(&img.data),
+                                    "wsum": transforms::wsum(&img.data),
+                                }),
+                            )
+                        })
+                        .collect();
+                    serde_json::Value::Object(keys)
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::json!({ "samples": summary }));
+            } else {
+                for (i, s) in summary.iter().enumerate() {
+                    println!("sample {i}");
+                    for (k, v) in s.as_object().unwrap() {
+                        println!(
+                            "  {k:<9} shape {}  sum {}  wsum {}",
+                            v["shape"], v["sum"], v["wsum"]
+                        );
+                    }
+                }
+            }
             Ok(())
         }
         Command::Bench(Bench::Read { file, repeat }) => {

@@ -33,7 +33,6 @@ fn label_colour(l: u8) -> (u8, u8, u8) {
 }
 
 /// For each RAS axis: which array axis holds it and whether the array runs against it.
-#[allow(clippy::needless_range_loop)] // col indexes both the affine's columns and array axes
 fn ras_axes(affine: &Affine) -> Result<[(usize, bool); 3]> {
     let mut out = [(usize::MAX, false); 3];
     for col in 0..3 {

@@ -1,0 +1,76 @@
+//! `RandCoarseShuffled`: local pixel shuffling. Inside each hole, every channel's voxels are
+//! permuted with numpy's legacy shuffle; holes run in order, so overlaps reshuffle (SPEC §6.11.10).
+
+use ndarray::s;
+
+use super::coarse_holes::{HoleSpec, draw_holes};
+use super::compose::Transform;
+use super::meta::Sample;
+use super::rng::RandomState;
+use crate::error::Result;
+
+pub struct RandCoarseShuffled {
+    pub keys: Vec<String>,
+    pub prob: f64,
+    pub spec: HoleSpec,
+    wrapper: RandomState,
+    inner: RandomState,
+}
+
+impl RandCoarseShuffled {
+    pub fn new(keys: Vec<String>, prob: f64, spec: HoleSpec) -> Self {
+        RandCoarseShuffled {
+            keys,
+            prob,
+            spec,
+            wrapper: RandomState::new(0),
+            inner: RandomState::new(0),
+        }
+    }
+}
+
+impl Transform for RandCoarseShuffled {
+    fn name(&self) -> &'static str {
+        "RandCoarseShuffled"
+    }
+
+    fn apply(&mut self, mut sample: Sample) -> Result<Vec<Sample>> {
+        if self.wrapper.random_sample() >= self.prob {
+            return Ok(vec![sample]);
+        }
+        let Some(first) = self.keys.first() else {
+            return Ok(vec![sample]);
+        };
+        let shape = sample.get(first)?.spatial_shape();
+        self.inner.random_sample();
+        let holes = draw_holes(&mut self.inner, shape, &self.spec);
+        for k in &self.keys {
+            let img = sample.get_mut(k)?;
+            let mut patch = Vec::new();
+            for (start, size) in &holes {
+                for c in 0..img.data.shape()[0] {
+                    let mut view = img.data.slice_mut(s![
+                        c,
+                        start[0]..start[0] + size[0],
+                        start[1]..start[1] + size[1],
+                        start[2]..start[2] + size[2]
+                    ]);
+                    patch.clear();
+                    patch.extend(view.iter().copied());
+                    self.inner.shuffle(&mut patch);
+                    view.iter_mut().zip(&patch).for_each(|(v, p)| *v = *p);
+                }
+            }
+        }
+        Ok(vec![sample])
+    }
+
+    fn is_random(&self) -> bool {
+        true
+    }
+
+    fn set_random_state(&mut self, seed: u32) {
+        self.wrapper = RandomState::new(seed);
+        self.inner = RandomState::new(seed);
+    }
+}

@@ -111,6 +111,19 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum Bench {
+    /// Time each transform of the pretraining and fine-tuning pipelines on a CT volume (default:
+    /// a full-size synthetic abdominal CT generated in a temporary folder).
+    Transforms {
+        /// CT volume to use instead of the synthetic one.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// Its label map (needed for the fine-tuning chain when --image is given).
+        #[arg(long)]
+        label: Option<PathBuf>,
+        /// Timed runs per pipeline (after one warm-up run); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Time reading a NIfTI file into f32 (decompression + conversion + scaling).
     Read {
         file: PathBuf,
@@ -303,6 +316,11 @@ fn dispatch(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench(Bench::Transforms {
+            image,
+            label,
+            repeat,
+        }) => bench_transforms(image, label, repeat),
         Command::Bench(Bench::Read { file, repeat }) => {
             let bytes = std::fs::metadata(&file)
                 .map_err(|e| Error::io(&file, e))?
@@ -330,4 +348,57 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Per-stage median times of the pretrain and finetune-train chains.
+fn bench_transforms(image: Option<PathBuf>, label: Option<PathBuf>, repeat: usize) -> Result<()> {
+    use ssl3d::data::synthetic::{PhantomKind, synthesize};
+    let tmp = std::env::temp_dir().join(format!("ssl3d-bench-{}", std::process::id()));
+    let (image, label) = match image {
+        Some(i) => (i, label),
+        None => {
+            let v = synthesize(PhantomKind::Abdomen, SynthSize::Full, 0, 1);
+            let (i, l) = (tmp.join("img.nii.gz"), tmp.join("label.nii.gz"));
+            ssl3d::io::write_volume(&i, &v.hu, &v.affine)?;
+            ssl3d::io::write_volume(&l, v.labels.as_ref().unwrap(), &v.affine)?;
+            (i, Some(l))
+        }
+    };
+    let header = ssl3d::io::read_header(&image)?;
+    println!(
+        "{}: {:?} {}, {} threads, median of {repeat} runs",
+        image.display(),
+        header.shape,
+        header.stored_type.name(),
+        rayon::current_num_threads()
+    );
+    let mut kinds = vec![PipelineKind::Pretrain];
+    if label.is_some() {
+        kinds.push(PipelineKind::FinetuneTrain);
+    }
+    for kind in kinds {
+        let mut p = Pipeline::from_config(kind, None)?;
+        let mut runs: Vec<Vec<(&str, f64)>> = Vec::new();
+        for i in 0..=repeat.max(1) {
+            p.set_random_state(i as u32);
+            let (_, times) = p.run_timed(&image, label.as_deref())?;
+            if i > 0 {
+                runs.push(times.iter().map(|(n, t)| (*n, t.as_secs_f64())).collect());
+            }
+        }
+        println!("\n{kind:?} pipeline");
+        println!("| stage | median s |");
+        println!("|---|---:|");
+        let mut total = 0.0;
+        for s in 0..runs[0].len() {
+            let mut v: Vec<f64> = runs.iter().map(|r| r[s].1).collect();
+            v.sort_by(f64::total_cmp);
+            let m = v[v.len() / 2];
+            total += m;
+            println!("| {} | {m:.3} |", runs[0][s].0);
+        }
+        println!("| **total** | **{total:.3}** |");
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
 }

@@ -173,6 +173,13 @@ pub fn read_nifti(path: &Path) -> Result<NiftiImage> {
 /// Reads a label map losslessly into `u8`: every (scaled) value must be a whole number in 0..=255,
 /// otherwise the error names the file, the value and where it is.
 pub fn read_label_map(path: &Path) -> Result<(HeaderInfo, ArrayD<u8>)> {
+    let (header, labels, _) = read_labels_f32(path)?;
+    Ok((header, labels.mapv(|v| v as u8)))
+}
+
+/// Like [`read_label_map`] but as f32 (what MONAI's `LoadImaged` gives transforms), with the
+/// largest label: one parallel decode pass and one parallel check pass.
+pub fn read_labels_f32(path: &Path) -> Result<(HeaderInfo, ArrayD<f32>, u8)> {
     let (header, bytes, start) = read_raw(path)?;
     if header.stored_type == StoredType::Rgb24 {
         return Err(Error::bad_file(
@@ -183,15 +190,16 @@ pub fn read_label_map(path: &Path) -> Result<(HeaderInfo, ArrayD<u8>)> {
     let n = header.n_voxels();
     let raw = &bytes[start..start + header.data_bytes()];
     let (slope, inter) = header.scaling.unwrap_or((1.0, 0.0));
+    // Invalid values become NaN, found in the check pass.
     let to_label = |v: f64| {
         let v = v * slope + inter;
         if v.is_finite() && v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
-            v as u16
+            v as f32
         } else {
-            INVALID_LABEL
+            f32::NAN
         }
     };
-    let mut labels = vec![0u16; n];
+    let mut labels = vec![0f32; n];
     decode_scalars(
         raw,
         header.stored_type,
@@ -199,7 +207,32 @@ pub fn read_label_map(path: &Path) -> Result<(HeaderInfo, ArrayD<u8>)> {
         &mut labels,
         to_label,
     );
-    if let Some(idx) = labels.par_iter().position_first(|&l| l == INVALID_LABEL) {
+    let max = labels
+        .par_chunks(1 << 16)
+        .map(|c| {
+            c.iter().copied().fold(0f32, |m, v| {
+                if v.is_nan() || m.is_nan() {
+                    f32::NAN
+                } else {
+                    m.max(v)
+                }
+            })
+        })
+        .reduce(
+            || 0.0,
+            |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f32::NAN
+                } else {
+                    a.max(b)
+                }
+            },
+        );
+    if max.is_nan() {
+        let idx = labels
+            .iter()
+            .position(|l| l.is_nan())
+            .expect("an invalid label exists");
         // Decode the offending voxel once more to show its value.
         let size = header.stored_type.size();
         let mut value = [0f64];
@@ -219,12 +252,12 @@ pub fn read_label_map(path: &Path) -> Result<(HeaderInfo, ArrayD<u8>)> {
             ),
         ));
     }
-    let labels: Vec<u8> = labels.par_iter().map(|&l| l as u8).collect();
-    Ok((header.clone(), fortran_array(&header.shape, labels)))
+    Ok((
+        header.clone(),
+        fortran_array(&header.shape, labels),
+        max as u8,
+    ))
 }
-
-/// Marks a voxel that is not a valid label while decoding to `u16`.
-const INVALID_LABEL: u16 = u16::MAX;
 
 /// Multi-index of the `flat`-th voxel in Fortran order.
 pub fn fortran_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array3, ArrayD};
+use ndarray::{Array3, ArrayD, ShapeBuilder};
 use rayon::prelude::*;
 
 use super::affine::{Affine, spacing_of};
@@ -42,7 +42,7 @@ impl LabelVolume {
 
 /// Drops trailing singleton dimensions beyond the third (e.g. `128×128×10×1`) and requires exactly
 /// three spatial dimensions.
-fn to_3d<T>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
+pub fn to_3d<T: Clone>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
     let shape = a.shape().to_vec();
     if shape.len() < 3 {
         return Err(Error::bad_file(
@@ -61,11 +61,17 @@ fn to_3d<T>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
             ),
         ));
     }
-    let s = [shape[0], shape[1], shape[2]];
-    let a = a
-        .into_shape_with_order(((s[0], s[1], s[2]), ndarray::Order::ColumnMajor))
-        .map_err(|e| Error::bad_file(path, e.to_string()))?;
-    Ok(a)
+    let s = (shape[0], shape[1], shape[2]);
+    let reshaped = if a.t().is_standard_layout() {
+        // Fortran-contiguous, as the reader returns it: reuse the buffer (dynamic-dimension
+        // reshaping would copy element by element).
+        let (v, offset) = a.into_raw_vec_and_offset();
+        debug_assert_eq!(offset.unwrap_or(0), 0);
+        Array3::from_shape_vec(s.f(), v)
+    } else {
+        a.into_shape_clone((s, ndarray::Order::RowMajor))
+    };
+    reshaped.map_err(|e| Error::bad_file(path, e.to_string()))
 }
 
 /// Loads a 3-D intensity volume (CT) as f32. RGB pictures, non-3-D data and NaN/infinite voxels
@@ -81,23 +87,21 @@ pub fn load_volume(path: &Path) -> Result<Volume> {
             ));
         }
     };
-    if let Some(idx) = data
+    let flat = data
         .as_slice_memory_order()
-        .expect("reader returns contiguous arrays")
-        .par_iter()
-        .position_first(|v| !v.is_finite())
+        .expect("reader returns contiguous arrays");
+    // Chunked scan: a per-element parallel search costs more than the read itself.
+    if flat
+        .par_chunks(1 << 16)
+        .any(|c| c.iter().any(|v| !v.is_finite()))
     {
-        let bad_value = data.as_slice_memory_order().unwrap()[idx];
-        let n_bad = data
-            .as_slice_memory_order()
-            .unwrap()
-            .par_iter()
-            .filter(|v| !v.is_finite())
-            .count();
+        let idx = flat.iter().position(|v| !v.is_finite()).unwrap();
+        let n_bad = flat.par_iter().filter(|v| !v.is_finite()).count();
         return Err(Error::bad_file(
             path,
             format!(
-                "{n_bad} voxel(s) are NaN or infinite (first: {bad_value} at {:?})",
+                "{n_bad} voxel(s) are NaN or infinite (first: {} at {:?})",
+                flat[idx],
                 fortran_index(idx, data.shape())
             ),
         ));
@@ -127,44 +131,72 @@ pub fn check_label_matches(
     label: &LabelVolume,
     max_label: Option<u8>,
 ) -> Result<()> {
-    if image.data.shape() != label.data.shape() {
+    check_label_grid(
+        &image.path,
+        image.data.shape(),
+        &image.affine,
+        &label.path,
+        label.data.shape(),
+        &label.affine,
+    )?;
+    if let Some(max) = max_label {
+        let found = label.data.iter().copied().max().unwrap_or(0);
+        check_label_values(&label.path, found, max, label.data.iter().copied())?;
+    }
+    Ok(())
+}
+
+/// Shape and affine of a label map against its image.
+pub fn check_label_grid(
+    image_path: &Path,
+    image_shape: &[usize],
+    image_affine: &Affine,
+    label_path: &Path,
+    label_shape: &[usize],
+    label_affine: &Affine,
+) -> Result<()> {
+    if image_shape != label_shape {
         return Err(Error::bad_file(
-            &label.path,
+            label_path,
             format!(
-                "label shape {:?} differs from its image {} of shape {:?}",
-                label.data.shape(),
-                image.path.display(),
-                image.data.shape()
+                "label shape {label_shape:?} differs from its image {} of shape {image_shape:?}",
+                image_path.display(),
             ),
         ));
     }
-    let max_diff = image
-        .affine
+    let max_diff = image_affine
         .iter()
         .flatten()
-        .zip(label.affine.iter().flatten())
+        .zip(label_affine.iter().flatten())
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     if max_diff > 1e-3 {
         return Err(Error::bad_file(
-            &label.path,
+            label_path,
             format!(
                 "label affine differs from its image {} by up to {max_diff:.4} (different grid)",
-                image.path.display()
+                image_path.display()
             ),
         ));
     }
-    if let Some(max) = max_label {
-        let found = label.data.iter().copied().max().unwrap_or(0);
-        if found > max {
-            let mut unknown: Vec<u8> = label.data.iter().copied().filter(|&v| v > max).collect();
-            unknown.sort_unstable();
-            unknown.dedup();
-            return Err(Error::bad_file(
-                &label.path,
-                format!("unknown label values {unknown:?}: expected 0..={max}"),
-            ));
-        }
-    }
     Ok(())
+}
+
+/// Label values must not exceed `max`; the error lists every unknown value.
+pub fn check_label_values(
+    label_path: &Path,
+    found_max: u8,
+    max: u8,
+    values: impl Iterator<Item = u8>,
+) -> Result<()> {
+    if found_max <= max {
+        return Ok(());
+    }
+    let mut seen = [false; 256];
+    values.for_each(|v| seen[v as usize] = true);
+    let unknown: Vec<usize> = (max as usize + 1..256).filter(|&v| seen[v]).collect();
+    Err(Error::bad_file(
+        label_path,
+        format!("unknown label values {unknown:?}: expected 0..={max}"),
+    ))
 }

@@ -6,6 +6,9 @@ use super::meta::Sample;
 use super::rng::RandomState;
 use crate::error::Result;
 
+/// Wall time of each transform of a run, in order (for benchmarks).
+pub type StageTimes = Vec<(&'static str, std::time::Duration)>;
+
 /// A dict transform. Most map one sample to one; multi-sample croppers return several.
 pub trait Transform: Send {
     /// MONAI's class name, for messages.
@@ -45,6 +48,18 @@ impl Compose {
     /// Runs the whole chain on one input sample.
     pub fn run(&mut self, sample: Sample) -> Result<Vec<Sample>> {
         self.apply_list(vec![sample])
+    }
+
+    /// Like [`Compose::run`], also returning each transform's wall time (for benchmarks).
+    pub fn run_timed(&mut self, sample: Sample) -> Result<(Vec<Sample>, StageTimes)> {
+        let mut samples = vec![sample];
+        let mut times = Vec::with_capacity(self.transforms.len());
+        for t in &mut self.transforms {
+            let start = std::time::Instant::now();
+            samples = t.apply_list(samples)?;
+            times.push((t.name(), start.elapsed()));
+        }
+        Ok((samples, times))
     }
 }
 

@@ -8,40 +8,52 @@ use super::meta::{MetaImage, Sample};
 use crate::error::Result;
 
 /// Bounding box `[start, end)` of voxels `> 0` in any channel; `([0;3], [0;3])` when there are none.
+/// Scans in memory order (Spacing may hand over Fortran-ordered arrays).
 pub fn foreground_box(data: &Array4<f32>) -> ([usize; 3], [usize; 3]) {
-    let nx = data.shape()[1];
-    // Per x-plane: any foreground, and the y/z extent within it.
-    let planes: Vec<Option<(usize, usize, usize, usize)>> = (0..nx)
-        .into_par_iter()
-        .map(|x| {
-            let mut b: Option<(usize, usize, usize, usize)> = None;
-            for c in 0..data.shape()[0] {
-                let plane = data.index_axis(Axis(0), c);
-                let plane = plane.index_axis(Axis(0), x);
-                for ((y, z), &v) in plane.indexed_iter() {
-                    if v > 0.0 {
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for c in 0..data.shape()[0] {
+        let ch = data.index_axis(Axis(0), c);
+        // Spatial axes from slowest to fastest in memory.
+        let mut order = [0usize, 1, 2];
+        order.sort_by_key(|&d| std::cmp::Reverse(ch.strides()[d].unsigned_abs()));
+        let v = ch.permuted_axes(order);
+        let v = v.as_standard_layout();
+        let [n0, n1, n2] = [v.shape()[0], v.shape()[1], v.shape()[2]];
+        let flat = v.as_slice().expect("standard layout");
+        // Per slowest-axis plane: the extent along the two faster axes.
+        let planes: Vec<Option<[usize; 4]>> = flat
+            .par_chunks(n1 * n2)
+            .map(|plane| {
+                let mut b: Option<[usize; 4]> = None;
+                for (i1, row) in plane.chunks_exact(n2).enumerate() {
+                    if let Some(first) = row.iter().position(|&x| x > 0.0) {
+                        let last = row.iter().rposition(|&x| x > 0.0).unwrap();
                         b = Some(match b {
-                            None => (y, y, z, z),
-                            Some((y0, y1, z0, z1)) => (y0.min(y), y1.max(y), z0.min(z), z1.max(z)),
+                            None => [i1, i1, first, last],
+                            Some([a0, a1, b0, b1]) => [a0, i1.max(a1), b0.min(first), b1.max(last)],
                         });
                     }
                 }
+                b
+            })
+            .collect();
+        for (i0, p) in planes.iter().enumerate().take(n0) {
+            if let Some([a0, a1, b0, b1]) = *p {
+                let (d0, d1, d2) = (order[0], order[1], order[2]);
+                lo[d0] = lo[d0].min(i0);
+                hi[d0] = hi[d0].max(i0 + 1);
+                lo[d1] = lo[d1].min(a0);
+                hi[d1] = hi[d1].max(a1 + 1);
+                lo[d2] = lo[d2].min(b0);
+                hi[d2] = hi[d2].max(b1 + 1);
             }
-            b
-        })
-        .collect();
-    let xs: Vec<usize> = (0..nx).filter(|&x| planes[x].is_some()).collect();
-    if xs.is_empty() {
+        }
+    }
+    if lo[0] == usize::MAX {
         return ([0; 3], [0; 3]);
     }
-    let (mut y0, mut y1, mut z0, mut z1) = (usize::MAX, 0, usize::MAX, 0);
-    for b in planes.iter().flatten() {
-        y0 = y0.min(b.0);
-        y1 = y1.max(b.1);
-        z0 = z0.min(b.2);
-        z1 = z1.max(b.3);
-    }
-    ([xs[0], y0, z0], [xs[xs.len() - 1] + 1, y1 + 1, z1 + 1])
+    (lo, hi)
 }
 
 /// Crops an image to `[start, end)`; the affine's origin moves to the crop's first voxel.

@@ -8,7 +8,9 @@ use ndarray::{Array3, Axis};
 
 use super::meta::{MetaImage, Sample};
 use crate::error::Result;
-use crate::io::{check_label_matches, load_labels, load_volume};
+use crate::io::load_volume;
+use crate::io::reader::read_labels_f32;
+use crate::io::volume::{check_label_grid, check_label_values, to_3d};
 
 fn channel_first(a: Array3<f32>) -> ndarray::Array4<f32> {
     a.insert_axis(Axis(0))
@@ -26,14 +28,26 @@ pub fn load_sample(
         ..Default::default()
     };
     if let Some(label) = label {
-        let lab = load_labels(label)?;
-        let max_label = num_classes.map(|n| (n.saturating_sub(1)).min(255) as u8);
-        check_label_matches(&vol, &lab, max_label)?;
+        // Straight to f32 (what MONAI's LoadImaged gives), with the checks done on the way.
+        let (header, data, found_max) = read_labels_f32(label)?;
+        let data = to_3d(label, data)?;
+        check_label_grid(
+            image,
+            vol.data.shape(),
+            &vol.affine,
+            label,
+            data.shape(),
+            &header.affine,
+        )?;
+        if let Some(n) = num_classes {
+            let max = n.saturating_sub(1).min(255) as u8;
+            check_label_values(label, found_max, max, data.iter().map(|&v| v as u8))?;
+        }
         sample.images.insert(
             "label".into(),
             MetaImage {
-                data: channel_first(lab.data.mapv(|v| v as f32)),
-                affine: lab.affine,
+                data: channel_first(data),
+                affine: header.affine,
             },
         );
     }

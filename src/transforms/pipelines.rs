@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::coarse_holes::HoleSpec;
-use super::compose::{Compose, OneOf, Transform};
+use super::compose::{Compose, OneOf, StageTimes, Transform};
 use super::copy_items::CopyItemsd;
 use super::crop_foreground::CropForegroundd;
 use super::load_image::load_sample;
@@ -368,6 +368,22 @@ impl Pipeline {
     /// `Compose.set_random_state(seed)` on the whole pipeline (only random transforms take seeds).
     pub fn set_random_state(&mut self, seed: u32) {
         self.random.set_random_state(seed);
+    }
+
+    /// Load → preprocess → augment, with the wall time of loading and of each transform.
+    pub fn run_timed(
+        &mut self,
+        image: &Path,
+        label: Option<&Path>,
+    ) -> Result<(Vec<Sample>, StageTimes)> {
+        let start = std::time::Instant::now();
+        let s = self.load(image, label)?;
+        let mut times = vec![("LoadImaged", start.elapsed())];
+        let (mut s, t) = self.deterministic.run_timed(s)?;
+        times.extend(t);
+        let (out, t) = self.random.run_timed(s.remove(0))?;
+        times.extend(t);
+        Ok((out, times))
     }
 
     /// Load → preprocess → augment.

@@ -71,30 +71,27 @@ impl Transform for RandCropByPosNegLabeld {
                 self.spatial_size, shape
             )));
         }
-        // Flat C-order spatial indices of foreground (label ≠ 0 in any channel) and background.
+        // Flat C-order spatial indices of foreground (label ≠ 0 in any channel) and background
+        // (image above the threshold in any channel, label 0): MONAI's order, which the draws index.
+        let lab = label.data.as_standard_layout();
+        let img = match &self.image_key {
+            Some(k) => Some(sample.get(k)?.data.as_standard_layout()),
+            None => None,
+        };
         let n = shape.iter().product::<usize>();
-        let mut is_fg = vec![false; n];
-        for c in 0..label.data.shape()[0] {
-            let ch = label.data.index_axis(ndarray::Axis(0), c);
-            for (f, v) in is_fg.iter_mut().zip(ch.iter()) {
-                *f |= *v != 0.0;
+        let lab_flat = lab.as_slice().unwrap();
+        let img_flat = img.as_ref().map(|i| i.as_slice().unwrap());
+        let (lc, ic) = (lab.shape()[0], img.as_ref().map_or(0, |i| i.shape()[0]));
+        let (mut fg, mut bg) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            if (0..lc).any(|c| lab_flat[c * n + i] != 0.0) {
+                fg.push(i as u32);
+            } else if img_flat
+                .is_none_or(|im| (0..ic).any(|c| im[c * n + i] > self.image_threshold))
+            {
+                bg.push(i as u32);
             }
         }
-        let fg: Vec<usize> = (0..n).filter(|&i| is_fg[i]).collect();
-        let bg: Vec<usize> = match &self.image_key {
-            Some(k) => {
-                let img = sample.get(k)?;
-                let mut above = vec![false; n];
-                for c in 0..img.data.shape()[0] {
-                    let ch = img.data.index_axis(ndarray::Axis(0), c);
-                    for (a, v) in above.iter_mut().zip(ch.iter()) {
-                        *a |= *v > self.image_threshold;
-                    }
-                }
-                (0..n).filter(|&i| above[i] && !is_fg[i]).collect()
-            }
-            None => (0..n).filter(|&i| !is_fg[i]).collect(),
-        };
         let mut pos_ratio = self.pos / (self.pos + self.neg);
         if fg.is_empty() && bg.is_empty() {
             return Err(sample.error(
@@ -129,7 +126,7 @@ impl Transform for RandCropByPosNegLabeld {
             } else {
                 &bg
             };
-            let idx = set[self.rng.randint(0, set.len() as i64) as usize];
+            let idx = set[self.rng.randint(0, set.len() as i64) as usize] as usize;
             let c = [
                 idx / (shape[1] * shape[2]),
                 (idx / shape[2]) % shape[1],

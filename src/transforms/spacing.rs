@@ -2,7 +2,7 @@
 //! to a new voxel size keeping the rotation (SPEC §6.11.4). Output shape by round-half-even,
 //! output voxel 0 on input voxel 0, trilinear or nearest sampling with border clamping in f64.
 
-use ndarray::{Array4, ArrayView4, Axis};
+use ndarray::{Array4, ArrayView3, ArrayView4, Axis, ShapeBuilder};
 use rayon::prelude::*;
 
 use super::linalg::{cholesky_upper, inverse, solve};
@@ -157,139 +157,210 @@ pub fn plan(shape: [usize; 3], affine: &Affine, pixdim: [f64; 3]) -> SpacingPlan
     }
 }
 
-/// Per-axis sampling table for an axis-aligned transform: (low index, high index, low weight,
-/// high weight) per output index, after border clamping.
-fn linear_table(
-    n_out: usize,
-    scale: f64,
-    shift: f64,
-    n_in: usize,
-) -> Vec<(usize, usize, f64, f64)> {
-    (0..n_out)
-        .map(|i| {
-            let x = (scale * i as f64 + shift).clamp(0.0, (n_in - 1) as f64);
-            let x0 = x.floor();
-            let f = x - x0;
-            let i0 = x0 as usize;
-            // The high neighbour is out of bounds only when f == 0: it then has weight 0.
-            (i0, (i0 + 1).min(n_in - 1), 1.0 - f, f)
-        })
-        .collect()
+/// Linear sampling along one axis after border clamping: (low index, high index, low weight, high
+/// weight). The high neighbour is out of bounds only when its weight is 0.
+fn linear_weights(x: f64, n_in: usize) -> (usize, usize, f64, f64) {
+    let x = x.clamp(0.0, (n_in - 1) as f64);
+    let x0 = x.floor();
+    let f = x - x0;
+    let i0 = x0 as usize;
+    (i0, (i0 + 1).min(n_in - 1), 1.0 - f, f)
 }
 
 fn nearest_index(x: f64, n_in: usize) -> usize {
     x.clamp(0.0, (n_in - 1) as f64).round_ties_even() as usize
 }
 
-/// Resamples `data` (any layout) onto the plan's grid; C-ordered f32 output.
+/// Reads voxels of a contiguous 3-D view (any axis order or direction) by precomputed offsets.
+struct Source<'a> {
+    mem: &'a [f32],
+    /// Position of voxel [0, 0, 0] in `mem`.
+    base: isize,
+    strides: [isize; 3],
+}
+
+impl<'a> Source<'a> {
+    fn new(view: &'a ArrayView3<'a, f32>) -> Option<Self> {
+        let mem = view.as_slice_memory_order()?;
+        let strides = [view.strides()[0], view.strides()[1], view.strides()[2]];
+        // The lowest address holds the last index along every reversed axis.
+        let base = (0..3)
+            .filter(|&d| strides[d] < 0)
+            .map(|d| (view.shape()[d] as isize - 1) * -strides[d])
+            .sum();
+        Some(Source { mem, base, strides })
+    }
+
+    #[inline(always)]
+    fn at(&self, off: isize) -> f64 {
+        self.mem[(self.base + off) as usize] as f64
+    }
+}
+
+/// Trilinear blend of the 8 neighbours in torch `grid_sample` order (corners X-major; weight
+/// products (z·y)·x as torch forms them in its (W, H, D) naming). Offsets are stride-scaled.
+#[inline(always)]
+fn trilinear(
+    s: &Source,
+    (x0, x1, wx0, wx1): (isize, isize, f64, f64),
+    (y0, y1, wy0, wy1): (isize, isize, f64, f64),
+    (z0, z1, wz0, wz1): (isize, isize, f64, f64),
+) -> f32 {
+    (s.at(x0 + y0 + z0) * (wz0 * wy0 * wx0)
+        + s.at(x0 + y0 + z1) * (wz1 * wy0 * wx0)
+        + s.at(x0 + y1 + z0) * (wz0 * wy1 * wx0)
+        + s.at(x0 + y1 + z1) * (wz1 * wy1 * wx0)
+        + s.at(x1 + y0 + z0) * (wz0 * wy0 * wx1)
+        + s.at(x1 + y0 + z1) * (wz1 * wy0 * wx1)
+        + s.at(x1 + y1 + z0) * (wz0 * wy1 * wx1)
+        + s.at(x1 + y1 + z1) * (wz1 * wy1 * wx1)) as f32
+}
+
+/// One axis's samples in stride-scaled offsets.
+fn linear_axis(x: f64, n: usize, stride: isize) -> (isize, isize, f64, f64) {
+    let (i0, i1, w0, w1) = linear_weights(x, n);
+    (i0 as isize * stride, i1 as isize * stride, w0, w1)
+}
+
+/// Resamples `data` (any contiguous layout) onto the plan's grid. The output keeps the input's
+/// memory order (x fastest for NIfTI data), so both reads and writes stream through memory.
 pub fn resample(data: ArrayView4<f32>, plan: &SpacingPlan, mode: Interp) -> Array4<f32> {
-    let (c, [ox, oy, oz]) = (data.shape()[0], plan.out_shape);
-    let [nx, ny, nz] = [data.shape()[1], data.shape()[2], data.shape()[3]];
-    let m = &plan.xform;
+    let c = data.shape()[0];
+    let [ox, oy, oz] = plan.out_shape;
+    let n = [data.shape()[1], data.shape()[2], data.shape()[3]];
+    let fortran = data.strides()[1].abs() < data.strides()[3].abs();
+    let mut out = if fortran {
+        Array4::<f32>::zeros((c, ox, oy, oz).f())
+    } else {
+        Array4::<f32>::zeros((c, ox, oy, oz))
+    };
+    let m = plan.xform;
     let axis_aligned = (0..3).all(|i| (0..3).all(|j| i == j || m[i][j] == 0.0));
-    let mut out = Array4::<f32>::zeros((c, ox, oy, oz));
-    let src = &data;
-    out.axis_chunks_iter_mut(Axis(0), 1)
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(ch, mut out_c)| {
-            let mut out_c = out_c.index_axis_mut(Axis(0), 0);
-            let inp = src.index_axis(Axis(0), ch);
-            if axis_aligned {
-                match mode {
-                    Interp::Bilinear => {
-                        let tx = linear_table(ox, m[0][0], m[0][3], nx);
-                        let ty = linear_table(oy, m[1][1], m[1][3], ny);
-                        let tz = linear_table(oz, m[2][2], m[2][3], nz);
-                        out_c
-                            .axis_iter_mut(Axis(0))
-                            .into_par_iter()
-                            .enumerate()
-                            .for_each(|(i, mut plane)| {
-                                let (x0, x1, wx0, wx1) = tx[i];
-                                for (j, &(y0, y1, wy0, wy1)) in ty.iter().enumerate() {
-                                    for (k, &(z0, z1, wz0, wz1)) in tz.iter().enumerate() {
-                                        // torch's grid_sample order: corners X-major, weight
-                                        // products (z·y)·x in its (W, H, D) naming.
-                                        let v = inp[[x0, y0, z0]] as f64 * (wz0 * wy0 * wx0)
-                                            + inp[[x0, y0, z1]] as f64 * (wz1 * wy0 * wx0)
-                                            + inp[[x0, y1, z0]] as f64 * (wz0 * wy1 * wx0)
-                                            + inp[[x0, y1, z1]] as f64 * (wz1 * wy1 * wx0)
-                                            + inp[[x1, y0, z0]] as f64 * (wz0 * wy0 * wx1)
-                                            + inp[[x1, y0, z1]] as f64 * (wz1 * wy0 * wx1)
-                                            + inp[[x1, y1, z0]] as f64 * (wz0 * wy1 * wx1)
-                                            + inp[[x1, y1, z1]] as f64 * (wz1 * wy1 * wx1);
-                                        plane[[j, k]] = v as f32;
-                                    }
-                                }
-                            });
-                    }
-                    Interp::Nearest => {
-                        let ix: Vec<usize> = (0..ox)
-                            .map(|i| nearest_index(m[0][0] * i as f64 + m[0][3], nx))
-                            .collect();
-                        let iy: Vec<usize> = (0..oy)
-                            .map(|j| nearest_index(m[1][1] * j as f64 + m[1][3], ny))
-                            .collect();
-                        let iz: Vec<usize> = (0..oz)
-                            .map(|k| nearest_index(m[2][2] * k as f64 + m[2][3], nz))
-                            .collect();
-                        out_c
-                            .axis_iter_mut(Axis(0))
-                            .into_par_iter()
-                            .enumerate()
-                            .for_each(|(i, mut plane)| {
-                                for (j, &y) in iy.iter().enumerate() {
-                                    for (k, &z) in iz.iter().enumerate() {
-                                        plane[[j, k]] = inp[[ix[i], y, z]];
-                                    }
-                                }
-                            });
-                    }
-                }
+    for ch in 0..c {
+        let owned;
+        let mut inp = data.index_axis(Axis(0), ch);
+        if inp.as_slice_memory_order().is_none() {
+            owned = inp.as_standard_layout().into_owned();
+            inp = owned.view();
+        }
+        let src = Source::new(&inp).expect("contiguous input");
+        let st = src.strides;
+        // Stride-scaled per-axis tables for the separable (axis-aligned) case.
+        let table = |d: usize, len: usize| -> Vec<(isize, isize, f64, f64)> {
+            (0..len)
+                .map(|i| linear_axis(m[d][d] * i as f64 + m[d][3], n[d], st[d]))
+                .collect()
+        };
+        let (tx, ty, tz) = if axis_aligned {
+            (table(0, ox), table(1, oy), table(2, oz))
+        } else {
+            (Vec::new(), Vec::new(), Vec::new())
+        };
+        let eval = |i: usize, j: usize, k: usize| -> f32 {
+            let p = if axis_aligned {
+                [
+                    m[0][0] * i as f64 + m[0][3],
+                    m[1][1] * j as f64 + m[1][3],
+                    m[2][2] * k as f64 + m[2][3],
+                ]
             } else {
-                out_c
-                    .axis_iter_mut(Axis(0))
-                    .into_par_iter()
-                    .enumerate()
-                    .for_each(|(i, mut plane)| {
-                        for j in 0..oy {
-                            for k in 0..oz {
-                                let (fi, fj, fk) = (i as f64, j as f64, k as f64);
-                                let p = [
-                                    m[0][0] * fi + m[0][1] * fj + m[0][2] * fk + m[0][3],
-                                    m[1][0] * fi + m[1][1] * fj + m[1][2] * fk + m[1][3],
-                                    m[2][0] * fi + m[2][1] * fj + m[2][2] * fk + m[2][3],
+                let (fi, fj, fk) = (i as f64, j as f64, k as f64);
+                [
+                    m[0][0] * fi + m[0][1] * fj + m[0][2] * fk + m[0][3],
+                    m[1][0] * fi + m[1][1] * fj + m[1][2] * fk + m[1][3],
+                    m[2][0] * fi + m[2][1] * fj + m[2][2] * fk + m[2][3],
+                ]
+            };
+            match mode {
+                Interp::Nearest => src.at(nearest_index(p[0], n[0]) as isize * st[0]
+                    + nearest_index(p[1], n[1]) as isize * st[1]
+                    + nearest_index(p[2], n[2]) as isize * st[2])
+                    as f32,
+                Interp::Bilinear if axis_aligned => trilinear(&src, tx[i], ty[j], tz[k]),
+                Interp::Bilinear => trilinear(
+                    &src,
+                    linear_axis(p[0], n[0], st[0]),
+                    linear_axis(p[1], n[1], st[1]),
+                    linear_axis(p[2], n[2], st[2]),
+                ),
+            }
+        };
+        let mut out_c = out.index_axis_mut(Axis(0), ch);
+        if fortran && axis_aligned {
+            // The hot path (NIfTI input, axis-aligned grid): per output row along x, the four
+            // (y, z) neighbours and their weight products (z·y, torch's order) are fixed.
+            let nearest = |d: usize, len: usize| -> Vec<isize> {
+                (0..len)
+                    .map(|i| nearest_index(m[d][d] * i as f64 + m[d][3], n[d]) as isize * st[d])
+                    .collect()
+            };
+            let (nx_, ny_, nz_) = match mode {
+                Interp::Nearest => (nearest(0, ox), nearest(1, oy), nearest(2, oz)),
+                Interp::Bilinear => (Vec::new(), Vec::new(), Vec::new()),
+            };
+            out_c
+                .axis_iter_mut(Axis(2))
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(k, mut plane)| {
+                    for j in 0..oy {
+                        match mode {
+                            Interp::Nearest => {
+                                let yz = ny_[j] + nz_[k];
+                                for i in 0..ox {
+                                    plane[[i, j]] = src.at(nx_[i] + yz) as f32;
+                                }
+                            }
+                            Interp::Bilinear => {
+                                let (y0, y1, wy0, wy1) = ty[j];
+                                let (z0, z1, wz0, wz1) = tz[k];
+                                let corners = [
+                                    (y0 + z0, wz0 * wy0),
+                                    (y0 + z1, wz1 * wy0),
+                                    (y1 + z0, wz0 * wy1),
+                                    (y1 + z1, wz1 * wy1),
                                 ];
-                                plane[[j, k]] = match mode {
-                                    Interp::Nearest => {
-                                        inp[[
-                                            nearest_index(p[0], nx),
-                                            nearest_index(p[1], ny),
-                                            nearest_index(p[2], nz),
-                                        ]]
+                                for i in 0..ox {
+                                    let (x0, x1, wx0, wx1) = tx[i];
+                                    let mut v = 0.0;
+                                    for (o, w) in corners {
+                                        v += src.at(x0 + o) * (w * wx0);
                                     }
-                                    Interp::Bilinear => {
-                                        let t = |x: f64, n: usize| linear_table(1, 0.0, x, n)[0];
-                                        let (x0, x1, wx0, wx1) = t(p[0], nx);
-                                        let (y0, y1, wy0, wy1) = t(p[1], ny);
-                                        let (z0, z1, wz0, wz1) = t(p[2], nz);
-                                        let v = inp[[x0, y0, z0]] as f64 * (wz0 * wy0 * wx0)
-                                            + inp[[x0, y0, z1]] as f64 * (wz1 * wy0 * wx0)
-                                            + inp[[x0, y1, z0]] as f64 * (wz0 * wy1 * wx0)
-                                            + inp[[x0, y1, z1]] as f64 * (wz1 * wy1 * wx0)
-                                            + inp[[x1, y0, z0]] as f64 * (wz0 * wy0 * wx1)
-                                            + inp[[x1, y0, z1]] as f64 * (wz1 * wy0 * wx1)
-                                            + inp[[x1, y1, z0]] as f64 * (wz0 * wy1 * wx1)
-                                            + inp[[x1, y1, z1]] as f64 * (wz1 * wy1 * wx1);
-                                        v as f32
+                                    for (o, w) in corners {
+                                        v += src.at(x1 + o) * (w * wx1);
                                     }
-                                };
+                                    plane[[i, j]] = v as f32;
+                                }
                             }
                         }
-                    });
-            }
-        });
+                    }
+                });
+        } else if fortran {
+            out_c
+                .axis_iter_mut(Axis(2))
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(k, mut plane)| {
+                    for j in 0..oy {
+                        for i in 0..ox {
+                            plane[[i, j]] = eval(i, j, k);
+                        }
+                    }
+                });
+        } else {
+            out_c
+                .axis_iter_mut(Axis(0))
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(i, mut plane)| {
+                    for j in 0..oy {
+                        for k in 0..oz {
+                            plane[[j, k]] = eval(i, j, k);
+                        }
+                    }
+                });
+        }
+    }
     out
 }
 

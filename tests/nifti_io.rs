@@ -259,3 +259,22 @@ fn garbage_files_never_panic() {
         assert!(err.contains(name), "{err}");
     }
 }
+
+#[test]
+fn concatenated_gzip_members_are_read_whole() {
+    // `cat a.gz b.gz` is a valid gzip file; readers must not stop after the first member.
+    use std::io::Read;
+    let dir = common::scratch("nifti_multimember");
+    let plain = dir.join("v.nii");
+    write_volume(&plain, &ramp((16, 16, 8)), &oblique_affine()).unwrap();
+    let bytes = std::fs::read(&plain).unwrap();
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    let mut gz = Vec::new();
+    for part in [a, b] {
+        let mut e = flate2::read::GzEncoder::new(part, flate2::Compression::fast());
+        e.read_to_end(&mut gz).unwrap();
+    }
+    std::fs::write(dir.join("multi.nii.gz"), gz).unwrap();
+    let img = load_volume(&dir.join("multi.nii.gz")).unwrap();
+    assert_eq!(img.data, ramp((16, 16, 8)));
+}

@@ -51,12 +51,29 @@ fn read_all(path: &Path) -> Result<Vec<u8>> {
     if !is_gz(path) {
         return Ok(raw);
     }
-    // The gzip trailer holds the uncompressed size mod 2^32: a good capacity hint.
-    let hint = if raw.len() >= 4 {
+    gunzip(path, raw, true)
+}
+
+/// Decompresses a gzip file's bytes; `fast` tries libdeflate first (single-member streams).
+fn gunzip(path: &Path, raw: Vec<u8>, fast: bool) -> Result<Vec<u8>> {
+    // The gzip trailer holds the uncompressed size mod 2^32: libdeflate decompresses a whole
+    // single-member stream into a buffer of that size about twice as fast as zlib streaming.
+    let hint = if raw.len() >= 18 {
         u32::from_le_bytes(raw[raw.len() - 4..].try_into().unwrap()) as usize
     } else {
         0
     };
+    if fast && hint > 0 {
+        let mut out = vec![0u8; hint];
+        let mut d = libdeflater::Decompressor::new();
+        if let Ok(n) = d.gzip_decompress(&raw, &mut out)
+            && n == hint
+        {
+            return Ok(out);
+        }
+    }
+    // Multi-member, larger than 4 GiB, truncated or corrupt streams: flate2 reads what exists
+    // and explains what does not.
     let mut out = Vec::with_capacity(hint.max(raw.len()));
     flate2::bufread::MultiGzDecoder::new(&raw[..])
         .read_to_end(&mut out)
@@ -69,7 +86,7 @@ fn read_raw(path: &Path) -> Result<(HeaderInfo, Vec<u8>, usize)> {
     let paths = NiftiPaths::resolve(path)?;
     let header_bytes = read_all(&paths.header)?;
     let info = parse_header(&paths.header, paths.clone(), &header_bytes)?;
-    let (data_path, bytes) = match &paths.image {
+    let (data_path, mut bytes) = match &paths.image {
         None => (paths.header.clone(), header_bytes),
         Some(img) => {
             if !img.exists() {
@@ -80,6 +97,12 @@ fn read_raw(path: &Path) -> Result<(HeaderInfo, Vec<u8>, usize)> {
     };
     let need = info.data_bytes();
     let start = info.data_offset;
+    if bytes.len() < start + need && is_gz(&data_path) {
+        // libdeflate stops after the first gzip member; a concatenated (multi-member) file
+        // needs the streaming decoder.
+        let raw = std::fs::read(&data_path).map_err(|e| Error::io(&data_path, e))?;
+        bytes = gunzip(&data_path, raw, false)?;
+    }
     if bytes.len() < start + need {
         return Err(Error::bad_file(
             &data_path,

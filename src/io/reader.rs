@@ -223,13 +223,16 @@ pub fn read_labels_f32(path: &Path) -> Result<(HeaderInfo, ArrayD<f32>, u8)> {
         }
     };
     let mut labels = vec![0f32; n];
-    decode_scalars(
-        raw,
-        header.stored_type,
-        header.big_endian,
-        &mut labels,
-        to_label,
-    );
+    if header.stored_type == StoredType::U8 {
+        // The common case: a 256-entry table instead of per-voxel arithmetic.
+        let table: Vec<f32> = (0..=255u8).map(|b| to_label(b as f64)).collect();
+        labels
+            .par_chunks_mut(CHUNK)
+            .zip(raw.par_chunks(CHUNK))
+            .for_each(|(o, r)| o.iter_mut().zip(r).for_each(|(o, &b)| *o = table[b as usize]));
+    } else {
+        decode_scalars(raw, header.stored_type, header.big_endian, &mut labels, to_label);
+    }
     let max = labels
         .par_chunks(1 << 16)
         .map(|c| {

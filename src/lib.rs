@@ -11,7 +11,10 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod inferers;
 pub mod io;
+pub mod losses;
+pub mod metrics;
 pub mod report;
 pub mod transforms;
 

@@ -229,9 +229,19 @@ pub fn read_labels_f32(path: &Path) -> Result<(HeaderInfo, ArrayD<f32>, u8)> {
         labels
             .par_chunks_mut(CHUNK)
             .zip(raw.par_chunks(CHUNK))
-            .for_each(|(o, r)| o.iter_mut().zip(r).for_each(|(o, &b)| *o = table[b as usize]));
+            .for_each(|(o, r)| {
+                o.iter_mut()
+                    .zip(r)
+                    .for_each(|(o, &b)| *o = table[b as usize])
+            });
     } else {
-        decode_scalars(raw, header.stored_type, header.big_endian, &mut labels, to_label);
+        decode_scalars(
+            raw,
+            header.stored_type,
+            header.big_endian,
+            &mut labels,
+            to_label,
+        );
     }
     let max = labels
         .par_chunks(1 << 16)

@@ -124,6 +124,18 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Time sliding-window inference's own work (padding, window extraction, blending, averaging)
+    /// with a predictor that costs nothing: the overhead around the network.
+    SlidingWindow {
+        /// Volume size after BTCV preprocessing (default: the 253×165×150).
+        #[arg(long, value_delimiter = ',', default_value = "253,165,150")]
+        size: Vec<usize>,
+        /// Output channels of the stand-in predictor (BTCV: 14).
+        #[arg(long, default_value_t = 14)]
+        channels: usize,
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
     /// Time reading a NIfTI file into f32 (decompression + conversion + scaling).
     Read {
         file: PathBuf,
@@ -321,6 +333,51 @@ fn dispatch(command: Command) -> Result<()> {
             label,
             repeat,
         }) => bench_transforms(image, label, repeat),
+        Command::Bench(Bench::SlidingWindow {
+            size,
+            channels,
+            repeat,
+        }) => {
+            use ssl3d::inferers::SlidingWindow;
+            if size.len() != 3 {
+                return Err(Error::InvalidArgument("--size takes X,Y,Z".into()));
+            }
+            let input = ndarray::Array5::<f32>::from_shape_fn(
+                (1, 1, size[0], size[1], size[2]),
+                |(_, _, i, j, k)| ((i + 2 * j + 3 * k) % 97) as f32 / 97.0,
+            );
+            let sw = SlidingWindow::default();
+            let mut times = Vec::new();
+            let mut windows = 0;
+            for _ in 0..=repeat.max(1) {
+                let t = Instant::now();
+                windows = 0;
+                let out = sw.infer(input.view(), |x| {
+                    windows += x.shape()[0];
+                    // A free "network": broadcast the window to the output channels.
+                    Ok(x.broadcast((
+                        x.shape()[0],
+                        channels,
+                        x.shape()[2],
+                        x.shape()[3],
+                        x.shape()[4],
+                    ))
+                    .expect("one input channel")
+                    .to_owned())
+                })?;
+                times.push(t.elapsed().as_secs_f64());
+                drop(out);
+            }
+            times.remove(0);
+            times.sort_by(f64::total_cmp);
+            println!(
+                "sliding window over {size:?} -> {channels} channels, {windows} windows of 96^3 (sw batch 4, overlap 0.25): median {:.3} s over {} runs, {} threads",
+                times[times.len() / 2],
+                times.len(),
+                rayon::current_num_threads()
+            );
+            Ok(())
+        }
         Command::Bench(Bench::Read { file, repeat }) => {
             let bytes = std::fs::metadata(&file)
                 .map_err(|e| Error::io(&file, e))?

@@ -56,12 +56,71 @@ pub fn foreground_box(data: &Array4<f32>) -> ([usize; 3], [usize; 3]) {
     (lo, hi)
 }
 
+/// The C-ordered crop `[start, end)` of a contiguous array whose x axis is fastest in memory
+/// (what Spacing writes for NIfTI data): a tiled transpose, so reads and writes stay in cache.
+fn crop_fortran_to_c(
+    data: &Array4<f32>,
+    start: [usize; 3],
+    end: [usize; 3],
+) -> Option<Array4<f32>> {
+    let st = data.strides();
+    if st[1] != 1 || st[2] <= 0 || st[3] <= 0 {
+        return None;
+    }
+    let mem = data.as_slice_memory_order()?;
+    // Blocks of B consecutive x: each source cache line (B values along x) is read once and
+    // scattered to B output planes, whose rows are written sequentially.
+    const B: usize = 16;
+    let c = data.shape()[0];
+    let [nx, ny, nz] = [end[0] - start[0], end[1] - start[1], end[2] - start[2]];
+    let (sc, sy, sz) = (st[0] as usize, st[2] as usize, st[3] as usize);
+    let mut out = Array4::<f32>::zeros((c, nx, ny, nz));
+    let plane = ny * nz;
+    if nx == 0 || plane == 0 {
+        return Some(out);
+    }
+    for ch in 0..c {
+        let flat = &mut out.as_slice_mut().expect("fresh C-order array")
+            [ch * nx * plane..(ch + 1) * nx * plane];
+        flat.par_chunks_mut(B * plane)
+            .enumerate()
+            .for_each(|(bx, block)| {
+                let x0 = bx * B;
+                let bw = block.len() / plane;
+                let mut tile = [[0f32; B]; B];
+                for y in 0..ny {
+                    for z0 in (0..nz).step_by(B) {
+                        let zw = B.min(nz - z0);
+                        // Read B lines along x (one per z), then write B runs along z (one per x).
+                        for (dz, t) in tile.iter_mut().enumerate().take(zw) {
+                            let src = ch * sc
+                                + start[0]
+                                + x0
+                                + (start[1] + y) * sy
+                                + (start[2] + z0 + dz) * sz;
+                            t[..bw].copy_from_slice(&mem[src..src + bw]);
+                        }
+                        for i in 0..bw {
+                            let row =
+                                &mut block[i * plane + y * nz + z0..i * plane + y * nz + z0 + zw];
+                            for (dz, out) in row.iter_mut().enumerate() {
+                                *out = tile[dz][i];
+                            }
+                        }
+                    }
+                }
+            });
+    }
+    Some(out)
+}
+
 /// Crops an image to `[start, end)`; the affine's origin moves to the crop's first voxel.
 pub fn crop(img: &MetaImage, start: [usize; 3], end: [usize; 3]) -> MetaImage {
-    let data = img
-        .data
-        .slice(s![.., start[0]..end[0], start[1]..end[1], start[2]..end[2]])
-        .to_owned();
+    let data = crop_fortran_to_c(&img.data, start, end).unwrap_or_else(|| {
+        img.data
+            .slice(s![.., start[0]..end[0], start[1]..end[1], start[2]..end[2]])
+            .to_owned()
+    });
     let mut affine = img.affine;
     for r in 0..3 {
         affine[r][3] += (0..3)

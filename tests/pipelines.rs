@@ -272,3 +272,39 @@ fn oneof_per_list_changes_only_the_later_crops_choice() {
         wsum(&v16[1].get("gt_image").unwrap().data)
     );
 }
+
+#[test]
+fn cropping_fortran_ordered_volumes_equals_cropping_c_ordered_ones() {
+    use ssl3d::transforms::MetaImage;
+    use ssl3d::transforms::crop_foreground::crop;
+    let shape = (1, 37, 21, 19);
+    let c = Array4::from_shape_fn(shape, |(_, i, j, k)| (i * 1000 + j * 30 + k) as f32);
+    let mut f = Array4::zeros(shape.f());
+    f.assign(&c);
+    for (start, end) in [
+        ([0, 0, 0], [37, 21, 19]),
+        ([3, 5, 2], [36, 20, 17]),
+        ([17, 0, 5], [34, 1, 19]),
+        ([4, 4, 4], [4, 9, 9]),
+    ] {
+        let a = crop(
+            &MetaImage {
+                data: c.clone(),
+                affine: affine([1.0; 3]),
+            },
+            start,
+            end,
+        );
+        let b = crop(
+            &MetaImage {
+                data: f.clone(),
+                affine: affine([1.0; 3]),
+            },
+            start,
+            end,
+        );
+        assert_eq!(a.data, b.data, "{start:?}..{end:?}");
+        assert!(b.data.is_standard_layout());
+        assert_eq!(a.affine, b.affine);
+    }
+}

@@ -15,6 +15,7 @@ pub mod inferers;
 pub mod io;
 pub mod losses;
 pub mod metrics;
+pub mod networks;
 pub mod report;
 pub mod transforms;
 

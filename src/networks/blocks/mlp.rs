@@ -1,0 +1,35 @@
+//! MONAI's `MLPBlock`: Linear → exact (erf) GELU → Linear (SPEC §6.3).
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::activation::gelu;
+use burn::tensor::backend::Backend;
+
+#[derive(Config, Debug)]
+pub struct MlpConfig {
+    pub hidden_size: usize,
+    pub mlp_dim: usize,
+}
+
+impl MlpConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> MlpBlock<B> {
+        MlpBlock {
+            linear1: LinearConfig::new(self.hidden_size, self.mlp_dim).init(device),
+            linear2: LinearConfig::new(self.mlp_dim, self.hidden_size).init(device),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct MlpBlock<B: Backend> {
+    pub linear1: Linear<B>,
+    pub linear2: Linear<B>,
+}
+
+impl<B: Backend> MlpBlock<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.linear2.forward(gelu(self.linear1.forward(x)))
+    }
+}

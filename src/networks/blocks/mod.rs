@@ -1,0 +1,8 @@
+//! Network building blocks, named and laid out like MONAI's so state dicts map one to one.
+
+pub mod dynunet_block;
+pub mod mlp;
+pub mod patch_embedding;
+pub mod selfattention;
+pub mod transformerblock;
+pub mod unetr_block;

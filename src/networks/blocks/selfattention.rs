@@ -1,0 +1,74 @@
+//! MONAI's `SABlock` (SPEC §6.3): one fused qkv projection without bias, features laid out as
+//! `(qkv, head, head_dim)`, softmax attention with scale `head_dim^-0.5`, heads concatenated
+//! head-major, then `out_proj` with bias.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+#[derive(Config, Debug)]
+pub struct SelfAttentionConfig {
+    pub hidden_size: usize,
+    pub num_heads: usize,
+    #[config(default = false)]
+    pub qkv_bias: bool,
+}
+
+impl SelfAttentionConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> SaBlock<B> {
+        assert!(
+            self.hidden_size.is_multiple_of(self.num_heads),
+            "hidden_size {} must be divisible by num_heads {}",
+            self.hidden_size,
+            self.num_heads
+        );
+        SaBlock {
+            qkv: LinearConfig::new(self.hidden_size, 3 * self.hidden_size)
+                .with_bias(self.qkv_bias)
+                .init(device),
+            out_proj: LinearConfig::new(self.hidden_size, self.hidden_size).init(device),
+            num_heads: self.num_heads,
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct SaBlock<B: Backend> {
+    pub qkv: Linear<B>,
+    pub out_proj: Linear<B>,
+    pub num_heads: usize,
+}
+
+impl<B: Backend> SaBlock<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, n, h] = x.dims();
+        let heads = self.num_heads;
+        let d = h / heads;
+        // "b n (qkv l d) -> qkv b l n d"
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([b, n, 3, heads, d])
+            .permute([2, 0, 3, 1, 4]);
+        let part = |i: usize| -> Tensor<B, 4> {
+            qkv.clone()
+                .slice([i..i + 1, 0..b, 0..heads, 0..n, 0..d])
+                .reshape([b, heads, n, d])
+        };
+        let o = attention(
+            part(0),
+            part(1),
+            part(2),
+            None,
+            None,
+            AttentionModuleOptions::default(),
+        );
+        // "b l n d -> b n (l d)"
+        let o = o.swap_dims(1, 2).reshape([b, n, h]);
+        self.out_proj.forward(o)
+    }
+}

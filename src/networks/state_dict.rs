@@ -1,0 +1,204 @@
+//! MONAI state-dict names ↔ ssl3d parameters. Field names mirror MONAI's keys; the few differences
+//! are mapped here: the ViTAutoEnc backbone lives under `vit`, LayerNorm's `weight`/`bias` are
+//! Burn's `gamma`/`beta`, Linear weights are stored transposed, `Sequential` children `0`/`1` of
+//! UNETR's up-sampling stages are `up`/`res`, and MONAI ≥ 1.4's unused cross-attention has no
+//! counterpart (ignored on import, left out on export).
+
+use std::collections::BTreeMap;
+
+use burn::module::ParamId;
+use burn::store::{ModuleSnapshot, TensorSnapshot};
+use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
+
+use crate::error::{Error, Result};
+
+/// Which MONAI network a state dict belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// `ViTAutoEnc`: backbone keys at the top level.
+    VitAutoEnc,
+    /// `UNETR`: backbone keys under `vit.`.
+    Unetr,
+}
+
+const LINEAR_MODULES: [&str; 4] = ["linear1", "linear2", "qkv", "out_proj"];
+const LAYER_NORMS: [&str; 3] = ["norm", "norm1", "norm2"];
+
+/// Keys MONAI writes that ssl3d's modules deliberately do not have.
+pub fn is_unused_monai_key(key: &str) -> bool {
+    key.contains(".cross_attn.") || key.contains(".norm_cross_attn.") || key.ends_with("cls_token")
+}
+
+/// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
+/// `None` for keys ssl3d does not model (unused cross-attention).
+pub fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
+    if is_unused_monai_key(key) {
+        return None;
+    }
+    let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
+    if arch == Arch::VitAutoEnc && !parts[0].starts_with("conv3d_transpose") {
+        parts.insert(0, "vit".into());
+    }
+    // encoderN.blocks.i.{0,1}.… → encoderN.blocks.i.{up,res}.…
+    if parts.len() > 3 && parts[0].starts_with("encoder") && parts[1] == "blocks" {
+        parts[3] = match parts[3].as_str() {
+            "0" => "up".into(),
+            "1" => "res".into(),
+            other => other.into(),
+        };
+    }
+    let n = parts.len();
+    let module = parts[n - 2].clone();
+    let mut transpose = false;
+    if LAYER_NORMS.contains(&module.as_str()) {
+        parts[n - 1] = match parts[n - 1].as_str() {
+            "weight" => "gamma".into(),
+            "bias" => "beta".into(),
+            other => other.into(),
+        };
+    } else if LINEAR_MODULES.contains(&module.as_str()) && parts[n - 1] == "weight" {
+        transpose = true;
+    }
+    Some((parts.join("."), transpose))
+}
+
+/// The MONAI key for a Burn parameter path (inverse of [`monai_to_burn`]).
+pub fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
+    let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
+    if arch == Arch::VitAutoEnc && parts[0] == "vit" {
+        parts.remove(0);
+    }
+    if parts.len() > 3 && parts[0].starts_with("encoder") && parts[1] == "blocks" {
+        parts[3] = match parts[3].as_str() {
+            "up" => "0".into(),
+            "res" => "1".into(),
+            other => other.into(),
+        };
+    }
+    let n = parts.len();
+    let module = parts[n - 2].clone();
+    let mut transpose = false;
+    if LAYER_NORMS.contains(&module.as_str()) {
+        parts[n - 1] = match parts[n - 1].as_str() {
+            "gamma" => "weight".into(),
+            "beta" => "bias".into(),
+            other => other.into(),
+        };
+    } else if LINEAR_MODULES.contains(&module.as_str()) && parts[n - 1] == "weight" {
+        transpose = true;
+    }
+    (parts.join("."), transpose)
+}
+
+fn transpose2(data: &TensorData) -> TensorData {
+    let [r, c] = [data.shape[0], data.shape[1]];
+    let v: Vec<f32> = data.to_vec().expect("f32 weights");
+    let mut t = vec![0f32; r * c];
+    for i in 0..r {
+        for j in 0..c {
+            t[j * r + i] = v[i * c + j];
+        }
+    }
+    TensorData::new(t, [c, r])
+}
+
+/// What a state-dict load did: nothing is silently skipped.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoadReport {
+    /// MONAI keys loaded into the model.
+    pub loaded: Vec<String>,
+    /// MONAI keys deliberately ignored (unused cross-attention).
+    pub ignored: Vec<String>,
+    /// MONAI keys with no parameter in the model (e.g. a decoder the model does not have).
+    pub unexpected: Vec<String>,
+    /// Model parameters (as MONAI keys) the state dict did not provide: they keep their values.
+    pub missing: Vec<String>,
+}
+
+/// Loads MONAI-named f32 tensors into `model`. A key whose shape differs from the model's is an
+/// error naming the key and both shapes; everything else is reported.
+pub fn load_state_dict<B: Backend, M: ModuleSnapshot<B>>(
+    model: &mut M,
+    arch: Arch,
+    tensors: &BTreeMap<String, TensorData>,
+) -> Result<LoadReport> {
+    let params: BTreeMap<String, Vec<usize>> = model
+        .collect(None, None, false)
+        .into_iter()
+        .map(|s| (s.full_path(), s.shape.to_vec()))
+        .collect();
+    let mut report = LoadReport::default();
+    let mut snapshots = Vec::new();
+    let mut provided = std::collections::BTreeSet::new();
+    for (key, data) in tensors {
+        let Some((path, transpose)) = monai_to_burn(key, arch) else {
+            report.ignored.push(key.clone());
+            continue;
+        };
+        let Some(want) = params.get(&path) else {
+            report.unexpected.push(key.clone());
+            continue;
+        };
+        let data = if transpose && data.shape.len() == 2 {
+            transpose2(data)
+        } else {
+            data.clone()
+        };
+        if data.shape.to_vec() != *want {
+            let monai_shape = if transpose {
+                want.iter().rev().copied().collect::<Vec<_>>()
+            } else {
+                want.clone()
+            };
+            return Err(Error::InvalidArgument(format!(
+                "state dict key {key}: shape {:?} does not fit the model's {:?}",
+                if transpose {
+                    data.shape.iter().rev().copied().collect::<Vec<_>>()
+                } else {
+                    data.shape.to_vec()
+                },
+                monai_shape
+            )));
+        }
+        provided.insert(path.clone());
+        let stack: Vec<String> = path.split('.').map(str::to_string).collect();
+        snapshots.push(TensorSnapshot::from_data(
+            data,
+            stack,
+            Vec::new(),
+            ParamId::new(),
+        ));
+        report.loaded.push(key.clone());
+    }
+    let result = model.apply(snapshots, None, None, false);
+    if !result.errors.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "loading the state dict failed: {:?}",
+            result.errors
+        )));
+    }
+    report.missing = params
+        .keys()
+        .filter(|p| !provided.contains(*p))
+        .map(|p| burn_to_monai(p, arch).0)
+        .collect();
+    Ok(report)
+}
+
+/// The model's parameters as MONAI-named f32 tensors (Linear weights transposed back).
+pub fn export_state_dict<B: Backend, M: ModuleSnapshot<B>>(
+    model: &M,
+    arch: Arch,
+) -> Result<BTreeMap<String, TensorData>> {
+    let mut out = BTreeMap::new();
+    for s in model.collect(None, None, false) {
+        let (key, transpose) = burn_to_monai(&s.full_path(), arch);
+        let data = s
+            .to_data()
+            .map_err(|e| Error::InvalidArgument(format!("cannot read parameter {key}: {e:?}")))?
+            .convert::<f32>();
+        out.insert(key, if transpose { transpose2(&data) } else { data });
+    }
+    Ok(out)
+}

@@ -326,3 +326,171 @@ fn full_size_models_have_monais_keys_shapes_and_counts() {
         );
     }
 }
+
+fn tiny_autoenc(e: &Value) -> ssl3d::networks::VitAutoEnc<B> {
+    let c = &e["config"];
+    VitAutoEncConfig::new(vit_config(c))
+        .with_deconv_chns(c["deconv_chns"].as_u64().unwrap() as usize)
+        .init::<B>(&Default::default())
+}
+
+#[test]
+fn monai_checkpoints_import_and_reproduce_outputs() {
+    use ssl3d::networks::checkpoint::load_torch_checkpoint;
+    let (Some(v), Some(dir)) = (json("monai/model_vectors.json"), common::reference_dir()) else {
+        return;
+    };
+    let e = &v["vitautoenc_tiny"];
+    let img = usizes(&e["config"]["img_size"]);
+    let b = e["batch"].as_u64().unwrap() as usize;
+    let pf = &e["input_phase_freq"]["x1"];
+    let x = formula_input(
+        [b, 1, img[0], img[1], img[2]],
+        pf[0].as_f64().unwrap(),
+        pf[1].as_f64().unwrap(),
+    );
+    let want: Vec<f64> = e["out_x1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    for file in [
+        "vitautoenc_tiny_best_model.pt",
+        "vitautoenc_tiny_ddp_state_dict.pt",
+    ] {
+        let mut m = tiny_autoenc(e);
+        let report = load_torch_checkpoint(
+            &mut m,
+            Arch::VitAutoEnc,
+            &dir.join("monai/checkpoints").join(file),
+        )
+        .unwrap();
+        assert!(
+            report.missing.is_empty() && report.unexpected.is_empty(),
+            "{file}: {report:?}"
+        );
+        assert!(
+            !report.ignored.is_empty(),
+            "{file}: cross-attention keys are reported as ignored"
+        );
+        assert_close(&values(m.forward(x.clone()).0), &want, 1e-5, file);
+    }
+    let u = &v["unetr_tiny"];
+    let c = &u["config"];
+    let mut m = UnetrConfig::new(vit_config(c))
+        .with_out_channels(c["out_channels"].as_u64().unwrap() as usize)
+        .with_feature_size(c["feature_size"].as_u64().unwrap() as usize)
+        .init::<B>(&Default::default());
+    load_torch_checkpoint(
+        &mut m,
+        Arch::Unetr,
+        &dir.join("monai/checkpoints/unetr_tiny_best_metric_model.pth"),
+    )
+    .unwrap();
+    let img = usizes(&c["img_size"]);
+    let pf = &u["input_phase_freq"];
+    let y = m.forward(formula_input(
+        [1, 1, img[0], img[1], img[2]],
+        pf[0].as_f64().unwrap(),
+        pf[1].as_f64().unwrap(),
+    ));
+    let want: Vec<f64> = u["out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    assert_close(&values(y), &want, 1e-5, "unetr checkpoint");
+}
+
+#[test]
+fn safetensors_export_round_trips_bit_exactly() {
+    use ssl3d::networks::checkpoint::{read_safetensors, read_torch_state_dict, write_safetensors};
+    let Some(dir) = common::reference_dir() else {
+        return;
+    };
+    let Some(v) = json("monai/model_vectors.json") else {
+        return;
+    };
+    let imported =
+        read_torch_state_dict(&dir.join("monai/checkpoints/vitautoenc_tiny_best_model.pt"))
+            .unwrap();
+    let mut m = tiny_autoenc(&v["vitautoenc_tiny"]);
+    load_state_dict(&mut m, Arch::VitAutoEnc, &imported).unwrap();
+    let exported = export_state_dict(&m, Arch::VitAutoEnc).unwrap();
+    let path = common::scratch("safetensors_roundtrip").join("best_model.safetensors");
+    write_safetensors(&path, &exported).unwrap();
+    let back = read_safetensors(&path).unwrap();
+    assert_eq!(back, exported);
+    // import → export → import: every exported tensor equals the original checkpoint's.
+    for (k, d) in &back {
+        assert_eq!(d, &imported[k], "{k}");
+    }
+    let mut again = tiny_autoenc(&v["vitautoenc_tiny"]);
+    load_state_dict(&mut again, Arch::VitAutoEnc, &back).unwrap();
+    assert_eq!(
+        export_state_dict(&again, Arch::VitAutoEnc).unwrap(),
+        exported
+    );
+}
+
+#[test]
+fn backbone_transfer_reports_what_moved_and_fails_loudly_on_mismatch() {
+    use ssl3d::networks::checkpoint::{read_torch_state_dict, transfer_backbone};
+    let Some(v) = json("monai/model_vectors.json") else {
+        return;
+    };
+    let u = &v["unetr_tiny"];
+    let c = &u["config"];
+    let unetr_cfg = UnetrConfig::new(vit_config(c))
+        .with_out_channels(c["out_channels"].as_u64().unwrap() as usize)
+        .with_feature_size(c["feature_size"].as_u64().unwrap() as usize);
+    // A ViTAutoEnc with the UNETR's backbone shape: its weights move, its decoder is dropped.
+    let ae = VitAutoEncConfig::new(unetr_cfg.vit.clone())
+        .with_deconv_chns(4)
+        .init::<B>(&Default::default());
+    let source = export_state_dict(&ae, Arch::VitAutoEnc).unwrap();
+    let mut unetr = unetr_cfg.init::<B>(&Default::default());
+    let report = transfer_backbone(&mut unetr, &source).unwrap();
+    let vit_keys = source
+        .keys()
+        .filter(|k| !k.starts_with("conv3d_transpose"))
+        .count();
+    assert_eq!(report.loaded.len(), vit_keys);
+    assert_eq!(report.dropped.len(), 4, "{report:?}");
+    assert!(
+        report.left_at_init.iter().all(|k| !k.starts_with("vit."))
+            && !report.left_at_init.is_empty()
+    );
+    let moved = export_state_dict(&unetr, Arch::Unetr).unwrap();
+    for (k, d) in &source {
+        if !k.starts_with("conv3d_transpose") {
+            assert_eq!(&moved[&format!("vit.{k}")], d, "{k}");
+        }
+    }
+    // MONAI's tiny ViTAutoEnc has 4³ patches and 2 layers: the shapes do not fit, and the error
+    // names the key and both shapes.
+    if let Some(dir) = common::reference_dir() {
+        let wrong =
+            read_torch_state_dict(&dir.join("monai/checkpoints/vitautoenc_tiny_best_model.pt"))
+                .unwrap();
+        let err = transfer_backbone(&mut unetr, &wrong)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("vit.patch_embedding") && err.contains("does not fit"),
+            "{err}"
+        );
+    }
+    // A checkpoint with no backbone at all.
+    let mut decoder_only = BTreeMap::new();
+    decoder_only.insert(
+        "conv3d_transpose.bias".to_string(),
+        TensorData::new(vec![0f32; 4], [4]),
+    );
+    let err = transfer_backbone(&mut unetr, &decoder_only)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no ViT backbone weights"), "{err}");
+}

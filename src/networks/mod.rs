@@ -1,6 +1,7 @@
 //! Networks in Burn with MONAI's exact maths and state-dict names (SPEC §6.1–6.5).
 
 pub mod blocks;
+pub mod checkpoint;
 pub mod nets;
 pub mod state_dict;
 

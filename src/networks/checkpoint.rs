@@ -1,0 +1,203 @@
+//! Checkpoints in and out: MONAI `.pt`/`.pth` files (the SSL tutorial's `best_model.pt`
+//! `{"epoch", "state_dict", "optimizer"}`, bare state dicts, DDP `module.` prefixes) read through
+//! burn-store without PyTorch; safetensors with MONAI's key names for PyTorch/MONAI users; and the
+//! backbone transfer ViTAutoEnc → UNETR.vit with a report of what moved.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::store::{ModuleSnapshot, ModuleStore, PytorchStore};
+use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
+use serde::Serialize;
+
+use super::nets::Unetr;
+use super::state_dict::{Arch, LoadReport, load_state_dict};
+use crate::error::{Error, Result};
+
+/// Every tensor of a MONAI/PyTorch checkpoint by its state-dict key, as f32. Finds the state dict
+/// under `"state_dict"` when the file is a training checkpoint, and drops DDP's `module.` prefix.
+pub fn read_torch_state_dict(path: &Path) -> Result<BTreeMap<String, TensorData>> {
+    if !path.exists() {
+        return Err(Error::bad_file(path, "checkpoint file not found"));
+    }
+    let read = |store: PytorchStore| -> Result<BTreeMap<String, TensorData>> {
+        let mut store = store;
+        let snaps = store.get_all_snapshots().map_err(|e| {
+            Error::bad_file(path, format!("not a readable PyTorch checkpoint: {e}"))
+        })?;
+        snaps
+            .iter()
+            .map(|(k, s)| {
+                let d = s
+                    .to_data()
+                    .map_err(|e| Error::bad_file(path, format!("tensor {k}: {e:?}")))?;
+                Ok((k.clone(), d.convert::<f32>()))
+            })
+            .collect()
+    };
+    let mut tensors = read(PytorchStore::from_file(path))?;
+    let nested = tensors.keys().any(|k| k.starts_with("state_dict."));
+    if nested || tensors.is_empty() {
+        tensors = read(PytorchStore::from_file(path).with_top_level_key("state_dict"))?;
+    }
+    if tensors.keys().all(|k| k.starts_with("module.")) {
+        tensors = tensors
+            .into_iter()
+            .map(|(k, v)| (k["module.".len()..].to_string(), v))
+            .collect();
+    }
+    if tensors.is_empty() {
+        return Err(Error::bad_file(path, "the checkpoint holds no tensors"));
+    }
+    Ok(tensors)
+}
+
+/// Writes MONAI-named tensors as safetensors (atomically), loadable with
+/// `model.load_state_dict(safetensors.torch.load_file(f), strict=False)` in MONAI ≥ 1.4 (strict
+/// loading would also want the unused cross-attention parameters ssl3d does not have).
+pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(k, d)| {
+            let v: Vec<f32> = d.to_vec().expect("f32 tensors");
+            let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (k.clone(), b, d.shape.to_vec())
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+        .iter()
+        .map(|(k, b, s)| {
+            (
+                k.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .expect("shape matches data"),
+            )
+        })
+        .collect();
+    let tmp = path.with_extension("safetensors.tmp");
+    safetensors::serialize_to_file(views, None, &tmp)
+        .map_err(|e| Error::bad_file(path, format!("cannot write safetensors: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads a safetensors file into MONAI-named f32 tensors.
+pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::bad_file(path, format!("not a safetensors file: {e}")))?;
+    st.tensors()
+        .into_iter()
+        .map(|(k, t)| {
+            if t.dtype() != safetensors::Dtype::F32 {
+                return Err(Error::bad_file(
+                    path,
+                    format!("tensor {k}: dtype {:?}, expected F32", t.dtype()),
+                ));
+            }
+            let v: Vec<f32> = t
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            Ok((k, TensorData::new(v, t.shape().to_vec())))
+        })
+        .collect()
+}
+
+/// What moving a pretrained backbone into a UNETR did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TransferReport {
+    /// Backbone keys loaded into `UNETR.vit` (as UNETR keys).
+    pub loaded: Vec<String>,
+    /// Source keys with no place in UNETR (the autoencoder's transposed convolutions).
+    pub dropped: Vec<String>,
+    /// Source keys ignored on purpose (MONAI's unused cross-attention).
+    pub ignored: Vec<String>,
+    /// UNETR parameters left at their initial values (the decoder).
+    pub left_at_init: Vec<String>,
+}
+
+impl TransferReport {
+    pub fn summary(&self) -> String {
+        format!(
+            "{} backbone tensors loaded, {} dropped ({}), {} ignored (unused cross-attention), {} left at init (decoder)",
+            self.loaded.len(),
+            self.dropped.len(),
+            self.dropped.join(", "),
+            self.ignored.len(),
+            self.left_at_init.len()
+        )
+    }
+}
+
+/// Loads a pretrained backbone into `unetr.vit`, by name (SPEC §2.3). `source` may be a
+/// ViTAutoEnc state dict (keys `patch_embedding.…`, `blocks.…`, `norm.…`) or a UNETR one
+/// (`vit.…`). A shape mismatch fails with the key and both shapes; a source that provides no
+/// backbone weight at all is an error, not a silent random start.
+pub fn transfer_backbone<B: Backend>(
+    unetr: &mut Unetr<B>,
+    source: &BTreeMap<String, TensorData>,
+) -> Result<TransferReport> {
+    let mut backbone = BTreeMap::new();
+    let mut report = TransferReport::default();
+    for (k, v) in source {
+        let key = if k.starts_with("vit.") {
+            k.clone()
+        } else if k.starts_with("patch_embedding.")
+            || k.starts_with("blocks.")
+            || k.starts_with("norm.")
+        {
+            format!("vit.{k}")
+        } else {
+            report.dropped.push(k.clone());
+            continue;
+        };
+        backbone.insert(key, v.clone());
+    }
+    let loaded: LoadReport = load_state_dict(unetr, Arch::Unetr, &backbone)?;
+    if loaded.loaded.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "the pretrained checkpoint holds no ViT backbone weights (keys like patch_embedding.*, \
+             blocks.*, norm.*); found: {}",
+            source
+                .keys()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    report.dropped.extend(loaded.unexpected);
+    report.ignored = loaded.ignored;
+    report.left_at_init = loaded
+        .missing
+        .iter()
+        .filter(|k| !k.starts_with("vit."))
+        .cloned()
+        .collect();
+    let backbone_missing: Vec<&String> = loaded
+        .missing
+        .iter()
+        .filter(|k| k.starts_with("vit."))
+        .collect();
+    if !backbone_missing.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "the pretrained checkpoint lacks {} backbone tensors, e.g. {}",
+            backbone_missing.len(),
+            backbone_missing[0]
+        )));
+    }
+    report.loaded = loaded.loaded;
+    Ok(report)
+}
+
+/// The model's own state dict from a MONAI checkpoint, for either network.
+pub fn load_torch_checkpoint<B: Backend, M: ModuleSnapshot<B>>(
+    model: &mut M,
+    arch: Arch,
+    path: &Path,
+) -> Result<LoadReport> {
+    let tensors = read_torch_state_dict(path)?;
+    load_state_dict(model, arch, &tensors).map_err(|e| Error::bad_file(path, e.to_string()))
+}

@@ -494,3 +494,39 @@ fn backbone_transfer_reports_what_moved_and_fails_loudly_on_mismatch() {
         .to_string();
     assert!(err.contains("no ViT backbone weights"), "{err}");
 }
+
+#[test]
+fn native_checkpoints_round_trip_bit_exactly_with_their_config() {
+    use ssl3d::networks::native::{load_config, load_native, native_paths, save_native};
+    let Some(v) = json("monai/model_vectors.json") else {
+        return;
+    };
+    let e = &v["vitautoenc_tiny"];
+    let c = &e["config"];
+    let cfg = VitAutoEncConfig::new(vit_config(c))
+        .with_deconv_chns(c["deconv_chns"].as_u64().unwrap() as usize);
+    let mut model = cfg.init::<B>(&Default::default());
+    load_state_dict(
+        &mut model,
+        Arch::VitAutoEnc,
+        &formula_state_dict(&e["state_dict_keys"]),
+    )
+    .unwrap();
+    let before = export_state_dict(&model, Arch::VitAutoEnc).unwrap();
+    let dir = common::scratch("native_checkpoint");
+    save_native(model, &cfg, &dir, "best_model").unwrap();
+    let (weights, config) = native_paths(&dir, "best_model");
+    let cfg2: VitAutoEncConfig = load_config(&config).unwrap();
+    assert_eq!(cfg2.vit.hidden_size, cfg.vit.hidden_size);
+    let fresh = cfg2.init::<B>(&Default::default());
+    let loaded = load_native(fresh, &weights, &Default::default()).unwrap();
+    assert_eq!(
+        export_state_dict(&loaded, Arch::VitAutoEnc).unwrap(),
+        before
+    );
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
+}

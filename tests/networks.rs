@@ -530,3 +530,84 @@ fn native_checkpoints_round_trip_bit_exactly_with_their_config() {
         .collect();
     assert!(names.iter().all(|n| !n.starts_with(".tmp")), "{names:?}");
 }
+
+/// Formula weights for every key of a full-size model's MONAI state dict (from state_dict_keys.json).
+fn full_formula(v: &Value, name: &str) -> BTreeMap<String, TensorData> {
+    v[name]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_str().unwrap().to_string(), usizes(&e[1])))
+        .filter(|(k, _)| !is_unused_monai_key(k))
+        .map(|(k, s)| {
+            let d = formula_weight(&k, &s);
+            (k, d)
+        })
+        .collect()
+}
+
+fn check_full_summary(got: &[f64], s: &Value, what: &str) {
+    assert_eq!(
+        got.len() as u64,
+        usizes(&s["shape"]).iter().product::<usize>() as u64,
+        "{what}: size"
+    );
+    for (name, g) in [
+        ("sum", got.iter().sum::<f64>()),
+        ("abs_sum", got.iter().map(|v| v.abs()).sum()),
+        ("sq_sum", got.iter().map(|v| v * v).sum()),
+        ("min", got.iter().cloned().fold(f64::INFINITY, f64::min)),
+        ("max", got.iter().cloned().fold(f64::NEG_INFINITY, f64::max)),
+    ] {
+        let w = s[name].as_f64().unwrap();
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs().max(1e-3),
+            "{what} {name}: {g} vs {w}"
+        );
+    }
+    let scale = got.iter().fold(0f64, |m, v| m.max(v.abs()));
+    for (i, w) in s["samples"].as_object().unwrap() {
+        let (g, w) = (got[i.parse::<usize>().unwrap()], w.as_f64().unwrap());
+        assert!(
+            (g - w).abs() <= 1e-4 * scale,
+            "{what} sample {i}: {g} vs {w}"
+        );
+    }
+}
+
+#[test]
+fn full_size_tutorial_models_match_monai_at_96_cubed() {
+    let (Some(keys), Some(v)) = (
+        json("monai/state_dict_keys.json"),
+        json("monai/model_vectors.json"),
+    ) else {
+        return;
+    };
+    let dev = Default::default();
+    let x = formula_input([1, 1, 96, 96, 96], 0.3, 0.013);
+    let mut ae = VitAutoEncConfig::tutorial().init::<B>(&dev);
+    load_state_dict(
+        &mut ae,
+        Arch::VitAutoEnc,
+        &full_formula(&keys, "ViTAutoEnc_ssl"),
+    )
+    .unwrap();
+    let (y, hidden) = ae.forward(x.clone());
+    let full = &v["vitautoenc_full"];
+    check_full_summary(&values(y), &full["out_summary"], "ViTAutoEnc out");
+    for (i, name) in [(3, "hidden3_summary"), (11, "hidden11_summary")] {
+        let s = &full[name];
+        let got = values(hidden[i].clone());
+        let mut s2 = s.clone();
+        s2["shape"] = serde_json::json!([got.len()]);
+        check_full_summary(&got, &s2, name);
+    }
+    drop(ae);
+    let mut unetr = UnetrConfig::tutorial().init::<B>(&dev);
+    load_state_dict(&mut unetr, Arch::Unetr, &full_formula(&keys, "UNETR_btcv")).unwrap();
+    check_full_summary(
+        &values(unetr.forward(x)),
+        &v["unetr_full"]["out_summary"],
+        "UNETR out",
+    );
+}

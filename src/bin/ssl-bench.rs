@@ -1,0 +1,143 @@
+//! `ssl-bench`: speed of the full-size tutorial networks — forward, forward+backward and one
+//! training step (the tutorial's losses and optimisers) at 96³ — on the chosen device.
+
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Tensor};
+use clap::{Parser, ValueEnum};
+use ssl3d::cli::{DeviceArgs, run};
+use ssl3d::losses::{DiceCeLossConfig, contrastive_loss, l1_loss, ssl_total_loss};
+use ssl3d::networks::{UnetrConfig, VitAutoEncConfig};
+use ssl3d::{DeviceSpec, Error, Result};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Model {
+    /// The SSL tutorial's ViTAutoEnc: step = two views, L1 + contrastive·L1, Adam.
+    Vitautoenc,
+    /// The fine-tuning tutorial's UNETR (14 classes): step = DiceCE, AdamW.
+    Unetr,
+}
+
+/// Time the full-size tutorial networks at 96³.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    #[arg(long, value_enum)]
+    model: Model,
+    /// Crops per step (the tutorials: 8 for ViTAutoEnc, 4 for UNETR; 1 for the CPU anchors).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Timed repetitions after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+    #[command(flatten)]
+    device: DeviceArgs,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs `f` once to warm up and `repeat` times timed; `f` must block until its work is done.
+fn time(repeat: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..repeat.max(1))
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
+    let shape = [args.batch, 1, 96, 96, 96];
+    let x = || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 1.0), device);
+    let sync = |t: Tensor<B, 1>| {
+        let _ = t.into_data();
+    };
+    let (fwd, fwd_bwd, step) = match args.model {
+        Model::Vitautoenc => {
+            let mut model = VitAutoEncConfig::tutorial().init::<B>(device);
+            let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+            let inference = model.valid();
+            let fwd = time(args.repeat, || {
+                let (y, _) = inference.forward(x().inner());
+                let _ = y.sum().into_data();
+            });
+            let loss = |m: &ssl3d::networks::VitAutoEnc<B>| {
+                let (y1, _) = m.forward(x());
+                let (y2, _) = m.forward(x());
+                let r = l1_loss(y1.clone(), x());
+                let c = contrastive_loss(y1.flatten::<2>(1, 4), y2.flatten::<2>(1, 4), 0.05);
+                ssl_total_loss(r, c)
+            };
+            let fwd_bwd = time(args.repeat, || {
+                let g = loss(&model).backward();
+                drop(g);
+            });
+            let step = time(args.repeat, || {
+                let l = loss(&model);
+                let grads = GradientsParams::from_grads(l.clone().backward(), &model);
+                model = optim.step(1e-4, model.clone(), grads);
+                sync(l);
+            });
+            (fwd, fwd_bwd, step)
+        }
+        Model::Unetr => {
+            let mut model = UnetrConfig::tutorial().init::<B>(device);
+            let mut optim = AdamWConfig::new()
+                .with_epsilon(1e-8)
+                .with_weight_decay(1e-5)
+                .init();
+            let labels =
+                || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 14.0), device).floor();
+            let inference = model.valid();
+            let fwd = time(args.repeat, || {
+                let _ = inference.forward(x().inner()).sum().into_data();
+            });
+            let loss_fn = DiceCeLossConfig::tutorial();
+            let fwd_bwd = time(args.repeat, || {
+                let g = loss_fn.forward(model.forward(x()), labels()).backward();
+                drop(g);
+            });
+            let step = time(args.repeat, || {
+                let l = loss_fn.forward(model.forward(x()), labels());
+                let grads = GradientsParams::from_grads(l.clone().backward(), &model);
+                model = optim.step(1e-4, model.clone(), grads);
+                sync(l);
+            });
+            (fwd, fwd_bwd, step)
+        }
+    };
+    println!(
+        "{:?} 96^3 batch {} on {}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s, training step {step:.3} s (median of {})",
+        args.model, args.batch, args.device.device, args.repeat
+    );
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    run(|| {
+        args.device.device.check_available()?;
+        match args.device.device {
+            DeviceSpec::Cpu => {
+                bench::<burn::backend::Autodiff<burn::backend::Flex>>(&args, &Default::default())
+            }
+            #[cfg(feature = "cuda")]
+            DeviceSpec::Cuda(n) => bench::<burn::backend::Autodiff<burn::backend::Cuda>>(
+                &args,
+                &burn::backend::cuda::CudaDevice::new(n),
+            ),
+            #[cfg(not(feature = "cuda"))]
+            DeviceSpec::Cuda(_) => Err(Error::NotImplemented("CUDA in this build".into())),
+        }
+    });
+}

@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::losses::{DiceCeLossConfig, contrastive_loss, l1_loss, ssl_total_loss};
 use ssl3d::networks::{UnetrConfig, VitAutoEncConfig};
-use ssl3d::{DeviceSpec, Error, Result};
+use ssl3d::{DeviceSpec, Result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Model {
@@ -137,7 +137,7 @@ fn main() {
                 &burn::backend::cuda::CudaDevice::new(n),
             ),
             #[cfg(not(feature = "cuda"))]
-            DeviceSpec::Cuda(_) => Err(Error::NotImplemented("CUDA in this build".into())),
+            DeviceSpec::Cuda(_) => Err(ssl3d::Error::NotImplemented("CUDA in this build".into())),
         }
     });
 }

@@ -25,5 +25,9 @@ echo "== 3. views: three mid-slices with the organ labels"
 "$bin/ssl-data" views "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
   --out "$work/chest_views.png"
 
+echo "== 4. the tutorial's SSL augmentations (2 crops x 3 views) on one chest volume, seeded like MONAI"
+"$bin/ssl-data" chain --pipeline pretrain --image "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
+  --seed 123 --config configs/pretrain_transforms.json
+
 echo "== done: open $work/abdomen_views.png and $work/chest_views.png"
 echo "   (pretraining and fine-tuning join this script as they land: see the README)"

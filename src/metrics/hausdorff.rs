@@ -2,8 +2,9 @@
 //! `HausdorffDistanceMetric(percentile=95)` / `compute_hausdorff_distance`: surfaces are the mask
 //! voxels removed by a 6-connected binary erosion (scipy's default), distances are exact Euclidean
 //! with the voxel spacing, the percentile interpolates linearly (torch.quantile), and the symmetric
-//! distance is the larger of the two directions. Empty prediction or ground truth gives +inf, both
-//! empty gives NaN, as in MONAI.
+//! distance is the larger of the two directions. As MONAI 1.5's `HausdorffDistanceMetric` does (checked
+//! on real MONAI, `tests/fixtures/hd95_monai.json`), a class whose prediction or ground truth is empty
+//! gets NaN — there is no surface to measure from — and NaN is left out of averages.
 
 use ndarray::{Array3, ArrayView3, Zip, s};
 
@@ -93,7 +94,7 @@ pub fn hausdorff_distance(
             }
         }
     });
-    if lo[0] == usize::MAX {
+    if lo[0] == usize::MAX || !pred.iter().any(|&v| v) || !gt.iter().any(|&v| v) {
         return f64::NAN;
     }
     let region = s![lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]];

@@ -22,9 +22,10 @@ pub fn contrastive_loss<B: Backend>(
     let n = 2 * b;
     let device = input.device();
     let r = Tensor::cat(vec![input, target], 0);
-    // |R_i| clamped at 1e-8 as torch's cosine_similarity does.
-    let norms = r.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(1e-8);
     let gram = r.clone().matmul(r.transpose());
+    // |R_i|² is the Gram matrix's diagonal (no (2B, F) temporary); clamped at 1e-8 like torch.
+    let eye = Tensor::<B, 2>::eye(n, &device);
+    let norms = (gram.clone() * eye).sum_dim(1).sqrt().clamp_min(1e-8);
     let sim = gram / norms.clone().matmul(norms.transpose());
     let logits = sim / temperature;
     // Positive pairs: row i with row (i + B) mod 2B.

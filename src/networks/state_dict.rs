@@ -30,6 +30,36 @@ pub fn is_unused_monai_key(key: &str) -> bool {
     key.contains(".cross_attn.") || key.contains(".norm_cross_attn.") || key.ends_with("cls_token")
 }
 
+/// Renames the parts of a key that differ between MONAI and Burn, in either direction
+/// (`to_burn`): `Sequential` children `0`/`1` ↔ `up`/`res`, LayerNorm `weight`/`bias` ↔
+/// `gamma`/`beta`. Returns whether the tensor is a Linear weight (stored transposed in Burn).
+fn rename(parts: &mut [String], to_burn: bool) -> bool {
+    let swap = |s: &mut String, pairs: &[(&str, &str)]| {
+        for (monai, burn) in pairs {
+            let (from, to) = if to_burn {
+                (monai, burn)
+            } else {
+                (burn, monai)
+            };
+            if s == from {
+                *s = to.to_string();
+                return;
+            }
+        }
+    };
+    if parts.len() > 3 && parts[0].starts_with("encoder") && parts[1] == "blocks" {
+        swap(&mut parts[3], &[("0", "up"), ("1", "res")]);
+    }
+    let n = parts.len();
+    let module = parts[n - 2].clone();
+    if LAYER_NORMS.contains(&module.as_str()) {
+        swap(&mut parts[n - 1], &[("weight", "gamma"), ("bias", "beta")]);
+        false
+    } else {
+        LINEAR_MODULES.contains(&module.as_str()) && parts[n - 1] == "weight"
+    }
+}
+
 /// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
 /// `None` for keys ssl3d does not model (unused cross-attention).
 pub fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
@@ -40,26 +70,7 @@ pub fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
     if arch == Arch::VitAutoEnc && !parts[0].starts_with("conv3d_transpose") {
         parts.insert(0, "vit".into());
     }
-    // encoderN.blocks.i.{0,1}.… → encoderN.blocks.i.{up,res}.…
-    if parts.len() > 3 && parts[0].starts_with("encoder") && parts[1] == "blocks" {
-        parts[3] = match parts[3].as_str() {
-            "0" => "up".into(),
-            "1" => "res".into(),
-            other => other.into(),
-        };
-    }
-    let n = parts.len();
-    let module = parts[n - 2].clone();
-    let mut transpose = false;
-    if LAYER_NORMS.contains(&module.as_str()) {
-        parts[n - 1] = match parts[n - 1].as_str() {
-            "weight" => "gamma".into(),
-            "bias" => "beta".into(),
-            other => other.into(),
-        };
-    } else if LINEAR_MODULES.contains(&module.as_str()) && parts[n - 1] == "weight" {
-        transpose = true;
-    }
+    let transpose = rename(&mut parts, true);
     Some((parts.join("."), transpose))
 }
 
@@ -69,25 +80,7 @@ pub fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
     if arch == Arch::VitAutoEnc && parts[0] == "vit" {
         parts.remove(0);
     }
-    if parts.len() > 3 && parts[0].starts_with("encoder") && parts[1] == "blocks" {
-        parts[3] = match parts[3].as_str() {
-            "up" => "0".into(),
-            "res" => "1".into(),
-            other => other.into(),
-        };
-    }
-    let n = parts.len();
-    let module = parts[n - 2].clone();
-    let mut transpose = false;
-    if LAYER_NORMS.contains(&module.as_str()) {
-        parts[n - 1] = match parts[n - 1].as_str() {
-            "gamma" => "weight".into(),
-            "beta" => "bias".into(),
-            other => other.into(),
-        };
-    } else if LINEAR_MODULES.contains(&module.as_str()) && parts[n - 1] == "weight" {
-        transpose = true;
-    }
+    let transpose = rename(&mut parts, false);
     (parts.join("."), transpose)
 }
 

@@ -21,6 +21,7 @@ pub mod rng;
 pub mod scale_intensity_range;
 pub mod spacing;
 pub mod spatial_pad;
+pub mod twin_rng;
 
 pub use compose::{Compose, OneOf, Transform};
 pub use meta::{MetaImage, Sample, sum, wsum};

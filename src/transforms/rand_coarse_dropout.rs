@@ -7,7 +7,7 @@ use ndarray::{Array4, s};
 use super::coarse_holes::{HoleSpec, draw_holes};
 use super::compose::Transform;
 use super::meta::Sample;
-use super::rng::RandomState;
+use super::twin_rng::TwinRandomState;
 use crate::error::Result;
 
 pub struct RandCoarseDropoutd {
@@ -15,9 +15,7 @@ pub struct RandCoarseDropoutd {
     pub prob: f64,
     pub spec: HoleSpec,
     pub dropout_holes: bool,
-    /// The dict wrapper's and the inner transform's generators (same seed, separate streams).
-    wrapper: RandomState,
-    inner: RandomState,
+    rng: TwinRandomState,
 }
 
 impl RandCoarseDropoutd {
@@ -27,8 +25,7 @@ impl RandCoarseDropoutd {
             prob,
             spec,
             dropout_holes,
-            wrapper: RandomState::new(0),
-            inner: RandomState::new(0),
+            rng: TwinRandomState::default(),
         }
     }
 }
@@ -46,21 +43,19 @@ impl Transform for RandCoarseDropoutd {
     }
 
     fn apply(&mut self, mut sample: Sample) -> Result<Vec<Sample>> {
-        if self.wrapper.random_sample() >= self.prob {
+        if !self.rng.fires(self.prob) {
             return Ok(vec![sample]);
         }
         let Some(first) = self.keys.first() else {
             return Ok(vec![sample]);
         };
         let shape = sample.get(first)?.spatial_shape();
-        // The inner transform's own prob draw (prob 1.0 always passes).
-        self.inner.random_sample();
-        let holes = draw_holes(&mut self.inner, shape, &self.spec);
+        let holes = draw_holes(&mut self.rng.inner, shape, &self.spec);
         for k in &self.keys {
             let img = sample.get_mut(k)?;
             let (lo, hi) = min_max(&img.data);
             let (lo, hi) = (lo as f64, hi as f64);
-            let r = &mut self.inner;
+            let r = &mut self.rng.inner;
             if self.dropout_holes {
                 let data = &mut img.data;
                 for (start, size) in &holes {
@@ -96,7 +91,6 @@ impl Transform for RandCoarseDropoutd {
     }
 
     fn set_random_state(&mut self, seed: u32) {
-        self.wrapper = RandomState::new(seed);
-        self.inner = RandomState::new(seed);
+        self.rng = TwinRandomState::new(seed);
     }
 }

@@ -6,15 +6,14 @@ use ndarray::s;
 use super::coarse_holes::{HoleSpec, draw_holes};
 use super::compose::Transform;
 use super::meta::Sample;
-use super::rng::RandomState;
+use super::twin_rng::TwinRandomState;
 use crate::error::Result;
 
 pub struct RandCoarseShuffled {
     pub keys: Vec<String>,
     pub prob: f64,
     pub spec: HoleSpec,
-    wrapper: RandomState,
-    inner: RandomState,
+    rng: TwinRandomState,
 }
 
 impl RandCoarseShuffled {
@@ -23,8 +22,7 @@ impl RandCoarseShuffled {
             keys,
             prob,
             spec,
-            wrapper: RandomState::new(0),
-            inner: RandomState::new(0),
+            rng: TwinRandomState::default(),
         }
     }
 }
@@ -35,15 +33,14 @@ impl Transform for RandCoarseShuffled {
     }
 
     fn apply(&mut self, mut sample: Sample) -> Result<Vec<Sample>> {
-        if self.wrapper.random_sample() >= self.prob {
+        if !self.rng.fires(self.prob) {
             return Ok(vec![sample]);
         }
         let Some(first) = self.keys.first() else {
             return Ok(vec![sample]);
         };
         let shape = sample.get(first)?.spatial_shape();
-        self.inner.random_sample();
-        let holes = draw_holes(&mut self.inner, shape, &self.spec);
+        let holes = draw_holes(&mut self.rng.inner, shape, &self.spec);
         for k in &self.keys {
             let img = sample.get_mut(k)?;
             let mut patch = Vec::new();
@@ -57,7 +54,7 @@ impl Transform for RandCoarseShuffled {
                     ]);
                     patch.clear();
                     patch.extend(view.iter().copied());
-                    self.inner.shuffle(&mut patch);
+                    self.rng.inner.shuffle(&mut patch);
                     view.iter_mut().zip(&patch).for_each(|(v, p)| *v = *p);
                 }
             }
@@ -70,7 +67,6 @@ impl Transform for RandCoarseShuffled {
     }
 
     fn set_random_state(&mut self, seed: u32) {
-        self.wrapper = RandomState::new(seed);
-        self.inner = RandomState::new(seed);
+        self.rng = TwinRandomState::new(seed);
     }
 }

@@ -4,15 +4,14 @@
 
 use super::compose::Transform;
 use super::meta::Sample;
-use super::rng::RandomState;
+use super::twin_rng::TwinRandomState;
 use crate::error::Result;
 
 pub struct RandShiftIntensityd {
     pub keys: Vec<String>,
     pub offsets: (f64, f64),
     pub prob: f64,
-    wrapper: RandomState,
-    inner: RandomState,
+    rng: TwinRandomState,
 }
 
 impl RandShiftIntensityd {
@@ -21,8 +20,7 @@ impl RandShiftIntensityd {
             keys,
             offsets: (-offset.abs(), offset.abs()),
             prob,
-            wrapper: RandomState::new(0),
-            inner: RandomState::new(0),
+            rng: TwinRandomState::default(),
         }
     }
 }
@@ -33,11 +31,10 @@ impl Transform for RandShiftIntensityd {
     }
 
     fn apply(&mut self, mut sample: Sample) -> Result<Vec<Sample>> {
-        if self.wrapper.random_sample() >= self.prob {
+        if !self.rng.fires(self.prob) {
             return Ok(vec![sample]);
         }
-        self.inner.random_sample();
-        let offset = self.inner.uniform(self.offsets.0, self.offsets.1) as f32;
+        let offset = self.rng.inner.uniform(self.offsets.0, self.offsets.1) as f32;
         for k in &self.keys {
             sample.get_mut(k)?.data.mapv_inplace(|v| v + offset);
         }
@@ -49,7 +46,6 @@ impl Transform for RandShiftIntensityd {
     }
 
     fn set_random_state(&mut self, seed: u32) {
-        self.wrapper = RandomState::new(seed);
-        self.inner = RandomState::new(seed);
+        self.rng = TwinRandomState::new(seed);
     }
 }

@@ -93,6 +93,13 @@ fn vit_config(c: &Value) -> VitConfig {
         .with_num_heads(get("num_heads", 12))
 }
 
+/// The tiny UNETR's config from its fixture entry.
+fn unetr_config(c: &Value) -> UnetrConfig {
+    UnetrConfig::new(vit_config(c))
+        .with_out_channels(c["out_channels"].as_u64().unwrap() as usize)
+        .with_feature_size(c["feature_size"].as_u64().unwrap() as usize)
+}
+
 /// max |a − b| ≤ tol · max |b|.
 fn assert_close(got: &[f64], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
@@ -214,9 +221,7 @@ fn tiny_unetr_reproduces_monai() {
     };
     let e = &v["unetr_tiny"];
     let c = &e["config"];
-    let cfg = UnetrConfig::new(vit_config(c))
-        .with_out_channels(c["out_channels"].as_u64().unwrap() as usize)
-        .with_feature_size(c["feature_size"].as_u64().unwrap() as usize);
+    let cfg = unetr_config(c);
     let mut model = cfg.init::<B>(&Default::default());
     let report = load_state_dict(
         &mut model,
@@ -378,10 +383,7 @@ fn monai_checkpoints_import_and_reproduce_outputs() {
     }
     let u = &v["unetr_tiny"];
     let c = &u["config"];
-    let mut m = UnetrConfig::new(vit_config(c))
-        .with_out_channels(c["out_channels"].as_u64().unwrap() as usize)
-        .with_feature_size(c["feature_size"].as_u64().unwrap() as usize)
-        .init::<B>(&Default::default());
+    let mut m = unetr_config(c).init::<B>(&Default::default());
     load_torch_checkpoint(
         &mut m,
         Arch::Unetr,
@@ -443,9 +445,7 @@ fn backbone_transfer_reports_what_moved_and_fails_loudly_on_mismatch() {
     };
     let u = &v["unetr_tiny"];
     let c = &u["config"];
-    let unetr_cfg = UnetrConfig::new(vit_config(c))
-        .with_out_channels(c["out_channels"].as_u64().unwrap() as usize)
-        .with_feature_size(c["feature_size"].as_u64().unwrap() as usize);
+    let unetr_cfg = unetr_config(c);
     // A ViTAutoEnc with the UNETR's backbone shape: its weights move, its decoder is dropped.
     let ae = VitAutoEncConfig::new(unetr_cfg.vit.clone())
         .with_deconv_chns(4)

@@ -73,6 +73,20 @@ impl StoredType {
         }
     }
 
+    /// Largest magnitude a stored value can have (integers); infinite for floats.
+    pub fn max_abs(&self) -> f64 {
+        match self {
+            StoredType::U8 => 255.0,
+            StoredType::I8 => 128.0,
+            StoredType::I16 => 32768.0,
+            StoredType::U16 => 65535.0,
+            StoredType::I32 => 2147483648.0,
+            StoredType::U32 => 4294967295.0,
+            StoredType::I64 | StoredType::U64 => 18446744073709551615.0,
+            StoredType::F32 | StoredType::F64 | StoredType::Rgb24 => f64::INFINITY,
+        }
+    }
+
     pub fn is_integer(&self) -> bool {
         !matches!(self, StoredType::F32 | StoredType::F64 | StoredType::Rgb24)
     }

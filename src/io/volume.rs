@@ -78,6 +78,7 @@ pub fn to_3d<T: Clone>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
 /// are errors naming the file.
 pub fn load_volume(path: &Path) -> Result<Volume> {
     let img = read_nifti(path)?;
+    let header = img.header;
     let data = match img.data {
         VoxelData::Scalar(a) => a,
         VoxelData::Rgb24(_) => {
@@ -90,10 +91,15 @@ pub fn load_volume(path: &Path) -> Result<Volume> {
     let flat = data
         .as_slice_memory_order()
         .expect("reader returns contiguous arrays");
-    // Chunked scan: a per-element parallel search costs more than the read itself.
-    if flat
-        .par_chunks(1 << 16)
-        .any(|c| c.iter().any(|v| !v.is_finite()))
+    // Integers whose scaled range fits in f32 cannot be NaN or infinite: only float data (or
+    // extreme scaling) needs the scan. Chunked: a per-element parallel search costs more than the read itself.
+    let (slope, inter) = header.scaling.unwrap_or((1.0, 0.0));
+    let may_be_non_finite =
+        header.stored_type.max_abs() * slope.abs() + inter.abs() >= f32::MAX as f64;
+    if may_be_non_finite
+        && flat
+            .par_chunks(1 << 16)
+            .any(|c| c.iter().any(|v| !v.is_finite()))
     {
         let idx = flat.iter().position(|v| !v.is_finite()).unwrap();
         let n_bad = flat.par_iter().filter(|v| !v.is_finite()).count();
@@ -109,7 +115,7 @@ pub fn load_volume(path: &Path) -> Result<Volume> {
     Ok(Volume {
         path: path.to_path_buf(),
         data: to_3d(path, data)?,
-        affine: img.header.affine,
+        affine: header.affine,
     })
 }
 

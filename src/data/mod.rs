@@ -1,8 +1,15 @@
-//! Data: MONAI datalists, up-front validation of the files a run needs, and synthetic CT.
+//! Data: MONAI datalists, up-front validation of the files a run needs, datasets with RAM and
+//! disk caches, the batch loader, and synthetic CT.
 
+pub mod cache_file;
 pub mod datalist;
+pub mod dataset;
+pub mod loader;
+pub mod seeding;
 pub mod synthetic;
 pub mod validate;
 
 pub use datalist::{DataItem, Split, load_datalist};
+pub use dataset::{CacheMode, VolumeDataset};
+pub use loader::{Batch, LoaderConfig, epoch_batches};
 pub use validate::validate_items;

@@ -185,6 +185,55 @@ pub fn read_config<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("invalid config: {e}")))
 }
 
+/// What a dataset needs to rebuild a pipeline anywhere (one per worker): its kind and config.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PipelineSpec {
+    Pretrain(PretrainTransforms),
+    Finetune {
+        config: FinetuneTransforms,
+        train: bool,
+    },
+}
+
+impl PipelineSpec {
+    pub fn from_config(kind: PipelineKind, config: Option<&Path>) -> Result<Self> {
+        Ok(match kind {
+            PipelineKind::Pretrain => {
+                PipelineSpec::Pretrain(config.map(read_config).transpose()?.unwrap_or_default())
+            }
+            PipelineKind::FinetuneTrain | PipelineKind::FinetuneVal => PipelineSpec::Finetune {
+                config: config.map(read_config).transpose()?.unwrap_or_default(),
+                train: kind == PipelineKind::FinetuneTrain,
+            },
+        })
+    }
+
+    pub fn build(&self) -> Pipeline {
+        match self {
+            PipelineSpec::Pretrain(c) => Pipeline::pretrain(c),
+            PipelineSpec::Finetune { config, train } => Pipeline::finetune(config, *train),
+        }
+    }
+
+    /// Everything the deterministic prefix (load → preprocess) depends on, as a stable string:
+    /// a cache keyed by it is invalidated exactly when the cached result would change.
+    pub fn deterministic_key(&self) -> String {
+        let v = match self {
+            PipelineSpec::Pretrain(c) => serde_json::json!({
+                "pipeline": "pretrain", "pixdim": c.pixdim, "window": c.window, "patch_size": c.patch_size,
+            }),
+            PipelineSpec::Finetune { config: c, .. } => serde_json::json!({
+                "pipeline": "finetune", "pixdim": c.pixdim, "window": c.window, "num_classes": c.num_classes,
+            }),
+        };
+        format!("ssl3d-{}:{v}", env!("CARGO_PKG_VERSION"))
+    }
+
+    pub fn needs_label(&self) -> bool {
+        matches!(self, PipelineSpec::Finetune { .. })
+    }
+}
+
 /// A built pipeline: load, deterministic prefix, random part.
 pub struct Pipeline {
     pub kind: PipelineKind,
@@ -326,16 +375,7 @@ impl Pipeline {
 
     /// Builds `kind` from an optional config file (defaults: the tutorial).
     pub fn from_config(kind: PipelineKind, config: Option<&Path>) -> Result<Self> {
-        Ok(match kind {
-            PipelineKind::Pretrain => {
-                let cfg = config.map(read_config).transpose()?.unwrap_or_default();
-                Pipeline::pretrain(&cfg)
-            }
-            PipelineKind::FinetuneTrain | PipelineKind::FinetuneVal => {
-                let cfg = config.map(read_config).transpose()?.unwrap_or_default();
-                Pipeline::finetune(&cfg, kind == PipelineKind::FinetuneTrain)
-            }
-        })
+        Ok(PipelineSpec::from_config(kind, config)?.build())
     }
 
     pub fn needs_label(&self) -> bool {

@@ -1,0 +1,124 @@
+//! Batches like MONAI's `DataLoader` with `list_data_collate`: each volume's samples are flattened
+//! volume-major (`[v0s0, v0s1, v1s0, …]`) into `(B, C, X, Y, Z)` arrays per key. A producer thread
+//! builds the next batches (the volumes of a batch in parallel) into a bounded queue while the
+//! consumer computes, and each batch reports how long the consumer waited for it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::{Duration, Instant};
+
+use ndarray::{Array5, Axis};
+use rayon::prelude::*;
+
+use super::dataset::VolumeDataset;
+use super::seeding::epoch_order;
+use crate::error::{Error, Result};
+use crate::transforms::Sample;
+
+/// Loader settings; the tutorials use 4 volumes × 2 crops (pretraining) and 1 × 4 (fine-tuning).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoaderConfig {
+    pub volumes_per_batch: usize,
+    pub shuffle: bool,
+    pub drop_last: bool,
+    /// Batches prepared ahead of the consumer (bounded memory).
+    pub prefetch: usize,
+    pub run_seed: u64,
+}
+
+/// One collated batch.
+#[derive(Debug)]
+pub struct Batch {
+    pub epoch: u64,
+    pub index: usize,
+    /// Dataset indices of the volumes in this batch, in order.
+    pub items: Vec<usize>,
+    /// `(B, C, X, Y, Z)` per key (`image`, `label`, `gt_image`, `image_2`).
+    pub tensors: BTreeMap<String, Array5<f32>>,
+    /// How long the consumer waited for this batch.
+    pub wait: Duration,
+}
+
+/// `list_data_collate`: flatten volume-major and stack each key.
+pub fn collate(samples: Vec<Sample>) -> Result<BTreeMap<String, Array5<f32>>> {
+    let Some(first) = samples.first() else {
+        return Err(Error::InvalidArgument("empty batch".into()));
+    };
+    let mut out = BTreeMap::new();
+    for key in first.images.keys() {
+        let views: Vec<_> = samples
+            .iter()
+            .map(|s| s.get(key).map(|m| m.data.view()))
+            .collect::<Result<_>>()?;
+        let shape = views[0].shape().to_vec();
+        if let Some((i, v)) = views
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.shape() != shape.as_slice())
+        {
+            return Err(samples[i].error(format!(
+                "cannot batch \"{key}\": sample shape {:?} differs from {:?}",
+                v.shape(),
+                shape
+            )));
+        }
+        let stacked = ndarray::stack(Axis(0), &views)
+            .map_err(|e| Error::InvalidArgument(format!("cannot batch \"{key}\": {e}")))?;
+        out.insert(key.clone(), stacked);
+    }
+    Ok(out)
+}
+
+/// The batches of one epoch, produced ahead on a background thread.
+pub struct EpochBatches {
+    rx: Receiver<Result<Batch>>,
+}
+
+impl Iterator for EpochBatches {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        let start = Instant::now();
+        let mut next = self.rx.recv().ok()?;
+        if let Ok(b) = &mut next {
+            b.wait = start.elapsed();
+        }
+        Some(next)
+    }
+}
+
+/// Starts producing the batches of `epoch`. Errors (an unreadable file, a bad label) arrive as
+/// the next item and end the epoch: nothing is skipped silently.
+pub fn epoch_batches(dataset: Arc<VolumeDataset>, cfg: LoaderConfig, epoch: u64) -> EpochBatches {
+    let (tx, rx) = sync_channel(cfg.prefetch.max(1));
+    let order = epoch_order(dataset.len(), cfg.run_seed, epoch, cfg.shuffle);
+    let per = cfg.volumes_per_batch.max(1);
+    let groups: Vec<Vec<usize>> = order
+        .chunks(per)
+        .filter(|c| !cfg.drop_last || c.len() == per)
+        .map(|c| c.to_vec())
+        .collect();
+    std::thread::spawn(move || {
+        for (index, items) in groups.into_iter().enumerate() {
+            let made: Result<Vec<Vec<Sample>>> = items
+                .par_iter()
+                .map(|&i| dataset.get(i, cfg.run_seed, epoch))
+                .collect();
+            let batch = made
+                .and_then(|v| collate(v.into_iter().flatten().collect()))
+                .map(|tensors| Batch {
+                    epoch,
+                    index,
+                    items,
+                    tensors,
+                    wait: Duration::ZERO,
+                });
+            let failed = batch.is_err();
+            if tx.send(batch).is_err() || failed {
+                return;
+            }
+        }
+    });
+    EpochBatches { rx }
+}

@@ -148,3 +148,54 @@ fn check_reports_missing_files_with_exit_code_2() {
         "{err}"
     );
 }
+
+#[test]
+fn views_of_a_pipeline_show_every_crop_and_view() {
+    let dir = common::scratch("cli_aug_views");
+    let out = bin("ssl-data")
+        .args([
+            "synth",
+            "--count",
+            "2",
+            "--labelled",
+            "1",
+            "--validation",
+            "1",
+            "--seed",
+            "5",
+        ])
+        .arg("--out")
+        .arg(dir.join("data"))
+        .arg("--json-dir")
+        .arg(dir.join("json"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cfg = dir.join("small.json");
+    std::fs::write(
+        &cfg,
+        r#"{"pixdim": [6.0, 6.0, 8.0], "patch_size": [32, 32, 16]}"#,
+    )
+    .unwrap();
+    let png = dir.join("aug.png");
+    let out = bin("ssl-data")
+        .args(["views", "--pipeline", "pretrain", "--seed", "2"])
+        .arg("--image")
+        .arg(dir.join("data/tcia/data/volume-covid19-synth-0001.nii.gz"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // 2 crops × (original, view 1, view 2) rows of 32-pixel panels at 2×.
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(height >= 6 * 64, "{height}");
+}

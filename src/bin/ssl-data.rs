@@ -73,12 +73,25 @@ enum Command {
         #[arg(long, default_value_t = 6)]
         validation: usize,
     },
-    /// Draw the three orthogonal mid-slices of a volume into a PNG, labels as a colour overlay.
+    /// Draw a volume into a PNG: its three orthogonal mid-slices (labels as a colour overlay), or
+    /// with --pipeline, the crops a tutorial pipeline makes of it (pretrain: original crop, view 1,
+    /// view 2; finetune-train: crops with labels).
     Views {
-        file: PathBuf,
+        /// The volume (or use --image).
+        file: Option<PathBuf>,
+        #[arg(long = "image", conflicts_with = "file")]
+        image: Option<PathBuf>,
         /// Label map to overlay (same grid as the image).
         #[arg(long)]
         label: Option<PathBuf>,
+        /// Show what this pipeline makes of the volume instead of its mid-slices.
+        #[arg(long, value_enum)]
+        pipeline: Option<PipelineKind>,
+        #[arg(long, default_value_t = 0)]
+        seed: u32,
+        /// Pipeline config (JSON), as for `chain`.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Output PNG.
         #[arg(long)]
         out: PathBuf,
@@ -272,7 +285,34 @@ fn dispatch(command: Command) -> Result<()> {
             );
             Ok(())
         }
-        Command::Views { file, label, out } => {
+        Command::Views {
+            file,
+            image,
+            label,
+            pipeline,
+            seed,
+            config,
+            out,
+        } => {
+            let file = file.or(image).ok_or_else(|| {
+                Error::InvalidArgument("views needs a volume: FILE or --image FILE".into())
+            })?;
+            if let Some(kind) = pipeline {
+                let mut p = Pipeline::from_config(kind, config.as_deref())?;
+                p.set_random_state(seed);
+                let samples = p.run(&file, label.as_deref())?;
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                ssl3d::report::write_augmentation_views(
+                    &samples,
+                    &format!("{name}: {kind:?} pipeline, seed {seed}"),
+                    &out,
+                )?;
+                println!("wrote {}", out.display());
+                return Ok(());
+            }
             let volume = load_volume(&file)?;
             let labels = label.as_deref().map(load_labels).transpose()?;
             if let Some(l) = &labels {

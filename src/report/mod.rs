@@ -1,6 +1,8 @@
 //! Figures and reports a person looks at.
 
+pub mod augmentation_views;
 pub mod font;
 pub mod views;
 
+pub use augmentation_views::write_augmentation_views;
 pub use views::write_views;

@@ -23,7 +23,14 @@ fn ssl_data_chain_equals_monai_on_real_ct() {
     let runs = doc["runs"].as_array().unwrap();
     assert!(runs.len() >= 10);
     let mut failures = Vec::new();
+    let mut compared = 0;
     for (i, run) in runs.iter().enumerate() {
+        // MONAI's own output at exact nearest-neighbour ties depends on torch's CPU kernels (the
+        // fixture records both): only the keys that do not are compared for those runs.
+        let skip: Vec<&str> = run["cpu_dependent_keys"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
         let what = format!(
             "run {i}: {} {} seed {}",
             run["pipeline"], run["image"], run["seed"]
@@ -66,7 +73,8 @@ fn ssl_data_chain_equals_monai_on_real_ct() {
                 w.keys().collect::<Vec<_>>(),
                 "{what} sample {s}: keys"
             );
-            for (k, wv) in w {
+            for (k, wv) in w.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+                compared += 1;
                 assert_eq!(g[k]["shape"], wv["shape"], "{what} sample {s} {k}: shape");
                 for m in ["sum", "wsum"] {
                     let (a, b) = (g[k][m].as_f64().unwrap(), wv[m].as_f64().unwrap());

@@ -137,6 +137,29 @@ enum Bench {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// Throughput of the data pipeline over a datalist: crops/s on the first epoch (cache filling)
+    /// and the second (cached), and how long a consumer taking --consumer-ms per batch waits.
+    Pipeline {
+        #[arg(long, value_enum)]
+        pipeline: PipelineKind,
+        /// Datalist; its training list is used.
+        #[arg(long = "json")]
+        datalist: PathBuf,
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Pipeline config (JSON).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Volumes per batch (pretraining tutorial: 4, fine-tuning: 1).
+        #[arg(long, default_value_t = 4)]
+        volumes_per_batch: usize,
+        /// A stand-in training step of this many milliseconds per batch.
+        #[arg(long, default_value_t = 0)]
+        consumer_ms: u64,
+    },
     /// Time sliding-window inference's own work (padding, window extraction, blending, averaging)
     /// with a predictor that costs nothing: the overhead around the network.
     SlidingWindow {
@@ -373,6 +396,68 @@ fn dispatch(command: Command) -> Result<()> {
             label,
             repeat,
         }) => bench_transforms(image, label, repeat),
+        Command::Bench(Bench::Pipeline {
+            pipeline,
+            datalist,
+            data_dir,
+            config,
+            workers,
+            volumes_per_batch,
+            consumer_ms,
+        }) => {
+            use ssl3d::data::{CacheMode, LoaderConfig, VolumeDataset, epoch_batches};
+            use ssl3d::transforms::pipelines::PipelineSpec;
+            if let Some(n) = workers {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            }
+            let spec = PipelineSpec::from_config(pipeline, config.as_deref())?;
+            let items = load_datalist(
+                &datalist,
+                Split::Training,
+                data_dir.as_deref(),
+                spec.needs_label(),
+            )?;
+            let ds = std::sync::Arc::new(VolumeDataset::new(
+                items,
+                spec,
+                CacheMode::Ram {
+                    budget_bytes: 16 << 30,
+                },
+            )?);
+            let cfg = LoaderConfig {
+                volumes_per_batch,
+                shuffle: true,
+                drop_last: false,
+                prefetch: 2,
+                run_seed: 0,
+            };
+            println!(
+                "{pipeline:?} over {} volumes, {} batches of {volumes_per_batch} volumes, {} threads, consumer {consumer_ms} ms/batch",
+                ds.len(),
+                ds.len().div_ceil(volumes_per_batch),
+                rayon::current_num_threads()
+            );
+            for (epoch, name) in [(0u64, "cold (cache filling)"), (1, "warm (cached)")] {
+                let start = Instant::now();
+                let (mut crops, mut wait) = (0usize, 0f64);
+                for b in epoch_batches(ds.clone(), cfg, epoch) {
+                    let b = b?;
+                    crops += b.tensors.values().next().map_or(0, |t| t.shape()[0]);
+                    wait += b.wait.as_secs_f64();
+                    std::thread::sleep(std::time::Duration::from_millis(consumer_ms));
+                }
+                let total = start.elapsed().as_secs_f64();
+                println!(
+                    "  {name}: {crops} crops in {total:.2} s = {:.2} crops/s, data wait {:.0} % of the epoch",
+                    crops as f64 / total,
+                    100.0 * wait / total
+                );
+            }
+            Ok(())
+        }
         Command::Bench(Bench::SlidingWindow {
             size,
             channels,

@@ -29,5 +29,8 @@ echo "== 4. the tutorial's SSL augmentations (2 crops x 3 views) on one chest vo
 "$bin/ssl-data" chain --pipeline pretrain --image "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
   --seed 123 --config configs/pretrain_transforms.json
 
-echo "== done: open $work/abdomen_views.png and $work/chest_views.png"
+"$bin/ssl-data" views --pipeline pretrain --image "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
+  --seed 123 --out "$work/ssl_views.png"
+
+echo "== done: open $work/abdomen_views.png, $work/chest_views.png and $work/ssl_views.png"
 echo "   (pretraining and fine-tuning join this script as they land: see the README)"

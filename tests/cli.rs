@@ -13,6 +13,33 @@ fn bin(name: &str) -> Command {
     })
 }
 
+/// Tiny synthetic data (2 chest, 1 + 1 abdominal volumes) under `dir/data`, datalists in `dir/json`.
+fn synth_into(dir: &std::path::Path, seed: u32) {
+    let out = bin("ssl-data")
+        .args([
+            "synth",
+            "--count",
+            "2",
+            "--labelled",
+            "1",
+            "--validation",
+            "1",
+            "--seed",
+        ])
+        .arg(seed.to_string())
+        .arg("--out")
+        .arg(dir.join("data"))
+        .arg("--json-dir")
+        .arg(dir.join("json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn every_binary_explains_its_options() {
     for name in ["ssl-data", "ssl-pretrain", "ssl-finetune"] {

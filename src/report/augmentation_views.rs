@@ -6,24 +6,13 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::colours::overlay;
 use super::font::{FONT, ensure_font};
 use crate::error::{Error, Result};
 use crate::transforms::Sample;
 
 const SLICES: usize = 5;
 const SCALE: u32 = 2;
-
-fn label_colour(l: u8) -> (u8, u8, u8) {
-    const C: [(u8, u8, u8); 6] = [
-        (230, 25, 75),
-        (60, 180, 75),
-        (255, 225, 25),
-        (0, 130, 200),
-        (245, 130, 48),
-        (145, 30, 180),
-    ];
-    C[(l as usize - 1) % C.len()]
-}
 
 /// Draws the figure for `samples` (one pipeline call) into a PNG at `out`.
 pub fn write_augmentation_views(samples: &[Sample], title: &str, out: &Path) -> Result<()> {
@@ -95,12 +84,7 @@ pub fn write_augmentation_views(samples: &[Sample], title: &str, out: &Path) -> 
                     let (x, y) = ((px / SCALE) as usize, (py / SCALE) as usize);
                     let v = img[[0, x, y, z]];
                     let g = (v.clamp(0.0, 1.0) * 255.0) as u8;
-                    let mut c = (g, g, g);
-                    if let Some(l) = label.map(|l| l[[0, x, y, z]] as u8).filter(|&l| l > 0) {
-                        let lc = label_colour(l);
-                        let mix = |a: u8, b: u8| (0.55 * a as f64 + 0.45 * b as f64) as u8;
-                        c = (mix(g, lc.0), mix(g, lc.1), mix(g, lc.2));
-                    }
+                    let c = overlay(g, label.map_or(0, |l| l[[0, x, y, z]] as u8));
                     root.draw_pixel(
                         ((x0 + px) as i32, (y0 + py) as i32),
                         &RGBColor(c.0, c.1, c.2),

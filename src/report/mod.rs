@@ -1,6 +1,7 @@
 //! Figures and reports a person looks at.
 
 pub mod augmentation_views;
+pub mod colours;
 pub mod font;
 pub mod views;
 

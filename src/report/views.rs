@@ -7,30 +7,10 @@ use std::path::Path;
 use ndarray::Array3;
 use plotters::prelude::*;
 
+use super::colours::{label_colour, overlay};
 use super::font::{FONT, ensure_font};
 use crate::error::{Error, Result};
 use crate::io::{Affine, LabelVolume, Volume};
-
-/// Label colours (index = label value), BTCV organs first; larger values cycle.
-const LABEL_COLOURS: [(u8, u8, u8); 13] = [
-    (230, 25, 75),
-    (60, 180, 75),
-    (255, 225, 25),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (210, 245, 60),
-    (250, 190, 212),
-    (0, 128, 128),
-    (220, 190, 255),
-    (170, 110, 40),
-];
-
-fn label_colour(l: u8) -> (u8, u8, u8) {
-    LABEL_COLOURS[(l as usize - 1) % LABEL_COLOURS.len()]
-}
 
 /// For each RAS axis: which array axis holds it and whether the array runs against it.
 fn ras_axes(affine: &Affine) -> Result<[(usize, bool); 3]> {
@@ -205,13 +185,9 @@ pub fn write_views(volume: &Volume, labels: Option<&LabelVolume>, out: &Path) ->
                     ras[panel.fixed.0] = panel.fixed.1;
                     let v = img.get(ras);
                     let g = (((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 255.0) as u8;
-                    let mut rgb = (g, g, g);
-                    if let Some(l) = lab.as_ref().map(|l| l.get(ras)).filter(|&l| l > 0) {
-                        present[l as usize] = true;
-                        let c = label_colour(l);
-                        let mix = |a: u8, b: u8| (0.55 * a as f64 + 0.45 * b as f64) as u8;
-                        rgb = (mix(g, c.0), mix(g, c.1), mix(g, c.2));
-                    }
+                    let l = lab.as_ref().map_or(0, |l| l.get(ras));
+                    present[l as usize] = true;
+                    let rgb = overlay(g, l);
                     root.draw_pixel(
                         ((x0 + sx) as i32, (top + sy) as i32),
                         &RGBColor(rgb.0, rgb.1, rgb.2),

@@ -100,29 +100,7 @@ fn training_binaries_say_they_are_not_implemented_instead_of_pretending() {
 #[test]
 fn synth_then_views_draws_a_png() {
     let dir = common::scratch("cli_views");
-    let out = bin("ssl-data")
-        .args([
-            "synth",
-            "--count",
-            "2",
-            "--labelled",
-            "1",
-            "--validation",
-            "1",
-            "--seed",
-            "3",
-        ])
-        .arg("--out")
-        .arg(dir.join("data"))
-        .arg("--json-dir")
-        .arg(dir.join("json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    synth_into(&dir, 3);
     let png = dir.join("views.png");
     let out = bin("ssl-data")
         .arg("views")
@@ -179,25 +157,7 @@ fn check_reports_missing_files_with_exit_code_2() {
 #[test]
 fn views_of_a_pipeline_show_every_crop_and_view() {
     let dir = common::scratch("cli_aug_views");
-    let out = bin("ssl-data")
-        .args([
-            "synth",
-            "--count",
-            "2",
-            "--labelled",
-            "1",
-            "--validation",
-            "1",
-            "--seed",
-            "5",
-        ])
-        .arg("--out")
-        .arg(dir.join("data"))
-        .arg("--json-dir")
-        .arg(dir.join("json"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    synth_into(&dir, 5);
     let cfg = dir.join("small.json");
     std::fs::write(
         &cfg,

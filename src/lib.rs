@@ -17,6 +17,7 @@ pub mod losses;
 pub mod metrics;
 pub mod networks;
 pub mod report;
+pub mod train;
 pub mod transforms;
 
 pub use device::DeviceSpec;

@@ -3,6 +3,7 @@
 pub mod augmentation_views;
 pub mod colours;
 pub mod font;
+pub mod loss_plots;
 pub mod views;
 
 pub use augmentation_views::write_augmentation_views;

@@ -1,0 +1,71 @@
+//! Line-chart panels for training curves, e.g. the SSL tutorial's 2×2 `loss_plots.png` (training
+//! loss, validation loss, training contrastive loss, training reconstruction loss).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::font::{FONT, ensure_font};
+use crate::error::{Error, Result};
+
+/// One panel: a title, an x-axis label and its (x, y) points.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub points: Vec<(f64, f64)>,
+}
+
+fn range(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let lo = values.clone().fold(f64::INFINITY, f64::min);
+    let hi = values.fold(f64::NEG_INFINITY, f64::max);
+    if !lo.is_finite() || !hi.is_finite() {
+        return (0.0, 1.0);
+    }
+    if hi - lo < 1e-12 {
+        return (lo - 0.5, hi + 0.5);
+    }
+    let pad = (hi - lo) * 0.05;
+    (lo - pad, hi + pad)
+}
+
+/// Draws `panels` in a grid of `cols` columns into a PNG at `out` (written atomically).
+pub fn write_panels(out: &Path, panels: &[Panel], cols: usize) -> Result<()> {
+    ensure_font();
+    let cols = cols.max(1);
+    let rows = panels.len().div_ceil(cols);
+    let tmp = out.with_extension("tmp.png");
+    let err = |e: String| Error::bad_file(out, format!("cannot draw the plot: {e}"));
+    {
+        let root =
+            BitMapBackend::new(&tmp, (420 * cols as u32, 360 * rows as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        for (area, p) in root.split_evenly((rows, cols)).iter().zip(panels) {
+            let (x0, x1) = range(p.points.iter().map(|q| q.0));
+            let (y0, y1) = range(p.points.iter().map(|q| q.1));
+            let mut chart = ChartBuilder::on(area)
+                .caption(p.title, (FONT, 18))
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(55)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| err(e.to_string()))?;
+            chart
+                .configure_mesh()
+                .x_desc(p.x_label)
+                .label_style((FONT, 12))
+                .draw()
+                .map_err(|e| err(e.to_string()))?;
+            chart
+                .draw_series(LineSeries::new(p.points.iter().copied(), &BLUE))
+                .map_err(|e| err(e.to_string()))?;
+            // Few points (early in a run): mark them, a single point draws no line.
+            if p.points.len() <= 60 {
+                chart
+                    .draw_series(p.points.iter().map(|&q| Circle::new(q, 2, BLUE.filled())))
+                    .map_err(|e| err(e.to_string()))?;
+            }
+        }
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+}

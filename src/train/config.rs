@@ -1,0 +1,186 @@
+//! Run configurations: the tutorial's values as defaults, a JSON file that gives only the fields
+//! it changes, and `--set key.sub=value` overrides from the command line. Unknown keys are errors
+//! (a typo must never silently do nothing); the effective configuration is what a run records.
+
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::networks::{UnetrConfig, VitAutoEncConfig};
+use crate::transforms::{FinetuneTransforms, PretrainTransforms};
+
+/// How validation draws its augmentations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationMode {
+    /// The tutorial: the random training transforms on a shuffled validation loader.
+    Tutorial,
+    /// A fixed seed per item and no shuffling, so validation curves compare between runs.
+    Deterministic,
+}
+
+/// `ssl-pretrain` defaults: the tutorial's code (SPEC §1.3–1.5). The tutorial's README says 300
+/// epochs and temperature 0.005; its code uses 500 and 0.05 (0.005 overflows to NaN in MONAI).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainConfig {
+    pub max_epochs: usize,
+    /// Validate when `epoch % val_interval == 0` (0-based, as the tutorial).
+    pub val_interval: usize,
+    /// Volumes per batch; each gives `transforms.num_samples` crops (tutorial: 4 × 2 = 8).
+    pub volumes_per_batch: usize,
+    /// Adam learning rate (betas 0.9/0.999, eps 1e-8, no weight decay).
+    pub lr: f64,
+    /// ContrastiveLoss temperature.
+    pub temperature: f64,
+    pub seed: u64,
+    pub validation: ValidationMode,
+    /// Checkpoint every this many steps (and at each epoch end).
+    pub checkpoint_every: usize,
+    pub transforms: PretrainTransforms,
+    pub model: VitAutoEncConfig,
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        PretrainConfig {
+            max_epochs: 500,
+            val_interval: 2,
+            volumes_per_batch: 4,
+            lr: 1e-4,
+            temperature: 0.05,
+            seed: 123,
+            validation: ValidationMode::Tutorial,
+            checkpoint_every: 100,
+            transforms: PretrainTransforms::default(),
+            model: VitAutoEncConfig::tutorial(),
+        }
+    }
+}
+
+/// `ssl-finetune` defaults: the tutorial's (SPEC §2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    pub max_iterations: usize,
+    /// Validate every this many iterations (tutorial: 100; none at the last).
+    pub eval_num: usize,
+    /// AdamW learning rate and decoupled weight decay (betas 0.9/0.999, eps 1e-8).
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    pub checkpoint_every: usize,
+    pub transforms: FinetuneTransforms,
+    pub model: UnetrConfig,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        FinetuneConfig {
+            max_iterations: 30_000,
+            eval_num: 100,
+            lr: 1e-4,
+            weight_decay: 1e-5,
+            seed: 0,
+            checkpoint_every: 100,
+            transforms: FinetuneTransforms::default(),
+            model: UnetrConfig::tutorial(),
+        }
+    }
+}
+
+/// Every key of `layer` must exist in `base`; returns the dotted path of the first that does not.
+fn unknown_key(base: &Value, layer: &Value, prefix: &str) -> Option<String> {
+    let (Value::Object(b), Value::Object(l)) = (base, layer) else {
+        return None;
+    };
+    for (k, v) in l {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match b.get(k) {
+            None => return Some(path),
+            Some(bv) => {
+                if let Some(p) = unknown_key(bv, v, &path) {
+                    return Some(p);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Deep merge of `layer` over `base` (objects merge key by key, anything else replaces).
+fn merge(base: &mut Value, layer: Value) {
+    match (base, layer) {
+        (Value::Object(b), Value::Object(l)) => {
+            for (k, v) in l {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, l) => *b = l,
+    }
+}
+
+/// Applies one `key.sub=value` override; the value is JSON when it parses as JSON, else a string.
+fn apply_set(cfg: &mut Value, set: &str) -> Result<()> {
+    let (key, raw) = set.split_once('=').ok_or_else(|| {
+        Error::InvalidArgument(format!("--set {set}: expected key=value (e.g. lr=2e-4)"))
+    })?;
+    let value =
+        serde_json::from_str(raw.trim()).unwrap_or_else(|_| Value::String(raw.trim().into()));
+    let mut node = cfg;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let obj = node.as_object_mut().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "--set {set}: \"{}\" is not a section",
+                parts[..i].join(".")
+            ))
+        })?;
+        if !obj.contains_key(*part) {
+            return Err(Error::InvalidArgument(format!(
+                "--set {set}: unknown config key \"{}\"",
+                parts[..=i].join(".")
+            )));
+        }
+        node = obj.get_mut(*part).unwrap();
+    }
+    *node = value;
+    Ok(())
+}
+
+/// Defaults, then the file (if any), then each `--set`, validated by deserialising.
+pub fn layered_config<T: Serialize + DeserializeOwned + Default>(
+    file: Option<&Path>,
+    sets: &[String],
+) -> Result<T> {
+    let mut cfg = serde_json::to_value(T::default()).expect("configs serialise");
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let layer: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::bad_file(path, format!("not valid JSON: {e}")))?;
+        if let Some(k) = unknown_key(&cfg, &layer, "") {
+            return Err(Error::bad_file(path, format!("unknown config key \"{k}\"")));
+        }
+        merge(&mut cfg, layer);
+    }
+    for s in sets {
+        apply_set(&mut cfg, s)?;
+    }
+    serde_json::from_value(cfg)
+        .map_err(|e| Error::InvalidArgument(format!("invalid configuration: {e}")))
+}
+
+/// Writes the effective configuration as pretty JSON (atomically) so a run records what it used.
+pub fn write_effective<T: Serialize>(cfg: &T, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(cfg).expect("configs serialise") + "\n";
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}

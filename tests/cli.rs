@@ -186,3 +186,47 @@ fn views_of_a_pipeline_show_every_crop_and_view() {
     let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert!(height >= 6 * 64, "{height}");
 }
+
+#[test]
+fn training_binaries_check_config_and_data_before_anything_else() {
+    let dir = common::scratch("cli_train_checks");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"max_epoch": 3}"#).unwrap();
+    let out = bin("ssl-pretrain")
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.json") && err.contains("max_epoch"),
+        "{err}"
+    );
+    let out = bin("ssl-finetune")
+        .args(["--random-init", "--set", "eval_num=50", "--json"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/json_files/btcv/dataset_0_init_6.json"
+        ))
+        .args(["--data-dir", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("12 file(s) cannot be used")
+    );
+}
+
+#[test]
+fn finetuning_requires_an_explicit_initialisation() {
+    let out = bin("ssl-finetune").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--pretrained") && err.contains("--random-init"),
+        "{err}"
+    );
+}

@@ -8,6 +8,8 @@ use ssl3d::cli::{RunArgs, run};
 /// from random initialisation, and report Dice per organ.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
+// Exactly one initialisation, so nobody fine-tunes from random weights by accident.
+#[command(group(clap::ArgGroup::new("init").required(true).args(["pretrained", "random_init"])))]
 struct Args {
     #[command(flatten)]
     run: RunArgs,
@@ -23,6 +25,18 @@ fn main() {
     let args = Args::parse();
     run(|| {
         args.run.device.device.check_available()?;
+        // Everything a run would check before its first step is checked now.
+        let cfg: ssl3d::train::FinetuneConfig =
+            ssl3d::train::layered_config(args.run.config.as_deref(), &args.run.overrides)?;
+        let _ = cfg;
+        if let Some(list) = &args.run.datalist {
+            for split in [ssl3d::data::Split::Training, ssl3d::data::Split::Validation] {
+                let items =
+                    ssl3d::data::load_datalist(list, split, args.run.data_dir.as_deref(), true)?;
+                ssl3d::data::validate_items(&items, true)?;
+            }
+            eprintln!("configuration and data check passed");
+        }
         Err(Error::NotImplemented(
             "ssl-finetune training (this build provides data I/O and synthetic CT; see README)"
                 .into(),

@@ -245,6 +245,35 @@ fn fine_tuning_batches_and_bad_input() {
     assert_eq!(batches.len(), items.len());
     assert_eq!(batches[0].tensors["image"].shape(), [4, 1, 16, 16, 8]);
     assert_eq!(batches[0].tensors["label"].shape(), [4, 1, 16, 16, 8]);
+    // RAM-cached samples carry precomputed foreground/background indices (FgBgToIndicesd); disk
+    // entries do not and recompute them: the batches are the same.
+    let ram = Arc::new(
+        VolumeDataset::new(
+            items.clone(),
+            spec.clone(),
+            CacheMode::Ram {
+                budget_bytes: 1 << 30,
+            },
+        )
+        .unwrap(),
+    );
+    let disk = Arc::new(
+        VolumeDataset::new(
+            items.clone(),
+            spec.clone(),
+            CacheMode::Disk {
+                dir: data.join("../ft_cache"),
+            },
+        )
+        .unwrap(),
+    );
+    assert!(ram.preprocessed(0).unwrap().fg_bg.is_some());
+    disk.fill_cache().unwrap();
+    assert!(
+        disk.preprocessed(0).unwrap().fg_bg.is_none(),
+        "entries read back from disk carry no indices, so the cropper recomputes them"
+    );
+    assert_eq!(fingerprint(ram, cfg(1), 3), fingerprint(disk, cfg(1), 3));
     // The RAM budget is checked before any work, with the numbers.
     let err = VolumeDataset::new(
         items.clone(),

@@ -182,6 +182,6 @@ impl VolumeDataset {
         let pre = self.preprocessed(i)?;
         let mut p = self.spec.build();
         p.set_random_state(item_seed(run_seed, epoch, i as u64));
-        p.augment((*pre).clone())
+        p.augment_ref(&pre)
     }
 }

@@ -17,6 +17,12 @@ pub trait Transform: Send {
     /// Applies the transform to one sample.
     fn apply(&mut self, sample: Sample) -> Result<Vec<Sample>>;
 
+    /// Applies the transform to a borrowed sample. Croppers override this to read the (large)
+    /// input without copying it; the default copies and calls [`Transform::apply`].
+    fn apply_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
+        self.apply(sample.clone())
+    }
+
     /// Applies the transform to a list: by default item by item (MONAI's `Compose` maps over lists).
     fn apply_list(&mut self, samples: Vec<Sample>) -> Result<Vec<Sample>> {
         let mut out = Vec::with_capacity(samples.len());
@@ -48,6 +54,19 @@ impl Compose {
     /// Runs the whole chain on one input sample.
     pub fn run(&mut self, sample: Sample) -> Result<Vec<Sample>> {
         self.apply_list(vec![sample])
+    }
+
+    /// Like [`Compose::run`] on a borrowed sample: the first transform reads it in place (a
+    /// cached volume is not copied when that transform is a cropper).
+    pub fn run_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
+        let Some((first, rest)) = self.transforms.split_first_mut() else {
+            return Ok(vec![sample.clone()]);
+        };
+        let mut samples = first.apply_ref(sample)?;
+        for t in rest {
+            samples = t.apply_list(samples)?;
+        }
+        Ok(samples)
     }
 
     /// Like [`Compose::run`], also returning each transform's wall time (for benchmarks).

@@ -33,6 +33,8 @@ pub struct Sample {
     pub meta: BTreeMap<String, Vec<i64>>,
     /// The file this sample came from, for error messages.
     pub source: Option<PathBuf>,
+    /// Foreground/background index lists of these images, when `FgBgToIndicesd` computed them.
+    pub fg_bg: Option<std::sync::Arc<super::rand_crop_by_pos_neg_label::FgBgIndices>>,
 }
 
 impl Sample {
@@ -73,6 +75,8 @@ impl Sample {
                 .collect(),
             meta: self.meta.clone(),
             source: self.source.clone(),
+            // The index lists describe the images being replaced.
+            fg_bg: None,
         }
     }
 

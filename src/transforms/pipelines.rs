@@ -15,7 +15,7 @@ use super::meta::Sample;
 use super::orientation::Orientationd;
 use super::rand_coarse_dropout::RandCoarseDropoutd;
 use super::rand_coarse_shuffle::RandCoarseShuffled;
-use super::rand_crop_by_pos_neg_label::RandCropByPosNegLabeld;
+use super::rand_crop_by_pos_neg_label::{FgBgToIndicesd, RandCropByPosNegLabeld};
 use super::rand_flip::RandFlipd;
 use super::rand_rotate90::RandRotate90d;
 use super::rand_shift_intensity::RandShiftIntensityd;
@@ -222,8 +222,9 @@ impl PipelineSpec {
             PipelineSpec::Pretrain(c) => serde_json::json!({
                 "pipeline": "pretrain", "pixdim": c.pixdim, "window": c.window, "patch_size": c.patch_size,
             }),
-            PipelineSpec::Finetune { config: c, .. } => serde_json::json!({
+            PipelineSpec::Finetune { config: c, train } => serde_json::json!({
                 "pipeline": "finetune", "pixdim": c.pixdim, "window": c.window, "num_classes": c.num_classes,
+                "fg_bg_threshold": train.then_some(c.image_threshold),
             }),
         };
         format!("ssl3d-{}:{v}", env!("CARGO_PKG_VERSION"))
@@ -313,7 +314,7 @@ impl Pipeline {
 
     pub fn finetune(cfg: &FinetuneTransforms, train: bool) -> Self {
         let both = || keys(&["image", "label"]);
-        let deterministic: Vec<Box<dyn Transform>> = vec![
+        let mut deterministic: Vec<Box<dyn Transform>> = vec![
             Box::new(Orientationd { keys: both() }),
             Box::new(Spacingd {
                 keys: vec![
@@ -331,6 +332,13 @@ impl Pipeline {
                 source_key: "image".into(),
             }),
         ];
+        if train {
+            deterministic.push(Box::new(FgBgToIndicesd {
+                label_key: "label".into(),
+                image_key: Some("image".into()),
+                image_threshold: cfg.image_threshold,
+            }));
+        }
         let random: Vec<Box<dyn Transform>> = if train {
             vec![
                 Box::new(RandCropByPosNegLabeld::new(
@@ -403,6 +411,11 @@ impl Pipeline {
     /// The random part on a preprocessed sample.
     pub fn augment(&mut self, sample: Sample) -> Result<Vec<Sample>> {
         self.random.run(sample)
+    }
+
+    /// The random part on a borrowed preprocessed sample (a cache entry is not copied first).
+    pub fn augment_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
+        self.random.run_ref(sample)
     }
 
     /// `Compose.set_random_state(seed)` on the whole pipeline (only random transforms take seeds).

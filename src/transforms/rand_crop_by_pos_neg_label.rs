@@ -46,6 +46,75 @@ impl RandCropByPosNegLabeld {
     }
 }
 
+/// Foreground and background voxels of a sample as flat C-order spatial indices (MONAI's
+/// `map_binary_to_indices`): foreground where the label is non-zero in any channel; background
+/// where it is zero and the image (when given) is above `threshold` in any channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FgBgIndices {
+    pub fg: Vec<u32>,
+    pub bg: Vec<u32>,
+    pub shape: [usize; 3],
+    pub threshold: f32,
+}
+
+pub fn fg_bg_indices(
+    sample: &Sample,
+    label_key: &str,
+    image_key: Option<&str>,
+    threshold: f32,
+) -> Result<FgBgIndices> {
+    let label = sample.get(label_key)?;
+    let shape = label.spatial_shape();
+    let lab = label.data.as_standard_layout();
+    let img = match image_key {
+        Some(k) => Some(sample.get(k)?.data.as_standard_layout()),
+        None => None,
+    };
+    let n = shape.iter().product::<usize>();
+    let lab_flat = lab.as_slice().expect("standard layout");
+    let img_flat = img.as_ref().map(|i| i.as_slice().expect("standard layout"));
+    let (lc, ic) = (lab.shape()[0], img.as_ref().map_or(0, |i| i.shape()[0]));
+    let (mut fg, mut bg) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        if (0..lc).any(|c| lab_flat[c * n + i] != 0.0) {
+            fg.push(i as u32);
+        } else if img_flat.is_none_or(|im| (0..ic).any(|c| im[c * n + i] > threshold)) {
+            bg.push(i as u32);
+        }
+    }
+    Ok(FgBgIndices {
+        fg,
+        bg,
+        shape,
+        threshold,
+    })
+}
+
+/// MONAI's `FgBgToIndicesd`: computes the index lists once in the deterministic prefix, so a
+/// cached volume carries them and `RandCropByPosNegLabeld` does not rescan it every step.
+pub struct FgBgToIndicesd {
+    pub label_key: String,
+    pub image_key: Option<String>,
+    pub image_threshold: f32,
+}
+
+impl Transform for FgBgToIndicesd {
+    fn name(&self) -> &'static str {
+        "FgBgToIndicesd"
+    }
+
+    fn apply(&mut self, mut sample: Sample) -> Result<Vec<Sample>> {
+        let ix = fg_bg_indices(
+            &sample,
+            &self.label_key,
+            self.image_key.as_deref(),
+            self.image_threshold,
+        )?;
+        sample.fg_bg = Some(std::sync::Arc::new(ix));
+        Ok(vec![sample])
+    }
+}
+
 /// `correct_crop_centers` for one dim: clamp to `[size//2, uint16(S + 1 − size/2) − 1]`.
 fn correct_centre(c: usize, size: usize, dim: usize) -> usize {
     let lo = size / 2;
@@ -62,6 +131,10 @@ impl Transform for RandCropByPosNegLabeld {
     }
 
     fn apply(&mut self, sample: Sample) -> Result<Vec<Sample>> {
+        self.apply_ref(&sample)
+    }
+
+    fn apply_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
         let label = sample.get(&self.label_key)?;
         let shape = label.spatial_shape();
         if (0..3).any(|d| shape[d] < self.spatial_size[d]) {
@@ -71,27 +144,22 @@ impl Transform for RandCropByPosNegLabeld {
                 self.spatial_size, shape
             )));
         }
-        // Flat C-order spatial indices of foreground (label ≠ 0 in any channel) and background
-        // (image above the threshold in any channel, label 0): MONAI's order, which the draws index.
-        let lab = label.data.as_standard_layout();
-        let img = match &self.image_key {
-            Some(k) => Some(sample.get(k)?.data.as_standard_layout()),
-            None => None,
-        };
-        let n = shape.iter().product::<usize>();
-        let lab_flat = lab.as_slice().unwrap();
-        let img_flat = img.as_ref().map(|i| i.as_slice().unwrap());
-        let (lc, ic) = (lab.shape()[0], img.as_ref().map_or(0, |i| i.shape()[0]));
-        let (mut fg, mut bg) = (Vec::new(), Vec::new());
-        for i in 0..n {
-            if (0..lc).any(|c| lab_flat[c * n + i] != 0.0) {
-                fg.push(i as u32);
-            } else if img_flat
-                .is_none_or(|im| (0..ic).any(|c| im[c * n + i] > self.image_threshold))
-            {
-                bg.push(i as u32);
+        // MONAI recomputes the index lists on every call; a preprocessed sample may carry them
+        // (FgBgToIndicesd), which gives the same lists without the scan.
+        let computed;
+        let indices: &FgBgIndices = match &sample.fg_bg {
+            Some(ix) if ix.shape == shape && ix.threshold == self.image_threshold => ix,
+            _ => {
+                computed = fg_bg_indices(
+                    sample,
+                    &self.label_key,
+                    self.image_key.as_deref(),
+                    self.image_threshold,
+                )?;
+                &computed
             }
-        }
+        };
+        let (fg, bg) = (&indices.fg, &indices.bg);
         let mut pos_ratio = self.pos / (self.pos + self.neg);
         if fg.is_empty() && bg.is_empty() {
             return Err(sample.error(

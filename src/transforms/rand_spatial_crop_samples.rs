@@ -46,8 +46,12 @@ impl Transform for RandSpatialCropSamplesd {
     }
 
     fn apply(&mut self, sample: Sample) -> Result<Vec<Sample>> {
+        self.apply_ref(&sample)
+    }
+
+    fn apply_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
         let Some(first) = self.keys.first() else {
-            return Ok(vec![sample]);
+            return Ok(vec![sample.clone()]);
         };
         let shape = sample.get(first)?.spatial_shape();
         for k in &self.keys[1..] {

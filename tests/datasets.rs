@@ -314,3 +314,39 @@ fn fine_tuning_batches_and_bad_input() {
         .to_string();
     assert!(err.contains("label0002.nii.gz"), "{err}");
 }
+
+#[test]
+fn two_runs_can_share_a_disk_cache() {
+    let (data, json) = setup("ds_shared_cache");
+    let items = pretrain_items(&data, &json);
+    let dir = data.join("../shared_cache");
+    let reference = fingerprint(
+        Arc::new(VolumeDataset::new(items.clone(), pretrain_spec(), CacheMode::None).unwrap()),
+        cfg(2),
+        0,
+    );
+    // Two "runs" fill the same directory at the same time; entries are written atomically, so
+    // neither ever reads a half-written file.
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            let (items, dir) = (items.clone(), dir.clone());
+            s.spawn(move || {
+                let ds =
+                    VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir }).unwrap();
+                ds.fill_cache().unwrap();
+            });
+        }
+    });
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        names.len(),
+        items.len(),
+        "no temporary files left: {names:?}"
+    );
+    let third =
+        Arc::new(VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir }).unwrap());
+    assert_eq!(fingerprint(third, cfg(2), 0), reference);
+}

@@ -181,6 +181,11 @@ enum Bench {
     },
 }
 
+// Large volume buffers are allocated and freed every item: mimalloc keeps freed pages for reuse
+// where the system allocator returns them to the OS and faults them in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn parse_index(s: &str) -> std::result::Result<Vec<usize>, String> {
     s.split(',')
         .map(|p| {

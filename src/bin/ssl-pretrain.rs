@@ -13,6 +13,11 @@ struct Args {
     run: RunArgs,
 }
 
+// Large volume buffers are allocated and freed every item: mimalloc keeps freed pages for reuse
+// where the system allocator returns them to the OS and faults them in again.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     run(|| {

@@ -31,6 +31,25 @@ pub fn random_patch_start(r: &mut RandomState, shape: [usize; 3], size: [usize; 
     start
 }
 
+/// `RandCoarseTransform`'s call prologue, shared by dropout and shuffle: the prob draws, then the
+/// holes for the first key's spatial shape (all keys share them). `None` when nothing happens.
+pub fn holes_for(
+    rng: &mut super::twin_rng::TwinRandomState,
+    prob: f64,
+    sample: &super::meta::Sample,
+    keys: &[String],
+    spec: &HoleSpec,
+) -> crate::error::Result<Option<Vec<Hole>>> {
+    if !rng.fires(prob) {
+        return Ok(None);
+    }
+    let Some(first) = keys.first() else {
+        return Ok(None);
+    };
+    let shape = sample.get(first)?.spatial_shape();
+    Ok(Some(draw_holes(&mut rng.inner, shape, spec)))
+}
+
 /// Draws the holes for an image of spatial `shape` (after the prob draws).
 pub fn draw_holes(r: &mut RandomState, shape: [usize; 3], spec: &HoleSpec) -> Vec<Hole> {
     let n = match spec.max_holes {

@@ -4,7 +4,7 @@
 
 use ndarray::{Array4, s};
 
-use super::coarse_holes::{HoleSpec, draw_holes};
+use super::coarse_holes::{HoleSpec, holes_for};
 use super::compose::Transform;
 use super::meta::Sample;
 use super::twin_rng::TwinRandomState;
@@ -43,14 +43,10 @@ impl Transform for RandCoarseDropoutd {
     }
 
     fn apply(&mut self, mut sample: Sample) -> Result<Vec<Sample>> {
-        if !self.rng.fires(self.prob) {
-            return Ok(vec![sample]);
-        }
-        let Some(first) = self.keys.first() else {
+        let Some(holes) = holes_for(&mut self.rng, self.prob, &sample, &self.keys, &self.spec)?
+        else {
             return Ok(vec![sample]);
         };
-        let shape = sample.get(first)?.spatial_shape();
-        let holes = draw_holes(&mut self.rng.inner, shape, &self.spec);
         for k in &self.keys {
             let img = sample.get_mut(k)?;
             let (lo, hi) = min_max(&img.data);

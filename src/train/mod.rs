@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod metrics_log;
+pub mod ssl_step;
 
 pub use config::{FinetuneConfig, PretrainConfig, ValidationMode, layered_config, write_effective};
 pub use metrics_log::{MetricsLog, read_records, truncate_records};

@@ -1,0 +1,116 @@
+//! One step of the SSL tutorial (SPEC §1.4): reconstruct both views, L1 of view 1 against the clean
+//! crop, contrastive loss between the two flattened reconstructions, `total = r + c·r`, Adam.
+
+use std::collections::BTreeMap;
+
+use burn::module::AutodiffModule;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Tensor, TensorData};
+use ndarray::Array5;
+
+use crate::error::{Error, Result};
+use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
+use crate::networks::VitAutoEnc;
+
+/// The three numbers the tutorial logs per step.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SslLosses {
+    pub total: f64,
+    pub recon: f64,
+    pub contrastive: f64,
+}
+
+/// A batch key as a tensor on `device`.
+pub fn to_tensor<B: Backend>(
+    batch: &BTreeMap<String, Array5<f32>>,
+    key: &str,
+    device: &B::Device,
+) -> Result<Tensor<B, 5>> {
+    let a = batch
+        .get(key)
+        .ok_or_else(|| Error::InvalidArgument(format!("the batch has no \"{key}\"")))?;
+    let shape: [usize; 5] = a.shape().try_into().expect("5-D batch");
+    let data = a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
+    Ok(Tensor::from_data(TensorData::new(data, shape), device))
+}
+
+/// The tutorial's losses for one batch (`image` = view 1, `image_2` = view 2, `gt_image` = clean).
+pub fn ssl_losses<B: Backend>(
+    model: &VitAutoEnc<B>,
+    view1: Tensor<B, 5>,
+    view2: Tensor<B, 5>,
+    gt: Tensor<B, 5>,
+    temperature: f64,
+) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+    let (out1, _) = model.forward(view1);
+    let (out2, _) = model.forward(view2);
+    let recon = l1_loss(out1.clone(), gt);
+    let contrastive = contrastive_loss(
+        out1.flatten::<2>(1, 4),
+        out2.flatten::<2>(1, 4),
+        temperature,
+    );
+    let total = ssl_total_loss(recon.clone(), contrastive.clone());
+    (total, recon, contrastive)
+}
+
+fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("scalar")[0]
+}
+
+/// The model and its Adam state (betas 0.9/0.999, eps 1e-8, no weight decay, like torch's Adam).
+pub struct SslTrainer<B: AutodiffBackend> {
+    pub model: VitAutoEnc<B>,
+    optim: OptimizerAdaptor<Adam, VitAutoEnc<B>, B>,
+    pub lr: f64,
+    pub temperature: f64,
+}
+
+impl<B: AutodiffBackend> SslTrainer<B> {
+    pub fn new(model: VitAutoEnc<B>, lr: f64, temperature: f64) -> Self {
+        SslTrainer {
+            model,
+            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            lr,
+            temperature,
+        }
+    }
+
+    /// One optimisation step; a NaN or infinite loss is an error and leaves the model unchanged.
+    pub fn step(&mut self, batch: &BTreeMap<String, Array5<f32>>) -> Result<SslLosses> {
+        let device = self.model.vit.norm.gamma.val().device();
+        let (total, recon, contrastive) = ssl_losses(
+            &self.model,
+            to_tensor(batch, "image", &device)?,
+            to_tensor(batch, "image_2", &device)?,
+            to_tensor(batch, "gt_image", &device)?,
+            self.temperature,
+        );
+        let losses = SslLosses {
+            total: scalar(total.clone().inner()),
+            recon: scalar(recon.inner()),
+            contrastive: scalar(contrastive.inner()),
+        };
+        if !losses.total.is_finite() {
+            return Err(Error::InvalidArgument(format!(
+                "the loss is not finite ({losses:?}); the model is left at its last good state"
+            )));
+        }
+        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        self.model = self.optim.step(self.lr, self.model.clone(), grads);
+        Ok(losses)
+    }
+
+    /// Validation L1 of view 1 against the clean crop, without gradients.
+    pub fn validate(&self, batch: &BTreeMap<String, Array5<f32>>) -> Result<f64> {
+        let model = self.model.valid();
+        let device = model.vit.norm.gamma.val().device();
+        let (out, _) = model.forward(to_tensor(batch, "image", &device)?);
+        Ok(scalar(l1_loss(out, to_tensor(batch, "gt_image", &device)?)))
+    }
+}

@@ -93,6 +93,12 @@ fn vit_config(c: &Value) -> VitConfig {
         .with_num_heads(get("num_heads", 12))
 }
 
+/// The tiny ViTAutoEnc's config from its fixture entry.
+fn autoenc_config(c: &Value) -> VitAutoEncConfig {
+    VitAutoEncConfig::new(vit_config(c))
+        .with_deconv_chns(c["deconv_chns"].as_u64().unwrap() as usize)
+}
+
 /// The tiny UNETR's config from its fixture entry.
 fn unetr_config(c: &Value) -> UnetrConfig {
     UnetrConfig::new(vit_config(c))
@@ -142,8 +148,7 @@ fn tiny_vitautoenc_reproduces_monai() {
     };
     let e = &v["vitautoenc_tiny"];
     let c = &e["config"];
-    let cfg = VitAutoEncConfig::new(vit_config(c))
-        .with_deconv_chns(c["deconv_chns"].as_u64().unwrap() as usize);
+    let cfg = autoenc_config(c);
     let mut model = cfg.init::<B>(&Default::default());
     let report = load_state_dict(
         &mut model,
@@ -333,10 +338,7 @@ fn full_size_models_have_monais_keys_shapes_and_counts() {
 }
 
 fn tiny_autoenc(e: &Value) -> ssl3d::networks::VitAutoEnc<B> {
-    let c = &e["config"];
-    VitAutoEncConfig::new(vit_config(c))
-        .with_deconv_chns(c["deconv_chns"].as_u64().unwrap() as usize)
-        .init::<B>(&Default::default())
+    autoenc_config(&e["config"]).init::<B>(&Default::default())
 }
 
 #[test]
@@ -503,8 +505,7 @@ fn native_checkpoints_round_trip_bit_exactly_with_their_config() {
     };
     let e = &v["vitautoenc_tiny"];
     let c = &e["config"];
-    let cfg = VitAutoEncConfig::new(vit_config(c))
-        .with_deconv_chns(c["deconv_chns"].as_u64().unwrap() as usize);
+    let cfg = autoenc_config(c);
     let mut model = cfg.init::<B>(&Default::default());
     load_state_dict(
         &mut model,

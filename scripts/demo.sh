@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # ssl3d demo on built-in synthetic CT: no download, CPU only.
-# Generates phantoms with MONAI-format datalists, inspects one, and draws its views.
+# Generates phantoms with MONAI-format datalists, inspects one, draws its views and the SSL
+# augmentations, then pretrains a small ViTAutoEnc on the chest volumes.
 # Usage: scripts/demo.sh [WORK_DIR]   (default: ./demo-run, git-ignored)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-demo-run}"
 mkdir -p "$work"
 echo "== building ssl3d (release)"
-cargo build --release --quiet --bin ssl-data
+cargo build --release --quiet --bin ssl-data --bin ssl-pretrain
 bin="${CARGO_TARGET_DIR:-target}/release"
 
 echo "== 1. synthetic CT: chest (pretraining) and labelled abdomen (fine-tuning)"
@@ -32,5 +33,12 @@ echo "== 4. the tutorial's SSL augmentations (2 crops x 3 views) on one chest vo
 "$bin/ssl-data" views --pipeline pretrain --image "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
   --seed 123 --out "$work/ssl_views.png"
 
-echo "== done: open $work/abdomen_views.png, $work/chest_views.png and $work/ssl_views.png"
-echo "   (pretraining and fine-tuning join this script as they land: see the README)"
+echo "== 5. self-supervised pretraining (small ViTAutoEnc, CPU; the tutorial's losses and loop)"
+rm -rf "$work/pretrain"
+"$bin/ssl-pretrain" --config configs/pretrain_demo.json \
+  --json json_files/synthetic/tcia/dataset_split.json --data-dir "$work/data/tcia" \
+  --logdir "$work/pretrain"
+
+echo "== done: open $work/abdomen_views.png, $work/chest_views.png, $work/ssl_views.png and"
+echo "   $work/pretrain/loss_plots.png; the backbone is $work/pretrain/best_model.safetensors"
+echo "   (fine-tuning joins this script as it lands: see the README)"

@@ -28,6 +28,12 @@ pub enum Error {
     /// A command that a later version provides.
     #[error("{0} is not implemented yet")]
     NotImplemented(String),
+    /// Training cannot go on (a NaN or infinite loss); the last good checkpoint is kept.
+    #[error("{0}")]
+    Training(String),
+    /// The run was stopped by Ctrl-C after writing a checkpoint it can resume from.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -45,10 +51,12 @@ impl Error {
         }
     }
 
-    /// Process exit code the binaries use: 2 for bad input (files, arguments, device), 1 otherwise.
+    /// Process exit code the binaries use: 2 for bad input (files, arguments, device), 130 after
+    /// Ctrl-C (as a shell reports SIGINT), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::NotImplemented(_) => 1,
+            Error::NotImplemented(_) | Error::Training(_) => 1,
+            Error::Interrupted(_) => 130,
             _ => 2,
         }
     }

@@ -15,29 +15,7 @@ fn bin(name: &str) -> Command {
 
 /// Tiny synthetic data (2 chest, 1 + 1 abdominal volumes) under `dir/data`, datalists in `dir/json`.
 fn synth_into(dir: &std::path::Path, seed: u32) {
-    let out = bin("ssl-data")
-        .args([
-            "synth",
-            "--count",
-            "2",
-            "--labelled",
-            "1",
-            "--validation",
-            "1",
-            "--seed",
-        ])
-        .arg(seed.to_string())
-        .arg("--out")
-        .arg(dir.join("data"))
-        .arg("--json-dir")
-        .arg(dir.join("json"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), dir, 2, 1, 1, seed);
 }
 
 #[test]
@@ -87,8 +65,8 @@ fn unavailable_cuda_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
-fn training_binaries_say_they_are_not_implemented_instead_of_pretending() {
-    let out = bin("ssl-pretrain").output().unwrap();
+fn finetuning_says_it_is_not_implemented_instead_of_pretending() {
+    let out = bin("ssl-finetune").arg("--random-init").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8(out.stderr)

@@ -1,16 +1,25 @@
 //! `ssl-pretrain`: self-supervised ViTAutoEnc pretraining on unlabelled CT (MONAI's `ssl_train`).
 
 use clap::Parser;
-use ssl3d::Error;
 use ssl3d::cli::{RunArgs, run};
+use ssl3d::data::{Split, load_datalist, validate_items};
+use ssl3d::train::{PretrainConfig, PretrainRun, layered_config, pretrain};
+use ssl3d::{DeviceSpec, Error};
 
 /// Self-supervised pretraining of a ViT backbone (ViTAutoEnc) on unlabelled CT volumes, with
 /// in-painting, out-painting and local pixel shuffling views, L1 reconstruction and contrastive loss.
+///
+/// Writes to --logdir: config.json (the effective configuration), metrics.jsonl, loss_plots.png,
+/// best_model.mpk (+ .config.json) and best_model.safetensors (MONAI key names), summary.json and
+/// checkpoints/ (resume with --resume).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
     #[command(flatten)]
     run: RunArgs,
+    /// Print the effective configuration (defaults, --config, --set, --seed) as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 // Large volume buffers are allocated and freed every item: mimalloc keeps freed pages for reuse
@@ -21,22 +30,62 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args = Args::parse();
     run(|| {
-        args.run.device.device.check_available()?;
-        // Everything a run would check before its first step is checked now.
-        let cfg: ssl3d::train::PretrainConfig =
-            ssl3d::train::layered_config(args.run.config.as_deref(), &args.run.overrides)?;
-        let _ = cfg;
-        if let Some(list) = &args.run.datalist {
-            for split in [ssl3d::data::Split::Training, ssl3d::data::Split::Validation] {
-                let items =
-                    ssl3d::data::load_datalist(list, split, args.run.data_dir.as_deref(), false)?;
-                ssl3d::data::validate_items(&items, false)?;
-            }
-            eprintln!("configuration and data check passed");
+        let mut cfg: PretrainConfig =
+            layered_config(args.run.config.as_deref(), &args.run.overrides)?;
+        if let Some(seed) = args.run.seed {
+            cfg.seed = seed;
         }
-        Err(Error::NotImplemented(
-            "ssl-pretrain training (this build provides data I/O and synthetic CT; see README)"
-                .into(),
-        ))
+        if args.print_config {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&cfg).expect("configs serialise")
+            );
+            return Ok(());
+        }
+        let device = args.run.device.device;
+        device.check_available()?;
+        let list = args.run.datalist.as_deref().ok_or_else(|| {
+            Error::InvalidArgument("--json DATALIST is required (see --help)".into())
+        })?;
+        let logdir = args.run.logdir.clone().ok_or_else(|| {
+            Error::InvalidArgument("--logdir DIR is required (see --help)".into())
+        })?;
+        let data_dir = args.run.data_dir.as_deref();
+        let train = load_datalist(list, Split::Training, data_dir, false)?;
+        let validation = load_datalist(list, Split::Validation, data_dir, false)?;
+        // Every missing or unreadable file of both lists in one error, before anything starts.
+        validate_items(&[train.clone(), validation.clone()].concat(), false)?;
+        let job = PretrainRun {
+            train,
+            validation,
+            logdir: logdir.clone(),
+            resume: args.run.resume,
+            device_name: device.to_string(),
+        };
+        let summary = match device {
+            DeviceSpec::Cpu => pretrain::<burn::backend::Autodiff<burn::backend::Flex>>(
+                &cfg,
+                &job,
+                &Default::default(),
+            )?,
+            #[cfg(feature = "cuda")]
+            DeviceSpec::Cuda(n) => pretrain::<burn::backend::Autodiff<burn::backend::Cuda>>(
+                &cfg,
+                &job,
+                &burn::backend::cuda::CudaDevice::new(n),
+            )?,
+            #[cfg(not(feature = "cuda"))]
+            DeviceSpec::Cuda(_) => unreachable!("check_available refuses CUDA in this build"),
+        };
+        eprintln!(
+            "done: {} epochs, {} steps in {:.1} s; best validation L1 {:.4} (epoch {}); see {}",
+            summary.epochs,
+            summary.steps,
+            summary.wall_s,
+            summary.best_val_l1,
+            summary.best_epoch.map_or("-".into(), |e| e.to_string()),
+            logdir.display()
+        );
+        Ok(())
     });
 }

@@ -91,6 +91,28 @@ impl Iterator for EpochBatches {
 /// Starts producing the batches of `epoch`. Errors (an unreadable file, a bad label) arrive as
 /// the next item and end the epoch: nothing is skipped silently.
 pub fn epoch_batches(dataset: Arc<VolumeDataset>, cfg: LoaderConfig, epoch: u64) -> EpochBatches {
+    epoch_batches_from(dataset, cfg, epoch, 0)
+}
+
+/// Number of batches in an epoch of `len` items.
+pub fn batches_per_epoch(len: usize, cfg: &LoaderConfig) -> usize {
+    let per = cfg.volumes_per_batch.max(1);
+    if cfg.drop_last {
+        len / per
+    } else {
+        len.div_ceil(per)
+    }
+}
+
+/// The batches of `epoch` from batch `first` on, identical to those [`epoch_batches`] gives at
+/// the same positions (data are a pure function of seed, epoch and item): a resumed run continues
+/// mid-epoch with exactly the batches it would have seen.
+pub fn epoch_batches_from(
+    dataset: Arc<VolumeDataset>,
+    cfg: LoaderConfig,
+    epoch: u64,
+    first: usize,
+) -> EpochBatches {
     let (tx, rx) = sync_channel(cfg.prefetch.max(1));
     let order = epoch_order(dataset.len(), cfg.run_seed, epoch, cfg.shuffle);
     let per = cfg.volumes_per_batch.max(1);
@@ -99,8 +121,9 @@ pub fn epoch_batches(dataset: Arc<VolumeDataset>, cfg: LoaderConfig, epoch: u64)
         .filter(|c| !cfg.drop_last || c.len() == per)
         .map(|c| c.to_vec())
         .collect();
+    let start = first.min(groups.len());
     std::thread::spawn(move || {
-        for (index, items) in groups.into_iter().enumerate() {
+        for (index, items) in groups.into_iter().enumerate().skip(start) {
             let made: Result<Vec<Vec<Sample>>> = items
                 .par_iter()
                 .map(|&i| dataset.get(i, cfg.run_seed, epoch))

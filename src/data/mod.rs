@@ -11,5 +11,5 @@ pub mod validate;
 
 pub use datalist::{DataItem, Split, load_datalist};
 pub use dataset::{CacheMode, VolumeDataset};
-pub use loader::{Batch, LoaderConfig, epoch_batches};
+pub use loader::{Batch, LoaderConfig, batches_per_epoch, epoch_batches, epoch_batches_from};
 pub use validate::validate_items;

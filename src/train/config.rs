@@ -22,6 +22,54 @@ pub enum ValidationMode {
     Deterministic,
 }
 
+/// Where the deterministic prefix of the pipeline (load → spacing → window → crop) is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheKind {
+    /// MONAI's `Dataset`: the whole chain on every access (the SSL tutorial's choice; slow).
+    None,
+    /// MONAI's `CacheDataset`: in memory, refused up front beyond `ram_budget_gib`.
+    Ram,
+    /// MONAI's `PersistentDataset`: one file per volume, reused by later runs.
+    Disk,
+}
+
+/// Caching of preprocessed volumes. Cached or not, every sample is identical: only the
+/// deterministic prefix is cached, the random part runs per access.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub mode: CacheKind,
+    pub ram_budget_gib: f64,
+    /// Folder of the disk cache; `null` means `<logdir>/cache`.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            mode: CacheKind::Ram,
+            ram_budget_gib: 32.0,
+            dir: None,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// The dataset cache this config asks for, in run folder `logdir`.
+    pub fn mode(&self, logdir: &Path) -> crate::data::CacheMode {
+        match self.mode {
+            CacheKind::None => crate::data::CacheMode::None,
+            CacheKind::Ram => crate::data::CacheMode::Ram {
+                budget_bytes: (self.ram_budget_gib * (1u64 << 30) as f64) as u64,
+            },
+            CacheKind::Disk => crate::data::CacheMode::Disk {
+                dir: self.dir.clone().unwrap_or_else(|| logdir.join("cache")),
+            },
+        }
+    }
+}
+
 /// `ssl-pretrain` defaults: the tutorial's code (SPEC §1.3–1.5). The tutorial's README says 300
 /// epochs and temperature 0.005; its code uses 500 and 0.05 (0.005 overflows to NaN in MONAI).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,8 +86,11 @@ pub struct PretrainConfig {
     pub temperature: f64,
     pub seed: u64,
     pub validation: ValidationMode,
-    /// Checkpoint every this many steps (and at each epoch end).
+    /// Checkpoint every this many steps (and at each epoch end); 0: at epoch ends only.
     pub checkpoint_every: usize,
+    /// Batches prepared ahead of the training step.
+    pub prefetch_batches: usize,
+    pub cache: CacheConfig,
     pub transforms: PretrainTransforms,
     pub model: VitAutoEncConfig,
 }
@@ -55,6 +106,8 @@ impl Default for PretrainConfig {
             seed: 123,
             validation: ValidationMode::Tutorial,
             checkpoint_every: 100,
+            prefetch_batches: 2,
+            cache: CacheConfig::default(),
             transforms: PretrainTransforms::default(),
             model: VitAutoEncConfig::tutorial(),
         }
@@ -113,6 +166,34 @@ fn unknown_key(base: &Value, layer: &Value, prefix: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Dotted paths of the leaves where `a` and `b` differ (a resumed run must use the config it
+/// started with, except for the keys a caller allows to change).
+pub fn differing_keys(a: &Value, b: &Value, prefix: &str) -> Vec<String> {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .flat_map(|k| {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    differing_keys(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        &path,
+                    )
+                })
+                .collect()
+        }
+        _ if a == b => Vec::new(),
+        _ => vec![prefix.to_string()],
+    }
 }
 
 /// Deep merge of `layer` over `base` (objects merge key by key, anything else replaces).

@@ -58,7 +58,7 @@ pub fn read_records(path: &Path) -> Result<Vec<Value>> {
 
 /// Rewrites the log with only the records `keep` accepts (atomically), e.g. those up to the step
 /// a resumed run restarts from.
-pub fn truncate_records(path: &Path, keep: impl Fn(&Value) -> bool) -> Result<()> {
+pub fn truncate_records(path: &Path, mut keep: impl FnMut(&Value) -> bool) -> Result<()> {
     let kept: Vec<Value> = read_records(path)?
         .into_iter()
         .filter(|r| keep(r))

@@ -63,10 +63,15 @@ fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
         .expect("scalar")[0]
 }
 
+/// The tutorial's optimiser over a ViTAutoEnc.
+pub type SslOptimizer<B> = OptimizerAdaptor<Adam, VitAutoEnc<B>, B>;
+/// Its state (moments and step count per parameter), saved in every run checkpoint.
+pub type SslOptimizerRecord<B> = <SslOptimizer<B> as Optimizer<VitAutoEnc<B>, B>>::Record;
+
 /// The model and its Adam state (betas 0.9/0.999, eps 1e-8, no weight decay, like torch's Adam).
 pub struct SslTrainer<B: AutodiffBackend> {
     pub model: VitAutoEnc<B>,
-    optim: OptimizerAdaptor<Adam, VitAutoEnc<B>, B>,
+    optim: SslOptimizer<B>,
     pub lr: f64,
     pub temperature: f64,
 }
@@ -79,6 +84,17 @@ impl<B: AutodiffBackend> SslTrainer<B> {
             lr,
             temperature,
         }
+    }
+
+    /// The optimiser state, for a checkpoint.
+    pub fn optimizer_record(&self) -> SslOptimizerRecord<B> {
+        self.optim.to_record()
+    }
+
+    /// Restores the optimiser state of a checkpoint (the model must hold the same checkpoint's
+    /// weights: the state is keyed by parameter id, which the model record carries).
+    pub fn load_optimizer_record(&mut self, record: SslOptimizerRecord<B>) {
+        self.optim = self.optim.clone().load_record(record);
     }
 
     /// One optimisation step; a NaN or infinite loss is an error and leaves the model unchanged.
@@ -97,8 +113,10 @@ impl<B: AutodiffBackend> SslTrainer<B> {
             contrastive: scalar(contrastive.inner()),
         };
         if !losses.total.is_finite() {
-            return Err(Error::InvalidArgument(format!(
-                "the loss is not finite ({losses:?}); the model is left at its last good state"
+            return Err(Error::Training(format!(
+                "the loss is not finite (total {:e}, reconstruction {:e}, contrastive {:e}); the model is \
+                 left at its last good state",
+                losses.total, losses.recon, losses.contrastive
             )));
         }
         let grads = GradientsParams::from_grads(total.backward(), &self.model);

@@ -32,3 +32,40 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1.0)
 }
+
+/// Tiny synthetic CT from the `ssl-data` binary (only in tests that build it): `chest` chest
+/// volumes, `labelled` + `validation` abdominal ones, under `dir/data`, datalists in `dir/json`.
+pub fn synth_tiny(
+    ssl_data: &str,
+    dir: &std::path::Path,
+    chest: usize,
+    labelled: usize,
+    validation: usize,
+    seed: u32,
+) {
+    let out = std::process::Command::new(ssl_data)
+        .args(["synth", "--size", "tiny"])
+        .args([
+            "--count",
+            &chest.to_string(),
+            "--labelled",
+            &labelled.to_string(),
+        ])
+        .args([
+            "--validation",
+            &validation.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .arg("--out")
+        .arg(dir.join("data"))
+        .arg("--json-dir")
+        .arg(dir.join("json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -52,3 +52,48 @@ pub struct RunArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
 }
+
+/// What a training binary has checked before it builds anything.
+pub struct RunInputs {
+    pub train: Vec<crate::data::DataItem>,
+    pub validation: Vec<crate::data::DataItem>,
+    pub datalist: std::path::PathBuf,
+    pub logdir: std::path::PathBuf,
+}
+
+impl RunArgs {
+    /// The effective config: defaults, then `--config`, then each `--set`, then `--seed`.
+    pub fn layered<C>(&self) -> crate::Result<C>
+    where
+        C: serde::Serialize + serde::de::DeserializeOwned + Default,
+    {
+        let mut sets = self.overrides.clone();
+        if let Some(seed) = self.seed {
+            sets.push(format!("seed={seed}"));
+        }
+        crate::train::layered_config(self.config.as_deref(), &sets)
+    }
+
+    /// Checks the device, requires `--json` and `--logdir`, and reads both splits of the datalist
+    /// with every missing or unreadable file of both reported in one error, before anything starts.
+    pub fn inputs(&self, labels: bool) -> crate::Result<RunInputs> {
+        use crate::data::{Split, load_datalist, validate_items};
+        self.device.device.check_available()?;
+        let datalist = self.datalist.clone().ok_or_else(|| {
+            Error::InvalidArgument("--json DATALIST is required (see --help)".into())
+        })?;
+        let logdir = self.logdir.clone().ok_or_else(|| {
+            Error::InvalidArgument("--logdir DIR is required (see --help)".into())
+        })?;
+        let dir = self.data_dir.as_deref();
+        let train = load_datalist(&datalist, Split::Training, dir, labels)?;
+        let validation = load_datalist(&datalist, Split::Validation, dir, labels)?;
+        validate_items(&[train.clone(), validation.clone()].concat(), labels)?;
+        Ok(RunInputs {
+            train,
+            validation,
+            datalist,
+            logdir,
+        })
+    }
+}

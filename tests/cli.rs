@@ -65,14 +65,16 @@ fn unavailable_cuda_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
-fn finetuning_says_it_is_not_implemented_instead_of_pretending() {
-    let out = bin("ssl-finetune").arg("--random-init").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8(out.stderr)
-            .unwrap()
-            .contains("not implemented")
-    );
+fn training_binaries_need_a_datalist_and_a_logdir() {
+    for (name, extra) in [
+        ("ssl-pretrain", None),
+        ("ssl-finetune", Some("--random-init")),
+    ] {
+        let out = bin(name).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("--json"), "{name}: {err}");
+    }
 }
 
 #[test]
@@ -188,13 +190,19 @@ fn training_binaries_check_config_and_data_before_anything_else() {
             "/json_files/btcv/dataset_0_init_6.json"
         ))
         .args(["--data-dir", "/nonexistent"])
+        .arg("--logdir")
+        .arg(dir.join("run"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8(out.stderr)
             .unwrap()
-            .contains("12 file(s) cannot be used")
+            .contains("24 file(s) cannot be used")
+    );
+    assert!(
+        !dir.join("run").exists(),
+        "nothing is written before the data check"
     );
 }
 

@@ -53,32 +53,20 @@ fn run_cmd(data: &(PathBuf, PathBuf), logdir: &Path, epochs: usize) -> Command {
     c
 }
 
-fn ok(out: Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{err}");
-    err
-}
-
-/// The numbers of a log, without timings (which differ between runs).
+/// The logged numbers (not timings, which differ between runs).
 fn losses(logdir: &Path) -> Vec<Vec<Option<String>>> {
-    read_records(&logdir.join("metrics.jsonl"))
-        .unwrap()
-        .iter()
-        .map(|r| {
-            [
-                "kind",
-                "step",
-                "epoch",
-                "total",
-                "recon",
-                "contrastive",
-                "val_l1",
-            ]
-            .iter()
-            .map(|k| r.get(*k).map(Value::to_string))
-            .collect()
-        })
-        .collect()
+    common::log_fields(
+        logdir,
+        &[
+            "kind",
+            "step",
+            "epoch",
+            "total",
+            "recon",
+            "contrastive",
+            "val_l1",
+        ],
+    )
 }
 
 /// Starts a run and waits until its log holds a step record `step`; returns the child.
@@ -111,7 +99,7 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
 
     // The reference: an uninterrupted run.
     let full = dir.join("full");
-    ok(run_cmd(&data, &full, 6).output().unwrap());
+    common::ok(run_cmd(&data, &full, 6).output().unwrap());
     let records = read_records(&full.join("metrics.jsonl")).unwrap();
     let steps: Vec<&Value> = records.iter().filter(|r| r["kind"] == "step").collect();
     let epochs: Vec<&Value> = records.iter().filter(|r| r["kind"] == "epoch").collect();
@@ -177,7 +165,7 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     let mut child = start_until_step(run_cmd(&data, &killed, 6), &killed, 10);
     child.kill().unwrap();
     child.wait().unwrap();
-    let err = ok(run_cmd(&data, &killed, 6).arg("--resume").output().unwrap());
+    let err = common::ok(run_cmd(&data, &killed, 6).arg("--resume").output().unwrap());
     assert!(err.contains("resuming from"), "{err}");
     assert_eq!(
         losses(&killed),
@@ -200,14 +188,16 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
-    ok(run_cmd(&data, &stopped, 6)
-        .arg("--resume")
-        .output()
-        .unwrap());
+    common::ok(
+        run_cmd(&data, &stopped, 6)
+            .arg("--resume")
+            .output()
+            .unwrap(),
+    );
     assert_eq!(losses(&stopped), losses(&full));
 
     // A finished run can be extended by raising max_epochs, and the history continues.
-    ok(run_cmd(&data, &full, 7).arg("--resume").output().unwrap());
+    common::ok(run_cmd(&data, &full, 7).arg("--resume").output().unwrap());
     assert_eq!(
         read_records(&full.join("metrics.jsonl")).unwrap().len(),
         records.len() + 8
@@ -242,7 +232,7 @@ fn pretraining_refuses_what_it_must() {
     assert!(err.contains("learning_rate"), "{err}");
 
     // A finished run is not overwritten, and a resume must keep the run's settings.
-    ok(run_cmd(&data, &run, 1).output().unwrap());
+    common::ok(run_cmd(&data, &run, 1).output().unwrap());
     let (code, err) = code_and_err(run_cmd(&data, &run, 1).output().unwrap());
     assert_eq!(code, Some(2));
     assert!(err.contains("--resume"), "{err}");

@@ -1,10 +1,9 @@
 //! `ssl-pretrain`: self-supervised ViTAutoEnc pretraining on unlabelled CT (MONAI's `ssl_train`).
 
 use clap::Parser;
+use ssl3d::DeviceSpec;
 use ssl3d::cli::{RunArgs, run};
-use ssl3d::data::{Split, load_datalist, validate_items};
-use ssl3d::train::{PretrainConfig, PretrainRun, layered_config, pretrain};
-use ssl3d::{DeviceSpec, Error};
+use ssl3d::train::{PretrainConfig, PretrainRun, pretrain};
 
 /// Self-supervised pretraining of a ViT backbone (ViTAutoEnc) on unlabelled CT volumes, with
 /// in-painting, out-painting and local pixel shuffling views, L1 reconstruction and contrastive loss.
@@ -30,11 +29,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args = Args::parse();
     run(|| {
-        let mut cfg: PretrainConfig =
-            layered_config(args.run.config.as_deref(), &args.run.overrides)?;
-        if let Some(seed) = args.run.seed {
-            cfg.seed = seed;
-        }
+        let cfg: PretrainConfig = args.run.layered()?;
         if args.print_config {
             println!(
                 "{}",
@@ -43,22 +38,12 @@ fn main() {
             return Ok(());
         }
         let device = args.run.device.device;
-        device.check_available()?;
-        let list = args.run.datalist.as_deref().ok_or_else(|| {
-            Error::InvalidArgument("--json DATALIST is required (see --help)".into())
-        })?;
-        let logdir = args.run.logdir.clone().ok_or_else(|| {
-            Error::InvalidArgument("--logdir DIR is required (see --help)".into())
-        })?;
-        let data_dir = args.run.data_dir.as_deref();
-        let train = load_datalist(list, Split::Training, data_dir, false)?;
-        let validation = load_datalist(list, Split::Validation, data_dir, false)?;
-        // Every missing or unreadable file of both lists in one error, before anything starts.
-        validate_items(&[train.clone(), validation.clone()].concat(), false)?;
+        let inputs = args.run.inputs(false)?;
+        let logdir = inputs.logdir.clone();
         let job = PretrainRun {
-            train,
-            validation,
-            logdir: logdir.clone(),
+            train: inputs.train,
+            validation: inputs.validation,
+            logdir: inputs.logdir,
             resume: args.run.resume,
             device_name: device.to_string(),
         };

@@ -4,6 +4,7 @@ pub mod blocks;
 pub mod checkpoint;
 pub mod native;
 pub mod nets;
+pub mod pretrained;
 pub mod state_dict;
 
 pub use nets::{Unetr, UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig};

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::font::{FONT, ensure_font};
@@ -28,6 +29,38 @@ fn range(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Draws one line panel on `area`.
+pub fn draw_line_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &Panel,
+) -> std::result::Result<(), String> {
+    let (x0, x1) = range(p.points.iter().map(|q| q.0));
+    let (y0, y1) = range(p.points.iter().map(|q| q.1));
+    let mut chart = ChartBuilder::on(area)
+        .caption(p.title, (FONT, 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(p.x_label)
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(p.points.iter().copied(), &BLUE))
+        .map_err(|e| e.to_string())?;
+    // Few points (early in a run): mark them, a single point draws no line.
+    if p.points.len() <= 60 {
+        chart
+            .draw_series(p.points.iter().map(|&q| Circle::new(q, 2, BLUE.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// Draws `panels` in a grid of `cols` columns into a PNG at `out` (written atomically).
 pub fn write_panels(out: &Path, panels: &[Panel], cols: usize) -> Result<()> {
     ensure_font();
@@ -40,30 +73,7 @@ pub fn write_panels(out: &Path, panels: &[Panel], cols: usize) -> Result<()> {
             BitMapBackend::new(&tmp, (420 * cols as u32, 360 * rows as u32)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
         for (area, p) in root.split_evenly((rows, cols)).iter().zip(panels) {
-            let (x0, x1) = range(p.points.iter().map(|q| q.0));
-            let (y0, y1) = range(p.points.iter().map(|q| q.1));
-            let mut chart = ChartBuilder::on(area)
-                .caption(p.title, (FONT, 18))
-                .margin(10)
-                .x_label_area_size(35)
-                .y_label_area_size(55)
-                .build_cartesian_2d(x0..x1, y0..y1)
-                .map_err(|e| err(e.to_string()))?;
-            chart
-                .configure_mesh()
-                .x_desc(p.x_label)
-                .label_style((FONT, 12))
-                .draw()
-                .map_err(|e| err(e.to_string()))?;
-            chart
-                .draw_series(LineSeries::new(p.points.iter().copied(), &BLUE))
-                .map_err(|e| err(e.to_string()))?;
-            // Few points (early in a run): mark them, a single point draws no line.
-            if p.points.len() <= 60 {
-                chart
-                    .draw_series(p.points.iter().map(|&q| Circle::new(q, 2, BLUE.filled())))
-                    .map_err(|e| err(e.to_string()))?;
-            }
+            draw_line_panel(area, p).map_err(err)?;
         }
         root.present().map_err(|e| err(e.to_string()))?;
     }

@@ -1,7 +1,9 @@
 //! Figures and reports a person looks at.
 
 pub mod augmentation_views;
+pub mod bar_chart;
 pub mod colours;
+pub mod dice_table;
 pub mod font;
 pub mod loss_plots;
 pub mod views;

@@ -114,18 +114,39 @@ impl Default for PretrainConfig {
     }
 }
 
+/// Which validation number picks the best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BestMetric {
+    /// The tutorial's "Val Mean Dice": mean of running aggregates, background included.
+    Tutorial,
+    /// Mean organ Dice over the validation volumes (13 organs, background excluded).
+    Foreground,
+}
+
 /// `ssl-finetune` defaults: the tutorial's (SPEC §2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FinetuneConfig {
+    /// Optimisation steps; epochs always run to their end, as in the tutorial.
     pub max_iterations: usize,
-    /// Validate every this many iterations (tutorial: 100; none at the last).
+    /// Validate after the update whose 0-based iteration is a positive multiple of this (the
+    /// tutorial: iterations 100, 200, …, 29900; none at the end).
     pub eval_num: usize,
     /// AdamW learning rate and decoupled weight decay (betas 0.9/0.999, eps 1e-8).
     pub lr: f64,
     pub weight_decay: f64,
     pub seed: u64,
+    /// Volumes per step; each gives `transforms.num_samples` (4) crops.
+    pub volumes_per_batch: usize,
+    /// A resumable checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
+    pub prefetch_batches: usize,
+    pub best_metric: BestMetric,
+    /// Compute HD95 (mm) per organ at each validation.
+    pub hd95: bool,
+    pub cache: CacheConfig,
+    pub sliding_window: crate::inferers::SlidingWindow,
     pub transforms: FinetuneTransforms,
     pub model: UnetrConfig,
 }
@@ -138,7 +159,13 @@ impl Default for FinetuneConfig {
             lr: 1e-4,
             weight_decay: 1e-5,
             seed: 0,
+            volumes_per_batch: 1,
             checkpoint_every: 100,
+            prefetch_batches: 2,
+            best_metric: BestMetric::Tutorial,
+            hd95: true,
+            cache: CacheConfig::default(),
+            sliding_window: crate::inferers::SlidingWindow::default(),
             transforms: FinetuneTransforms::default(),
             model: UnetrConfig::tutorial(),
         }

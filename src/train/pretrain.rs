@@ -15,11 +15,12 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::config::{PretrainConfig, ValidationMode, differing_keys, write_effective};
+use super::config::{PretrainConfig, ValidationMode, write_effective};
 use super::interrupt;
-use super::metrics_log::{MetricsLog, read_records, truncate_records};
+use super::metrics_log::RunLog;
 use super::progress::RunProgress;
 use super::run_checkpoint::RunCheckpoints;
+use super::run_dir::prepare_logdir;
 use super::ssl_step::{SslLosses, SslTrainer};
 use crate::data::seeding::mix;
 use crate::data::{
@@ -223,46 +224,6 @@ fn write_loss_plots(path: &Path, records: &[Value]) -> Result<()> {
     write_panels(path, &panels, 2)
 }
 
-/// Opens the run folder: a fresh run refuses a folder that already holds checkpoints, a resumed
-/// run must use the config it started with (apart from [`RESUMABLE_CHANGES`]).
-fn prepare_logdir(cfg: &PretrainConfig, run: &PretrainRun) -> Result<()> {
-    std::fs::create_dir_all(&run.logdir).map_err(|e| Error::io(&run.logdir, e))?;
-    let saved = run.logdir.join("config.json");
-    let has_ckpt = RunCheckpoints::new(&run.logdir).latest()?.is_some();
-    if run.resume {
-        if !has_ckpt {
-            return Err(Error::InvalidArgument(format!(
-                "--resume: {} holds no complete checkpoint to resume from",
-                run.logdir.display()
-            )));
-        }
-        let text = std::fs::read_to_string(&saved).map_err(|e| Error::io(&saved, e))?;
-        let old: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::bad_file(&saved, format!("not valid JSON: {e}")))?;
-        let new = serde_json::to_value(cfg).expect("configs serialise");
-        let changed: Vec<String> = differing_keys(&old, &new, "")
-            .into_iter()
-            .filter(|k| !RESUMABLE_CHANGES.contains(&k.as_str()))
-            .collect();
-        if !changed.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "--resume: the configuration differs from the run's saved {} in {}; a resumed run \
-                 must use the same settings (only {} may change)",
-                saved.display(),
-                changed.join(", "),
-                RESUMABLE_CHANGES.join(", ")
-            )));
-        }
-    } else if has_ckpt {
-        return Err(Error::InvalidArgument(format!(
-            "{} already holds a run (checkpoints/): add --resume to continue it, or choose \
-             another --logdir",
-            run.logdir.display()
-        )));
-    }
-    write_effective(cfg, &saved)
-}
-
 /// Runs (or resumes) a pretraining on `device`.
 pub fn pretrain<B: AutodiffBackend>(
     cfg: &PretrainConfig,
@@ -270,7 +231,7 @@ pub fn pretrain<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<PretrainSummary> {
     check_config(cfg)?;
-    prepare_logdir(cfg, run)?;
+    prepare_logdir(cfg, &run.logdir, run.resume, &RESUMABLE_CHANGES)?;
     let interrupt_handled = interrupt::install();
     let spec = PipelineSpec::Pretrain(cfg.transforms.clone());
     let cache = cfg.cache.mode(&run.logdir);
@@ -292,19 +253,14 @@ pub fn pretrain<B: AutodiffBackend>(
     let model = cfg.model.init::<B>(device);
     let mut trainer = SslTrainer::new(model, cfg.lr, cfg.temperature);
     let ckpts = RunCheckpoints::new(&run.logdir);
-    let log_path = run.logdir.join("metrics.jsonl");
     let mut state = PretrainState::default();
     let mut last_ckpt: Option<PathBuf> = None;
     if run.resume {
-        let ckpt = ckpts.latest()?.expect("checked in prepare_logdir");
-        state = RunCheckpoints::load_state(&ckpt)?;
-        trainer.model = RunCheckpoints::load_model(&ckpt, trainer.model, device)?;
-        trainer.load_optimizer_record(RunCheckpoints::load_optimizer(&ckpt, device)?);
-        let mut kept = 0;
-        truncate_records(&log_path, |_| {
-            kept += 1;
-            kept <= state.log_records
-        })?;
+        let (ckpt, saved, model, optimizer) =
+            ckpts.resume::<B, _, _, _>(trainer.model.clone(), device)?;
+        state = saved;
+        trainer.model = model;
+        trainer.load_optimizer_record(optimizer);
         eprintln!(
             "resuming from {} (epoch {}, batch {}, step {})",
             ckpt.display(),
@@ -313,11 +269,8 @@ pub fn pretrain<B: AutodiffBackend>(
             state.step
         );
         last_ckpt = Some(ckpt);
-    } else {
-        truncate_records(&log_path, |_| false)?;
     }
-    let mut records = read_records(&log_path)?;
-    let mut log = MetricsLog::open(&log_path)?;
+    let mut log = RunLog::open(&run.logdir, state.log_records)?;
     let loader = LoaderConfig {
         volumes_per_batch: cfg.volumes_per_batch,
         shuffle: true,
@@ -329,18 +282,6 @@ pub fn pretrain<B: AutodiffBackend>(
     let progress = RunProgress::new((per_epoch * cfg.max_epochs) as u64, state.step);
     let session_start = Instant::now();
     let wall_before = state.wall_s;
-    // Every record goes to the file, to the in-memory history (plots) and into the state's count.
-    fn record(
-        log: &mut MetricsLog,
-        records: &mut Vec<Value>,
-        state: &mut PretrainState,
-        r: Value,
-    ) -> Result<()> {
-        log.write(&r)?;
-        records.push(r);
-        state.log_records += 1;
-        Ok(())
-    }
     let save = |trainer: &SslTrainer<B>, state: &PretrainState| -> Result<PathBuf> {
         ckpts.save::<B, _, _, _, _>(
             state.step,
@@ -386,7 +327,7 @@ pub fn pretrain<B: AutodiffBackend>(
                 "total": losses.total, "recon": losses.recon, "contrastive": losses.contrastive,
                 "lr": cfg.lr, "data_wait_ms": wait_s * 1e3, "compute_ms": compute_s * 1e3,
             });
-            record(&mut log, &mut records, &mut state, r)?;
+            log.push(r, &mut state.log_records)?;
             progress.step(
                 state.step,
                 &format!("epoch {}/{}", epoch + 1, cfg.max_epochs),
@@ -418,7 +359,7 @@ pub fn pretrain<B: AutodiffBackend>(
             "total": s.total / n, "recon": s.recon / n, "contrastive": s.contrastive / n,
             "data_wait_s": s.data_wait_s, "compute_s": s.compute_s,
         });
-        record(&mut log, &mut records, &mut state, r)?;
+        log.push(r, &mut state.log_records)?;
         progress.println(&format!(
             "epoch {}/{}: average loss {:.4} (recon {:.4}, contrastive {:.4})",
             epoch + 1,
@@ -444,8 +385,8 @@ pub fn pretrain<B: AutodiffBackend>(
                 "kind": "val", "epoch": epoch + 1, "step": state.step, "val_l1": val_l1,
                 "batches": batches, "best_val_l1": state.best_val_l1, "new_best": best,
             });
-            record(&mut log, &mut records, &mut state, r)?;
-            write_loss_plots(&run.logdir.join("loss_plots.png"), &records)?;
+            log.push(r, &mut state.log_records)?;
+            write_loss_plots(&run.logdir.join("loss_plots.png"), &log.records)?;
             progress.println(&format!(
                 "epoch {}: validation L1 {val_l1:.4}{}",
                 epoch + 1,
@@ -475,10 +416,10 @@ pub fn pretrain<B: AutodiffBackend>(
     }
     progress.finish();
     // The tutorial draws the figure at validations only; the last epochs belong in it too.
-    write_loss_plots(&run.logdir.join("loss_plots.png"), &records)?;
+    write_loss_plots(&run.logdir.join("loss_plots.png"), &log.records)?;
 
     let (wait, compute) =
-        records
+        log.records
             .iter()
             .filter(|r| r["kind"] == "epoch")
             .fold((0.0, 0.0), |(w, c), r| {
@@ -492,7 +433,8 @@ pub fn pretrain<B: AutodiffBackend>(
         steps: state.step,
         best_val_l1: state.best_val_l1,
         best_epoch: state.best_epoch,
-        final_train_total: records
+        final_train_total: log
+            .records
             .iter()
             .rev()
             .find(|r| r["kind"] == "epoch")

@@ -158,4 +158,22 @@ impl RunCheckpoints {
             .load(path.clone(), device)
             .map_err(|e| Error::bad_file(&path, format!("cannot load the optimizer state: {e}")))
     }
+
+    /// The latest checkpoint, loaded: its path, loop state, model weights and optimiser state.
+    pub fn resume<B: Backend, M: Module<B>, R: Record<B>, S: DeserializeOwned>(
+        &self,
+        model: M,
+        device: &B::Device,
+    ) -> Result<(PathBuf, S, M, R)> {
+        let ckpt = self.latest()?.ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "--resume: {} holds no complete checkpoint",
+                self.dir.display()
+            ))
+        })?;
+        let state = Self::load_state(&ckpt)?;
+        let model = Self::load_model(&ckpt, model, device)?;
+        let optimizer = Self::load_optimizer(&ckpt, device)?;
+        Ok((ckpt, state, model, optimizer))
+    }
 }

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorData};
 use ndarray::Array5;
 
+use super::batch_tensors::{scalar, to_tensor};
 use crate::error::{Error, Result};
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use crate::networks::VitAutoEnc;
@@ -20,20 +21,6 @@ pub struct SslLosses {
     pub total: f64,
     pub recon: f64,
     pub contrastive: f64,
-}
-
-/// A batch key as a tensor on `device`.
-pub fn to_tensor<B: Backend>(
-    batch: &BTreeMap<String, Array5<f32>>,
-    key: &str,
-    device: &B::Device,
-) -> Result<Tensor<B, 5>> {
-    let a = batch
-        .get(key)
-        .ok_or_else(|| Error::InvalidArgument(format!("the batch has no \"{key}\"")))?;
-    let shape: [usize; 5] = a.shape().try_into().expect("5-D batch");
-    let data = a.as_standard_layout().iter().copied().collect::<Vec<f32>>();
-    Ok(Tensor::from_data(TensorData::new(data, shape), device))
 }
 
 /// The tutorial's losses for one batch (`image` = view 1, `image_2` = view 2, `gt_image` = clean).
@@ -54,13 +41,6 @@ pub fn ssl_losses<B: Backend>(
     );
     let total = ssl_total_loss(recon.clone(), contrastive.clone());
     (total, recon, contrastive)
-}
-
-fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
-    t.into_data()
-        .convert::<f64>()
-        .to_vec::<f64>()
-        .expect("scalar")[0]
 }
 
 /// The tutorial's optimiser over a ViTAutoEnc.

@@ -5,6 +5,7 @@ pub mod coarse_holes;
 pub mod compose;
 pub mod copy_items;
 pub mod crop_foreground;
+pub mod invert_labels;
 pub mod linalg;
 pub mod load_image;
 pub mod meta;

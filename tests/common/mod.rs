@@ -69,3 +69,23 @@ pub fn synth_tiny(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The stderr of a command that must have succeeded (shown when it did not).
+pub fn ok(out: std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    err
+}
+
+/// The given fields of every record of `logdir/metrics.jsonl`, as JSON text (bit-exact compare).
+pub fn log_fields(logdir: &std::path::Path, keys: &[&str]) -> Vec<Vec<Option<String>>> {
+    ssl3d::train::read_records(&logdir.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|r| {
+            keys.iter()
+                .map(|k| r.get(*k).map(|v| v.to_string()))
+                .collect()
+        })
+        .collect()
+}

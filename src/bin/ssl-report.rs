@@ -1,0 +1,42 @@
+//! `ssl-report`: collects fine-tuning runs into the tutorial's random-vs-pretrained table.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ssl3d::cli::run;
+use ssl3d::report::dice_table::{read_runs, write_table};
+
+/// Reports over ssl3d runs.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about = None)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The tutorial's table from fine-tuning runs (their --logdir folders): rows = training
+    /// volumes, columns = random init / pretrained / relative improvement, beside the published
+    /// numbers, plus 13-organ and per-organ Dice. Writes table.md and table.png into --out.
+    Table {
+        /// Fine-tuning run folders (or their report.json files).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() {
+    let args = Args::parse();
+    run(|| match &args.command {
+        Command::Table { runs, out } => {
+            let runs = read_runs(runs)?;
+            let md = write_table(&runs, out)?;
+            println!("{md}");
+            eprintln!("wrote {0}/table.md and {0}/table.png", out.display());
+            Ok(())
+        }
+    });
+}

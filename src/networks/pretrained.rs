@@ -1,0 +1,80 @@
+//! `--pretrained` accepts what a user is likely to have: ssl3d's safetensors export, an ssl3d
+//! native checkpoint (`.mpk` with its `.config.json`, or a `checkpoints/step-…` folder), a
+//! pretraining run folder, or MONAI's `best_model.pt`. All become MONAI-named tensors, which the
+//! backbone transfer then moves into a UNETR by name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::backend::Flex;
+use burn::tensor::TensorData;
+
+use super::checkpoint::{read_safetensors, read_torch_state_dict};
+use super::native::{load_config, load_native};
+use super::state_dict::{Arch, export_state_dict};
+use super::{UnetrConfig, VitAutoEncConfig};
+use crate::error::{Error, Result};
+
+/// The file a `--pretrained` path stands for (a run folder means its best model).
+fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        for candidate in [
+            "best_model.safetensors",
+            "best_metric_model.safetensors",
+            "model.mpk",
+            "best_model.mpk",
+        ] {
+            let p = path.join(candidate);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+        return Err(Error::bad_file(
+            path,
+            "a folder, but without best_model.safetensors, model.mpk or best_model.mpk",
+        ));
+    }
+    if !path.exists() {
+        return Err(Error::bad_file(path, "pretrained checkpoint not found"));
+    }
+    Ok(path.to_path_buf())
+}
+
+/// An ssl3d native checkpoint as MONAI-named tensors (the config beside it says which network).
+fn read_native(path: &Path) -> Result<BTreeMap<String, TensorData>> {
+    let stem = path.with_extension("");
+    let config = stem.with_extension("config.json");
+    if !config.is_file() {
+        return Err(Error::bad_file(
+            path,
+            format!("its model config {} is missing", config.display()),
+        ));
+    }
+    let device = Default::default();
+    if let Ok(cfg) = load_config::<VitAutoEncConfig>(&config) {
+        let model = load_native(cfg.init::<Flex>(&device), path, &device)?;
+        return export_state_dict(&model, Arch::VitAutoEnc);
+    }
+    let cfg = load_config::<UnetrConfig>(&config)?;
+    let model = load_native(cfg.init::<Flex>(&device), path, &device)?;
+    export_state_dict(&model, Arch::Unetr)
+}
+
+/// The tensors of a pretrained checkpoint by MONAI key, and the file they came from.
+pub fn read_pretrained(path: &Path) -> Result<(PathBuf, BTreeMap<String, TensorData>)> {
+    let file = resolve(path)?;
+    let name = file.to_string_lossy().to_lowercase();
+    let tensors = if name.ends_with(".safetensors") {
+        read_safetensors(&file)?
+    } else if name.ends_with(".mpk") {
+        read_native(&file)?
+    } else if name.ends_with(".pt") || name.ends_with(".pth") || name.ends_with(".bin") {
+        read_torch_state_dict(&file)?
+    } else {
+        return Err(Error::bad_file(
+            &file,
+            "unknown checkpoint type: expected .safetensors, .mpk (ssl3d) or .pt/.pth (MONAI)",
+        ));
+    };
+    Ok((file, tensors))
+}

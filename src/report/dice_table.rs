@@ -1,0 +1,241 @@
+//! The tutorial's results table from any set of fine-tuning runs: rows = training volumes, columns
+//! = random init, pretrained, relative improvement `(pre − rand) / rand`, with the tutorial's
+//! published numbers beside them, the clean 13-organ Dice, and per-organ Dice. Markdown and a PNG.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use super::bar_chart::{Series, draw_bars};
+use super::font::ensure_font;
+use crate::error::{Error, Result};
+use crate::train::FinetuneReport;
+
+/// The tutorial README's table (Dice in %, background included): (training volumes, random,
+/// pretrained).
+pub const PUBLISHED: [(usize, f64, f64); 3] =
+    [(6, 63.07, 70.09), (12, 76.06, 79.55), (24, 78.91, 82.30)];
+
+/// One run in the table.
+pub struct TableRun {
+    pub dir: PathBuf,
+    pub report: FinetuneReport,
+}
+
+/// Reads `report.json` of each run folder (or report file).
+pub fn read_runs(paths: &[PathBuf]) -> Result<Vec<TableRun>> {
+    paths
+        .iter()
+        .map(|p| {
+            let file = if p.is_dir() {
+                p.join("report.json")
+            } else {
+                p.clone()
+            };
+            let report = FinetuneReport::read(&file)?;
+            if report.best.is_none() {
+                return Err(Error::bad_file(
+                    &file,
+                    "this run has no validation yet (it ran fewer steps than eval_num)",
+                ));
+            }
+            Ok(TableRun {
+                dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+                report,
+            })
+        })
+        .collect()
+}
+
+/// Runs by (training volumes, init); two runs in one cell are an error naming both.
+fn cells(runs: &[TableRun]) -> Result<BTreeMap<(usize, String), &TableRun>> {
+    let mut out: BTreeMap<(usize, String), &TableRun> = BTreeMap::new();
+    for r in runs {
+        let key = (r.report.train_volumes, r.report.init.clone());
+        if let Some(prev) = out.insert(key.clone(), r) {
+            return Err(Error::InvalidArgument(format!(
+                "two runs for {} training volumes with {} init: {} and {}; pass one of them",
+                key.0,
+                key.1,
+                prev.dir.display(),
+                r.dir.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map_or("–".into(), |x| format!("{:.2}", x * 100.0))
+}
+
+fn improvement(rand: Option<f64>, pre: Option<f64>) -> String {
+    match (rand, pre) {
+        (Some(r), Some(p)) if r.is_finite() && p.is_finite() && r > 0.0 => {
+            format!("{:+.2} %", (p - r) / r * 100.0)
+        }
+        _ => "–".into(),
+    }
+}
+
+/// The Markdown table (and an honest sentence on what it shows).
+pub fn markdown(runs: &[TableRun]) -> Result<String> {
+    let cells = cells(runs)?;
+    let rows: Vec<usize> = {
+        let mut v: Vec<usize> = cells.keys().map(|k| k.0).collect();
+        v.dedup();
+        v
+    };
+    let get = |n: usize, init: &str, f: &dyn Fn(&FinetuneReport) -> f64| {
+        cells.get(&(n, init.to_string())).map(|r| f(&r.report))
+    };
+    let tut = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.tutorial_dice);
+    let fg = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.foreground_dice);
+    let mut s = String::from(
+        "# Fine-tuning: random init vs pretrained\n\nBest validation Dice in %. **Tutorial Dice** is the tutorial's number (mean of running\naggregates over the validation volumes, background included); **13-organ Dice** is the mean organ\nDice without background. The published columns are the tutorial README's (real BTCV, full-size\nmodels, 30000 steps).\n\n| train vols | random init | pretrained | relative improvement | 13-organ: random | 13-organ: pretrained | 13-organ: improvement | published: random | published: pretrained | published: improvement |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mut verdicts = Vec::new();
+    for &n in &rows {
+        let (r, p) = (get(n, "random", &tut), get(n, "pretrained", &tut));
+        let (rf, pf) = (get(n, "random", &fg), get(n, "pretrained", &fg));
+        let published = PUBLISHED.iter().find(|x| x.0 == n);
+        s.push_str(&format!(
+            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            pct(r),
+            pct(p),
+            improvement(r, p),
+            pct(rf),
+            pct(pf),
+            improvement(rf, pf),
+            published.map_or("–".into(), |x| format!("{:.2}", x.1)),
+            published.map_or("–".into(), |x| format!("{:.2}", x.2)),
+            published.map_or("–".into(), |x| format!(
+                "{:+.2} %",
+                (x.2 - x.1) / x.1 * 100.0
+            )),
+        ));
+        if let (Some(rf), Some(pf)) = (rf, pf) {
+            verdicts.push(if pf > rf {
+                format!("with {n} training volumes pretraining **helped** (13-organ Dice {:.2} → {:.2})", rf * 100.0, pf * 100.0)
+            } else {
+                format!("with {n} training volumes pretraining **did not help** (13-organ Dice {:.2} → {:.2})", rf * 100.0, pf * 100.0)
+            });
+        }
+    }
+    if !verdicts.is_empty() {
+        s.push_str(&format!("\nOn these runs: {}.\n", verdicts.join("; ")));
+    }
+    // Per-organ Dice of every run.
+    if let Some(first) = runs.first() {
+        s.push_str("\n## Dice per organ (best validation, %)\n\n| run |");
+        for o in &first.report.organs {
+            s.push_str(&format!(" {o} |"));
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---|".repeat(first.report.organs.len()));
+        s.push('\n');
+        for ((n, init), r) in &cells {
+            s.push_str(&format!("| {n} vols, {init} |"));
+            let per = r
+                .report
+                .best
+                .as_ref()
+                .map(|b| b.per_organ_dice.clone())
+                .unwrap_or_default();
+            for i in 0..first.report.organs.len() {
+                s.push_str(&format!(" {} |", pct(per.get(i).copied())));
+            }
+            s.push('\n');
+        }
+        s.push_str("\nRuns:\n\n");
+        for ((n, init), r) in &cells {
+            s.push_str(&format!(
+                "- {n} vols, {init}: `{}` ({} steps, {:.0} s on {})\n",
+                r.dir.display(),
+                r.report.steps,
+                r.report.wall_s,
+                r.report.device
+            ));
+        }
+    }
+    Ok(s)
+}
+
+/// The bar chart: per row, random and pretrained (tutorial Dice and 13-organ Dice).
+pub fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
+    ensure_font();
+    let cells = cells(runs)?;
+    let mut rows: Vec<usize> = cells.keys().map(|k| k.0).collect();
+    rows.dedup();
+    let cats: Vec<String> = rows.iter().map(|n| format!("{n} vols")).collect();
+    let values = |init: &str, f: &dyn Fn(&FinetuneReport) -> f64| -> Vec<f64> {
+        rows.iter()
+            .map(|&n| {
+                cells
+                    .get(&(n, init.to_string()))
+                    .map_or(f64::NAN, |r| f(&r.report) * 100.0)
+            })
+            .collect()
+    };
+    let tut = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.tutorial_dice);
+    let fg = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.foreground_dice);
+    let err = |e: String| Error::bad_file(out, format!("cannot draw the chart: {e}"));
+    let tmp = out.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (1200, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let halves = root.split_evenly((1, 2));
+        draw_bars(
+            &halves[0],
+            "Tutorial Dice (background included)",
+            &cats,
+            &[
+                Series {
+                    name: "random init",
+                    values: values("random", &tut),
+                },
+                Series {
+                    name: "pretrained",
+                    values: values("pretrained", &tut),
+                },
+            ],
+            "Dice %",
+            100.0,
+        )
+        .map_err(err)?;
+        draw_bars(
+            &halves[1],
+            "13-organ Dice",
+            &cats,
+            &[
+                Series {
+                    name: "random init",
+                    values: values("random", &fg),
+                },
+                Series {
+                    name: "pretrained",
+                    values: values("pretrained", &fg),
+                },
+            ],
+            "Dice %",
+            100.0,
+        )
+        .map_err(err)?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+}
+
+/// Writes `table.md` and `table.png` into `out_dir`; returns the Markdown.
+pub fn write_table(runs: &[TableRun], out_dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let md = markdown(runs)?;
+    let path = out_dir.join("table.md");
+    let tmp = out_dir.join(".table.md.tmp");
+    std::fs::write(&tmp, &md).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    write_chart(runs, &out_dir.join("table.png"))?;
+    Ok(md)
+}

@@ -1,0 +1,46 @@
+//! Between the data side (ndarray batches) and the model side (Burn tensors).
+
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use ndarray::Array5;
+
+use crate::error::{Error, Result};
+
+/// An array as a tensor on `device`.
+pub fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tensor<B, 5> {
+    let shape: [usize; 5] = a.shape().try_into().expect("5-D array");
+    let data = match a.as_slice() {
+        Some(s) => s.to_vec(),
+        None => a.iter().copied().collect(),
+    };
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+/// A batch key as a tensor on `device`.
+pub fn to_tensor<B: Backend>(
+    batch: &BTreeMap<String, Array5<f32>>,
+    key: &str,
+    device: &B::Device,
+) -> Result<Tensor<B, 5>> {
+    let a = batch
+        .get(key)
+        .ok_or_else(|| Error::InvalidArgument(format!("the batch has no \"{key}\"")))?;
+    Ok(array_to_tensor(a, device))
+}
+
+/// A tensor back as an array (for stitching and metrics on the CPU side).
+pub fn tensor_to_array<B: Backend>(t: Tensor<B, 5>) -> Array5<f32> {
+    let shape: [usize; 5] = t.dims();
+    let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 tensor");
+    Array5::from_shape_vec(shape, v).expect("shape matches data")
+}
+
+/// A one-element tensor as f64.
+pub fn scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .expect("scalar")[0]
+}

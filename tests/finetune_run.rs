@@ -321,3 +321,26 @@ fn pretrained_sources_load_or_fail_clearly() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn the_tutorial_config_file_is_the_default() {
+    let out = finetune().arg("--print-config").output().unwrap();
+    let defaults: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configs/finetune_btcv.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        defaults, file,
+        "configs/finetune_btcv.json drifted from the tutorial defaults"
+    );
+    assert_eq!(defaults["max_iterations"], 30000);
+    assert_eq!(defaults["eval_num"], 100);
+    assert_eq!(defaults["weight_decay"], 1e-5);
+    assert_eq!(defaults["transforms"]["num_samples"], 4);
+    assert_eq!(defaults["model"]["feature_size"], 16);
+}

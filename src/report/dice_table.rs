@@ -80,6 +80,26 @@ fn improvement(rand: Option<f64>, pre: Option<f64>) -> String {
     }
 }
 
+/// Whether pretraining helped at one split, judged on the 13-organ Dice (fractions): under one
+/// Dice point apart is called no clear difference rather than a win for either side.
+fn verdict(volumes: usize, random: f64, pretrained: f64) -> String {
+    let outcome = if (pretrained - random).abs() < NO_CLEAR_DIFFERENCE {
+        "made **no clear difference**"
+    } else if pretrained > random {
+        "**helped**"
+    } else {
+        "**did not help**"
+    };
+    format!(
+        "with {volumes} training volumes pretraining {outcome} (13-organ Dice {:.2} → {:.2})",
+        random * 100.0,
+        pretrained * 100.0
+    )
+}
+
+/// Differences below one Dice point are not called a win.
+const NO_CLEAR_DIFFERENCE: f64 = 0.01;
+
 /// The Markdown table (and an honest sentence on what it shows).
 pub fn markdown(runs: &[TableRun]) -> Result<String> {
     let cells = cells(runs)?;
@@ -117,15 +137,15 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
             )),
         ));
         if let (Some(rf), Some(pf)) = (rf, pf) {
-            verdicts.push(if pf > rf {
-                format!("with {n} training volumes pretraining **helped** (13-organ Dice {:.2} → {:.2})", rf * 100.0, pf * 100.0)
-            } else {
-                format!("with {n} training volumes pretraining **did not help** (13-organ Dice {:.2} → {:.2})", rf * 100.0, pf * 100.0)
-            });
+            verdicts.push(verdict(n, rf, pf));
         }
     }
     if !verdicts.is_empty() {
-        s.push_str(&format!("\nOn these runs: {}.\n", verdicts.join("; ")));
+        s.push_str(&format!(
+            "\nOn these runs: {}. One run per cell: a difference of a few points can be the seed's \
+             doing; rerun with other `--seed` values before drawing conclusions.\n",
+            verdicts.join("; ")
+        ));
     }
     // Per-organ Dice of every run.
     if let Some(first) = runs.first() {
@@ -238,4 +258,17 @@ pub fn write_table(runs: &[TableRun], out_dir: &Path) -> Result<String> {
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
     write_chart(runs, &out_dir.join("table.png"))?;
     Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verdict;
+
+    #[test]
+    fn the_verdict_says_when_pretraining_did_not_help() {
+        assert!(verdict(6, 0.60, 0.70).contains("**helped**"));
+        assert!(verdict(6, 0.70, 0.60).contains("**did not help**"));
+        assert!(verdict(12, 0.700, 0.705).contains("no clear difference"));
+        assert!(verdict(24, 0.0600, 0.0854).contains("(13-organ Dice 6.00 → 8.54)"));
+    }
 }

@@ -7,6 +7,7 @@
 // Affine and matrix code indexes rows and columns explicitly: it reads like the formulas it ports.
 #![allow(clippy::needless_range_loop)]
 
+pub mod allocator;
 pub mod cli;
 pub mod data;
 pub mod device;

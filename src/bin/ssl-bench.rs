@@ -19,6 +19,9 @@ enum Model {
     Vitautoenc,
     /// The fine-tuning tutorial's UNETR (14 classes): step = DiceCE, AdamW.
     Unetr,
+    /// One of UNETR's full-resolution convolutions (16→16, 3³, 96³): forward, and forward +
+    /// backward through ssl3d's convolution and through Burn's own.
+    Conv,
 }
 
 /// Time the full-size tutorial networks at 96³.
@@ -63,6 +66,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
         let _ = t.into_data();
     };
     let (fwd, fwd_bwd, step) = match args.model {
+        Model::Conv => return bench_conv::<B>(args, device),
         Model::Vitautoenc => {
             let mut model = VitAutoEncConfig::tutorial().init::<B>(device);
             let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
@@ -123,12 +127,48 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
     Ok(())
 }
 
-// Large volume buffers are allocated and freed every item: mimalloc keeps freed pages for reuse
-// where the system allocator returns them to the OS and faults them in again.
+fn bench_conv<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
+    let conv =
+        ssl3d::networks::blocks::dynunet_block::Convolution::<B>::new([16, 16], 3, false, device);
+    let x = || {
+        Tensor::<B, 5>::random(
+            [args.batch, 16, 96, 96, 96],
+            Distribution::Uniform(-1.0, 1.0),
+            device,
+        )
+    };
+    let fwd = time(args.repeat, || {
+        let _ = conv.forward(x()).sum().into_data();
+    });
+    let ours = time(args.repeat, || {
+        let g = conv.forward(x().require_grad()).sum().backward();
+        drop(g);
+    });
+    let burns = time(args.repeat, || {
+        let g = conv.conv.forward(x().require_grad()).sum().backward();
+        drop(g);
+    });
+    println!(
+        "Conv3d 16->16 3^3 at 96^3 batch {} on {}: forward {fwd:.3} s, forward+backward {ours:.3} s (ssl3d) / {burns:.3} s (Burn's default){} (median of {})",
+        args.batch,
+        args.device.device,
+        if ssl3d::networks::conv::uses_fast_backward::<B>() {
+            ""
+        } else {
+            " (same path on this backend)"
+        },
+        args.repeat
+    );
+    Ok(())
+}
+
+// Large buffers are allocated and freed every item and layer: mimalloc, told in `main` to keep
+// freed memory (`ssl3d::allocator`), reuses them instead of faulting fresh pages in.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ssl3d::allocator::keep_freed_memory();
     let args = Args::parse();
     run(|| {
         args.device.device.check_available()?;

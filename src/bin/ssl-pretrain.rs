@@ -21,12 +21,13 @@ struct Args {
     print_config: bool,
 }
 
-// Large volume buffers are allocated and freed every item: mimalloc keeps freed pages for reuse
-// where the system allocator returns them to the OS and faults them in again.
+// Large buffers are allocated and freed every item and layer: mimalloc, told in `main` to keep
+// freed memory (`ssl3d::allocator`), reuses them instead of faulting fresh pages in.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ssl3d::allocator::keep_freed_memory();
     let args = Args::parse();
     run(|| {
         let cfg: PretrainConfig = args.run.layered()?;

@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod checkpoint;
+pub mod conv;
 pub mod native;
 pub mod nets;
 pub mod pretrained;

@@ -37,7 +37,7 @@ impl<B: Backend> Convolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        self.conv.forward(x)
+        crate::networks::conv::conv3d(&self.conv, x)
     }
 }
 
@@ -58,7 +58,7 @@ impl<B: Backend> TransposedConvolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        self.conv.forward(x)
+        crate::networks::conv::conv_transpose3d(&self.conv, x)
     }
 }
 

@@ -64,7 +64,7 @@ pub struct PatchEmbeddingBlock<B: Backend> {
 impl<B: Backend> PatchEmbeddingBlock<B> {
     /// `(B, C, X, Y, Z)` → `(B, N, hidden)`.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 3> {
-        let x = self.patch_embeddings.forward(x);
+        let x = crate::networks::conv::conv3d(&self.patch_embeddings, x);
         let [b, h, gx, gy, gz] = x.dims();
         let tokens = x.reshape([b, h, gx * gy * gz]).swap_dims(1, 2);
         tokens + self.position_embeddings.val()

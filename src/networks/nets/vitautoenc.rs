@@ -8,6 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::vit::{Vit, VitConfig, tokens_to_grid};
+use crate::networks::conv::conv_transpose3d;
 
 /// Defaults: the tutorial's `ViTAutoEnc(in 1, img 96³, patch 16³, hidden 768, mlp 3072)`.
 #[derive(Config, Debug)]
@@ -68,7 +69,7 @@ impl<B: Backend> VitAutoEnc<B> {
     pub fn forward(&self, x: Tensor<B, 5>) -> (Tensor<B, 5>, Vec<Tensor<B, 3>>) {
         let (x, hidden) = self.vit.forward(x);
         let x = tokens_to_grid(x, self.grid);
-        let x = self.conv3d_transpose.forward(x);
-        (self.conv3d_transpose_1.forward(x), hidden)
+        let x = conv_transpose3d(&self.conv3d_transpose, x);
+        (conv_transpose3d(&self.conv3d_transpose_1, x), hidden)
     }
 }

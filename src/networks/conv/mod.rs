@@ -1,0 +1,115 @@
+//! The forward calls of ssl3d's 3-D convolutions.
+//!
+//! On the CPU backend (`Flex`, and `Autodiff<Flex>` for training) they run ssl3d's tiled
+//! im2col + GEMM convolution and record its faster backward passes ([`flex_autodiff`]); on every
+//! other backend they are exactly Burn's `Conv3d::forward` / `ConvTranspose3d::forward`.
+
+pub mod flex_autodiff;
+pub mod forward;
+pub mod im2col;
+pub mod weight_grad;
+
+use std::any::Any;
+
+use burn::backend::{Autodiff, Flex};
+use burn::nn::PaddingConfig3d;
+use burn::nn::conv::{Conv3d, ConvTranspose3d};
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{Tensor, TensorPrimitive};
+
+type CpuTrain = Autodiff<Flex>;
+
+/// `conv.forward(x)`: ssl3d's convolution and backward on the CPU backend, Burn's elsewhere.
+pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    let padding = match conv.padding {
+        PaddingConfig3d::Valid => [0; 3],
+        PaddingConfig3d::Explicit(a, b, c) => [a, b, c],
+        PaddingConfig3d::Same => return conv.forward(x),
+    };
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    let bias = || conv.bias.as_ref().map(|b| b.val());
+    let x = match cast::<_, Tensor<CpuTrain, 5>>(x) {
+        Ok(x) => {
+            let weight = primitive::<CpuTrain>(same(conv.weight.val()));
+            let out = flex_autodiff::conv3d(primitive(x), weight, options);
+            return add_bias(
+                same(Tensor::<CpuTrain, 5>::from_primitive(float(out))),
+                bias(),
+            );
+        }
+        Err(x) => x,
+    };
+    match cast::<_, Tensor<Flex, 5>>(x) {
+        Ok(x) => {
+            let weight = primitive::<Flex>(same(conv.weight.val()));
+            let out = flex_autodiff::conv3d_forward(primitive(x), weight, &options);
+            add_bias(same(Tensor::<Flex, 5>::from_primitive(float(out))), bias())
+        }
+        Err(x) => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)` of a transposed convolution, with ssl3d's backward on the CPU training
+/// backend.
+pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    let options = ConvTransposeOptions::new(
+        conv.stride,
+        conv.padding,
+        conv.padding_out,
+        conv.dilation,
+        conv.groups,
+    );
+    match cast::<_, Tensor<CpuTrain, 5>>(x) {
+        Ok(x) => {
+            let weight = primitive::<CpuTrain>(same(conv.weight.val()));
+            let out = flex_autodiff::conv_transpose3d(primitive(x), weight, options);
+            let out = same(Tensor::<CpuTrain, 5>::from_primitive(float(out)));
+            add_bias(out, conv.bias.as_ref().map(|b| b.val()))
+        }
+        Err(x) => conv.forward(x),
+    }
+}
+
+/// Whether convolutions on backend `B` take ssl3d's faster backward (true for `Autodiff<Flex>`;
+/// `Flex` alone takes ssl3d's forward).
+pub fn uses_fast_backward<B: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>()
+}
+
+/// Adds a per-channel bias after the convolution, as Flex's own convolution does.
+fn add_bias<B: Backend>(out: Tensor<B, 5>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 5> {
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            out + bias.reshape([1, channels, 1, 1, 1])
+        }
+        None => out,
+    }
+}
+
+/// `value` as type `D` when `S` and `D` are the same type (a backend-specific fast path chosen
+/// at run time, without adding a trait bound to every generic model).
+fn cast<S: 'static, D: 'static>(value: S) -> Result<D, S> {
+    let mut slot = Some(value);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<D>>() {
+        Some(d) => Ok(d.take().expect("just filled")),
+        None => Err(slot.expect("untouched")),
+    }
+}
+
+/// [`cast`] where the types are known to be equal (checked just before).
+fn same<S: 'static, D: 'static>(value: S) -> D {
+    cast(value).unwrap_or_else(|_| unreachable!("the backend type was checked"))
+}
+
+fn primitive<C: Backend>(t: Tensor<C, 5>) -> C::FloatTensorPrimitive {
+    match t.into_primitive() {
+        TensorPrimitive::Float(p) => p,
+        TensorPrimitive::QFloat(_) => panic!("quantized tensors are not used by ssl3d"),
+    }
+}
+
+fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
+    TensorPrimitive::Float(p)
+}

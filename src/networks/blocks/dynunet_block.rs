@@ -10,13 +10,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
 
-/// `InstanceNorm3d(affine=False, eps=1e-5)`: per (batch, channel) over space, biased variance.
-pub fn instance_norm<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
-    let mean = x.clone().mean_dims(&[2, 3, 4]);
-    let centred = x - mean;
-    let var = centred.clone().powi_scalar(2).mean_dims(&[2, 3, 4]);
-    centred / (var + 1e-5).sqrt()
-}
+pub use crate::networks::instance_norm::instance_norm;
 
 /// A `Conv3d` as MONAI's `Convolution` wraps it (`<name>.conv.weight`).
 #[derive(Module, Debug)]

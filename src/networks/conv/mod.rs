@@ -9,16 +9,14 @@ pub mod forward;
 pub mod im2col;
 pub mod weight_grad;
 
-use std::any::Any;
-
-use burn::backend::{Autodiff, Flex};
+use burn::backend::Flex;
 use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
-use burn::tensor::{Tensor, TensorPrimitive};
 
-type CpuTrain = Autodiff<Flex>;
+use super::backend_cast::{CpuTrain, cast, float, primitive, same};
 
 /// `conv.forward(x)`: ssl3d's convolution and backward on the CPU backend, Burn's elsewhere.
 pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
@@ -31,7 +29,7 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
     let bias = || conv.bias.as_ref().map(|b| b.val());
     let x = match cast::<_, Tensor<CpuTrain, 5>>(x) {
         Ok(x) => {
-            let weight = primitive::<CpuTrain>(same(conv.weight.val()));
+            let weight = primitive::<CpuTrain, 5>(same(conv.weight.val()));
             let out = flex_autodiff::conv3d(primitive(x), weight, options);
             return add_bias(
                 same(Tensor::<CpuTrain, 5>::from_primitive(float(out))),
@@ -42,7 +40,7 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
     };
     match cast::<_, Tensor<Flex, 5>>(x) {
         Ok(x) => {
-            let weight = primitive::<Flex>(same(conv.weight.val()));
+            let weight = primitive::<Flex, 5>(same(conv.weight.val()));
             let out = flex_autodiff::conv3d_forward(primitive(x), weight, &options);
             add_bias(same(Tensor::<Flex, 5>::from_primitive(float(out))), bias())
         }
@@ -62,7 +60,7 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
     );
     match cast::<_, Tensor<CpuTrain, 5>>(x) {
         Ok(x) => {
-            let weight = primitive::<CpuTrain>(same(conv.weight.val()));
+            let weight = primitive::<CpuTrain, 5>(same(conv.weight.val()));
             let out = flex_autodiff::conv_transpose3d(primitive(x), weight, options);
             let out = same(Tensor::<CpuTrain, 5>::from_primitive(float(out)));
             add_bias(out, conv.bias.as_ref().map(|b| b.val()))
@@ -86,30 +84,4 @@ fn add_bias<B: Backend>(out: Tensor<B, 5>, bias: Option<Tensor<B, 1>>) -> Tensor
         }
         None => out,
     }
-}
-
-/// `value` as type `D` when `S` and `D` are the same type (a backend-specific fast path chosen
-/// at run time, without adding a trait bound to every generic model).
-fn cast<S: 'static, D: 'static>(value: S) -> Result<D, S> {
-    let mut slot = Some(value);
-    match (&mut slot as &mut dyn Any).downcast_mut::<Option<D>>() {
-        Some(d) => Ok(d.take().expect("just filled")),
-        None => Err(slot.expect("untouched")),
-    }
-}
-
-/// [`cast`] where the types are known to be equal (checked just before).
-fn same<S: 'static, D: 'static>(value: S) -> D {
-    cast(value).unwrap_or_else(|_| unreachable!("the backend type was checked"))
-}
-
-fn primitive<C: Backend>(t: Tensor<C, 5>) -> C::FloatTensorPrimitive {
-    match t.into_primitive() {
-        TensorPrimitive::Float(p) => p,
-        TensorPrimitive::QFloat(_) => panic!("quantized tensors are not used by ssl3d"),
-    }
-}
-
-fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
-    TensorPrimitive::Float(p)
 }

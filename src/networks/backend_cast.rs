@@ -1,0 +1,40 @@
+//! Choosing a CPU-specific implementation at run time inside generic model code: when the
+//! backend type parameter *is* `Flex` or `Autodiff<Flex>`, tensors are moved to that concrete
+//! type and back, so ssl3d's CPU kernels run without adding a trait bound to every model.
+
+use std::any::Any;
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorPrimitive};
+
+/// ssl3d's CPU training backend.
+pub type CpuTrain = Autodiff<Flex>;
+
+/// `value` as type `D` when `S` and `D` are the same type (a backend-specific fast path chosen
+/// at run time, without adding a trait bound to every generic model).
+pub fn cast<S: 'static, D: 'static>(value: S) -> Result<D, S> {
+    let mut slot = Some(value);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<D>>() {
+        Some(d) => Ok(d.take().expect("just filled")),
+        None => Err(slot.expect("untouched")),
+    }
+}
+
+/// [`cast`] where the types are known to be equal (checked just before).
+pub fn same<S: 'static, D: 'static>(value: S) -> D {
+    cast(value).unwrap_or_else(|_| unreachable!("the backend type was checked"))
+}
+
+/// The float primitive of a tensor (ssl3d uses no quantized tensors).
+pub fn primitive<C: Backend, const D: usize>(t: Tensor<C, D>) -> C::FloatTensorPrimitive {
+    match t.into_primitive() {
+        TensorPrimitive::Float(p) => p,
+        TensorPrimitive::QFloat(_) => panic!("quantized tensors are not used by ssl3d"),
+    }
+}
+
+/// Wraps a float primitive back into a tensor primitive.
+pub fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
+    TensorPrimitive::Float(p)
+}

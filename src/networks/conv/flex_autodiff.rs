@@ -71,21 +71,40 @@ impl ConvKind for Plain {
     fn forward(x: FlexTensor, weight: FlexTensor, options: &Self::Options) -> FlexTensor {
         conv3d_forward(x, weight, options)
     }
+    /// With stride 1 and no dilation, a "full" convolution of the output gradient with the
+    /// kernel flipped in space and its channel axes swapped.
     fn x_grad(
         x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         options: &Self::Options,
     ) -> FlexTensor {
-        conv3d_x_grad(x, weight, grad, options)
+        let [_, _, k0, k1, k2] = weight.shape().dims();
+        let kernel = [k0, k1, k2];
+        let simple = options.stride == [1; 3]
+            && options.dilation == [1; 3]
+            && options.groups == 1
+            && (0..3).all(|i| options.padding[i] < kernel[i]);
+        if !simple {
+            return Flex::conv3d_x_backward(x, weight, grad, options.clone());
+        }
+        let flipped = Flex::float_swap_dims(Flex::float_flip(weight, &[2, 3, 4]), 0, 1);
+        let padding = [0, 1, 2].map(|i| kernel[i] - 1 - options.padding[i]);
+        conv3d_forward(grad, flipped, &ConvOptions::new([1; 3], padding, [1; 3], 1))
     }
+    /// `[C_out, C_in, k…]`: the output gradient over the output grid against the input read
+    /// under each tap.
     fn weight_grad(
         x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         options: &Self::Options,
     ) -> FlexTensor {
-        conv3d_weight_grad(x, weight, grad, options)
+        if options.groups != 1 || !supported(&[&x, &weight, &grad]) {
+            return Flex::conv3d_weight_backward(x, weight, grad, options.clone());
+        }
+        let taps = [options.stride, options.dilation, options.padding];
+        correlate_flex(&grad, &x, &weight, taps)
     }
 }
 
@@ -97,21 +116,38 @@ impl ConvKind for Transposed {
     fn forward(x: FlexTensor, weight: FlexTensor, options: &Self::Options) -> FlexTensor {
         Flex::conv_transpose3d(x, weight, None, options.clone())
     }
+    /// The output gradient convolved with the same kernel and stride (Burn's way where
+    /// `padding_out` made the output larger than that convolution's input).
     fn x_grad(
         _x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         options: &Self::Options,
     ) -> FlexTensor {
-        conv_transpose3d_x_grad(weight, grad, options)
+        if options.padding_out != [0; 3] {
+            return Flex::conv_transpose3d_x_backward(weight, grad, options.clone());
+        }
+        let conv = ConvOptions::new(
+            options.stride,
+            options.padding,
+            options.dilation,
+            options.groups,
+        );
+        conv3d_forward(grad, weight, &conv)
     }
+    /// `[C_in, C_out, k…]`: the input over its own grid against the output gradient read where
+    /// each tap wrote.
     fn weight_grad(
         x: FlexTensor,
         weight: FlexTensor,
         grad: FlexTensor,
         options: &Self::Options,
     ) -> FlexTensor {
-        conv_transpose3d_weight_grad(x, weight, grad, options)
+        if options.groups != 1 || !supported(&[&x, &weight, &grad]) {
+            return Flex::conv_transpose3d_weight_backward(x, weight, grad, options.clone());
+        }
+        let taps = [options.stride, options.dilation, options.padding];
+        correlate_flex(&x, &grad, &weight, taps)
     }
 }
 
@@ -166,47 +202,6 @@ fn record<K: ConvKind>(
     }
 }
 
-/// `∂L/∂x` of a convolution. With stride 1 and no dilation it is a "full" convolution of the
-/// output gradient with the kernel flipped in space and its channel axes swapped.
-pub fn conv3d_x_grad(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    options: &ConvOptions<3>,
-) -> FlexTensor {
-    let [_, _, k0, k1, k2] = weight.shape().dims();
-    let kernel = [k0, k1, k2];
-    let simple = options.stride == [1; 3]
-        && options.dilation == [1; 3]
-        && options.groups == 1
-        && (0..3).all(|i| options.padding[i] < kernel[i]);
-    if !simple {
-        return Flex::conv3d_x_backward(x, weight, grad, options.clone());
-    }
-    let flipped = Flex::float_swap_dims(Flex::float_flip(weight, &[2, 3, 4]), 0, 1);
-    let padding = [0, 1, 2].map(|i| kernel[i] - 1 - options.padding[i]);
-    conv3d_forward(grad, flipped, &ConvOptions::new([1; 3], padding, [1; 3], 1))
-}
-
-/// `∂L/∂x` of a transposed convolution: the output gradient convolved with the same kernel and
-/// stride, cut to the input's size where `padding_out` made the output larger.
-fn conv_transpose3d_x_grad(
-    weight: FlexTensor,
-    grad: FlexTensor,
-    options: &ConvTransposeOptions<3>,
-) -> FlexTensor {
-    if options.padding_out != [0; 3] {
-        return Flex::conv_transpose3d_x_backward(weight, grad, options.clone());
-    }
-    let conv = ConvOptions::new(
-        options.stride,
-        options.padding,
-        options.dilation,
-        options.groups,
-    );
-    conv3d_forward(grad, weight, &conv)
-}
-
 /// A convolution without bias: tiled im2col + GEMM for f32/f64 without groups, else Flex's.
 pub fn conv3d_forward(x: FlexTensor, weight: FlexTensor, options: &ConvOptions<3>) -> FlexTensor {
     if options.groups != 1 || !supported(&[&x, &weight]) {
@@ -255,36 +250,6 @@ pub fn conv3d_forward(x: FlexTensor, weight: FlexTensor, options: &ConvOptions<3
         ),
     };
     FlexTensor::from_data(data)
-}
-
-/// `∂L/∂W` of a convolution, `[C_out, C_in, k…]`: the output gradient over the output grid
-/// against the input read under each tap.
-pub fn conv3d_weight_grad(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    options: &ConvOptions<3>,
-) -> FlexTensor {
-    if options.groups != 1 || !supported(&[&x, &weight, &grad]) {
-        return Flex::conv3d_weight_backward(x, weight, grad, options.clone());
-    }
-    let taps = [options.stride, options.dilation, options.padding];
-    correlate_flex(&grad, &x, &weight, taps)
-}
-
-/// `∂L/∂W` of a transposed convolution, `[C_in, C_out, k…]`: the input over its own grid
-/// against the output gradient read where each tap wrote.
-pub fn conv_transpose3d_weight_grad(
-    x: FlexTensor,
-    weight: FlexTensor,
-    grad: FlexTensor,
-    options: &ConvTransposeOptions<3>,
-) -> FlexTensor {
-    if options.groups != 1 || !supported(&[&x, &weight, &grad]) {
-        return Flex::conv_transpose3d_weight_backward(x, weight, grad, options.clone());
-    }
-    let taps = [options.stride, options.dilation, options.padding];
-    correlate_flex(&x, &grad, &weight, taps)
 }
 
 /// The kernel runs on f32 and f64 tensors of one dtype.

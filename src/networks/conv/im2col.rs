@@ -18,11 +18,11 @@ pub struct Taps {
 
 /// Column-buffer size aimed at per tile (elements): large enough for an efficient GEMM, small
 /// enough to stay in cache-friendly territory.
-pub const TILE_ELEMENTS: usize = 1 << 20;
+const TILE_ELEMENTS: usize = 1 << 20;
 
 /// Grid rows (positions along the last axis, `grid[2]` each) per tile when a column holds
 /// `column_len` values per position.
-pub fn rows_per_tile(taps: &Taps, column_len: usize) -> usize {
+fn rows_per_tile(taps: &Taps, column_len: usize) -> usize {
     let [g0, g1, g2] = taps.grid;
     (TILE_ELEMENTS / (column_len * g2).max(1)).clamp(1, (g0 * g1).max(1))
 }

@@ -7,6 +7,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 
+use super::token_linear::token_linear;
+
 #[derive(Config, Debug)]
 pub struct MlpConfig {
     pub hidden_size: usize,
@@ -30,6 +32,6 @@ pub struct MlpBlock<B: Backend> {
 
 impl<B: Backend> MlpBlock<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.linear2.forward(gelu(self.linear1.forward(x)))
+        token_linear(&self.linear2, gelu(token_linear(&self.linear1, x)))
     }
 }

@@ -4,5 +4,6 @@ pub mod dynunet_block;
 pub mod mlp;
 pub mod patch_embedding;
 pub mod selfattention;
+pub mod token_linear;
 pub mod transformerblock;
 pub mod unetr_block;

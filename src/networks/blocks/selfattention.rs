@@ -10,6 +10,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use super::token_linear::token_linear;
+
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {
     pub hidden_size: usize,
@@ -49,9 +51,7 @@ impl<B: Backend> SaBlock<B> {
         let heads = self.num_heads;
         let d = h / heads;
         // "b n (qkv l d) -> qkv b l n d"
-        let qkv = self
-            .qkv
-            .forward(x)
+        let qkv = token_linear(&self.qkv, x)
             .reshape([b, n, 3, heads, d])
             .permute([2, 0, 3, 1, 4]);
         let part = |i: usize| -> Tensor<B, 4> {
@@ -69,6 +69,6 @@ impl<B: Backend> SaBlock<B> {
         );
         // "b l n d -> b n (l d)"
         let o = o.swap_dims(1, 2).reshape([b, n, h]);
-        self.out_proj.forward(o)
+        token_linear(&self.out_proj, o)
     }
 }

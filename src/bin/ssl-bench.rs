@@ -22,6 +22,9 @@ enum Model {
     /// One of UNETR's full-resolution convolutions (16→16, 3³, 96³): forward, and forward +
     /// backward through ssl3d's convolution and through Burn's own.
     Conv,
+    /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³):
+    /// forward, and forward + backward to the logits.
+    DiceCe,
 }
 
 /// Time the full-size tutorial networks at 96³.
@@ -67,6 +70,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
     };
     let (fwd, fwd_bwd, step) = match args.model {
         Model::Conv => return bench_conv::<B>(args, device),
+        Model::DiceCe => return bench_dice_ce::<B>(args, device),
         Model::Vitautoenc => {
             let mut model = VitAutoEncConfig::tutorial().init::<B>(device);
             let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
@@ -127,16 +131,44 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
     Ok(())
 }
 
+fn bench_dice_ce<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
+    let shape = [args.batch, 14, 96, 96, 96];
+    let logits = Tensor::<B, 5>::random(shape, Distribution::Uniform(-3.0, 3.0), device);
+    let labels = Tensor::<B, 5>::random(
+        [args.batch, 1, 96, 96, 96],
+        Distribution::Uniform(0.0, 14.0),
+        device,
+    )
+    .floor();
+    let loss_fn = DiceCeLossConfig::tutorial();
+    let fwd = time(args.repeat, || {
+        let _ = loss_fn
+            .forward(logits.clone().inner(), labels.clone().inner())
+            .into_data();
+    });
+    let fwd_bwd = time(args.repeat, || {
+        let g = loss_fn
+            .forward(logits.clone().require_grad(), labels.clone())
+            .backward();
+        drop(g);
+    });
+    println!(
+        "DiceCE 14x96^3 batch {} on {}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (median of {})",
+        args.batch, args.device.device, args.repeat
+    );
+    Ok(())
+}
+
 fn bench_conv<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
     let conv =
         ssl3d::networks::blocks::dynunet_block::Convolution::<B>::new([16, 16], 3, false, device);
-    let x = || {
-        Tensor::<B, 5>::random(
-            [args.batch, 16, 96, 96, 96],
-            Distribution::Uniform(-1.0, 1.0),
-            device,
-        )
-    };
+    // One input for every repetition, so the timings hold the convolution and not the sampling.
+    let input = Tensor::<B, 5>::random(
+        [args.batch, 16, 96, 96, 96],
+        Distribution::Uniform(-1.0, 1.0),
+        device,
+    );
+    let x = || input.clone();
     let fwd = time(args.repeat, || {
         let _ = conv.forward(x()).sum().into_data();
     });

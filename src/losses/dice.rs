@@ -81,10 +81,12 @@ impl DiceCeLossConfig {
     }
 }
 
-/// One-hot of a `(B, 1, ...)` label map into `(B, C, ...)` (labels compared as whole numbers).
+/// One-hot of a `(B, 1, ...)` label map into `(B, C, ...)` (labels compared as whole numbers), in
+/// the label map's float type.
 pub fn one_hot_labels<B: Backend>(labels: Tensor<B, 5>, num_classes: usize) -> Tensor<B, 5> {
+    let dtype = labels.dtype();
     let classes: Vec<Tensor<B, 5>> = (0..num_classes)
-        .map(|c| labels.clone().equal_elem(c as f32).float())
+        .map(|c| labels.clone().equal_elem(c as f32).float().cast(dtype))
         .collect();
     Tensor::cat(classes, 1)
 }
@@ -148,8 +150,24 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 5>, labels: Tensor<B, 5>) -> 
 }
 
 impl DiceCeLossConfig {
-    /// `λ_dice·Dice + λ_ce·CE`, with the parts for logging.
+    /// `λ_dice·Dice + λ_ce·CE`, with the parts for logging: `(total, dice, ce)`. On the CPU
+    /// backend with softmax and one-hot labels (the tutorial's setting) this is one fused kernel
+    /// (`dice_ce_cpu.rs`); there, under autodiff, only `total` carries gradients and `dice` and
+    /// `ce` are values for logging.
     pub fn forward_parts<B: Backend>(
+        &self,
+        logits: Tensor<B, 5>,
+        labels: Tensor<B, 5>,
+    ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
+        match super::dice_ce_cpu::fused_parts(self, logits, labels) {
+            Ok([total, dice, ce]) => (total, dice, ce),
+            Err((logits, labels)) => self.reference_parts(logits, labels),
+        }
+    }
+
+    /// [`Self::forward_parts`] written with Burn tensor ops (any backend, any options); the
+    /// fused CPU kernel's test reference.
+    pub fn reference_parts<B: Backend>(
         &self,
         logits: Tensor<B, 5>,
         labels: Tensor<B, 5>,

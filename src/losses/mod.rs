@@ -3,6 +3,7 @@
 
 pub mod contrastive;
 pub mod dice;
+mod dice_ce_cpu;
 pub mod l1;
 
 pub use contrastive::contrastive_loss;

@@ -38,3 +38,27 @@ pub fn primitive<C: Backend, const D: usize>(t: Tensor<C, D>) -> C::FloatTensorP
 pub fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
     TensorPrimitive::Float(p)
 }
+
+/// The two float types ssl3d's CPU kernels run on; sums are taken in f64 either way.
+pub trait Real: Copy + Send + Sync + burn::tensor::Element {
+    fn widen(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+}
+
+impl Real for f32 {
+    fn widen(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Real for f64 {
+    fn widen(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}

@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorData, TensorMetadata};
 use rayon::prelude::*;
 
-use super::backend_cast::{CpuTrain, cast, float, primitive, same};
+use super::backend_cast::{CpuTrain, Real, cast, float, primitive, same};
 
 /// MONAI's (PyTorch's) `InstanceNorm3d` epsilon.
 pub const EPS: f64 = 1e-5;
@@ -125,30 +125,6 @@ fn normalize_backward(grad: FlexTensor, y: FlexTensor, inv_std: FlexTensor) -> F
 
 fn tensor<T: burn::tensor::Element>(values: Vec<T>, shape: burn::tensor::Shape) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-/// The two float types the kernel runs on.
-trait Real: Copy + Send + Sync + burn::tensor::Element {
-    fn widen(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-}
-
-impl Real for f32 {
-    fn widen(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-}
-
-impl Real for f64 {
-    fn widen(self) -> f64 {
-        self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
-    }
 }
 
 /// `y = (x − mean) / sqrt(var + eps)` per row, with the mean and biased variance in f64.

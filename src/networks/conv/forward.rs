@@ -5,10 +5,13 @@
 //! GEMM gives on the channels-first columns of [`fill_columns`] (`ssl-bench --model conv`).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
+use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar};
 use rayon::prelude::*;
 
 use super::im2col::{Taps, fill_columns, tiles};
+
+/// A tile: `(batch item, first grid row, end row)`.
+type Tile = (usize, usize, usize);
 
 /// `out[b, co, o] = Σ_{c, t} weight[co, c·K + t] · src[b, c, tap(o, t)]` over `taps.grid`,
 /// shaped `[batch, out_channels, grid…]` (the weight is `[C_out, C_in, k…]`, no groups, no bias).
@@ -45,35 +48,51 @@ where
     }
     let lhs = ArrayView2::from_shape((out_channels, n_in), weight).expect("convolve: weight view");
 
-    let tiles = tiles(batch, taps, n_in);
-    // Each tile's outputs ([C_out, tile] values), computed in parallel, then copied into place.
-    let tile_outputs: Vec<Vec<T>> = tiles
-        .par_iter()
-        .map_init(Vec::new, |columns, &(b, r0, r1)| {
+    // Each tile's share of every output channel plane: disjoint slices, written in parallel.
+    let mut work: Vec<(Tile, Vec<&mut [T]>)> = Vec::new();
+    for (b, item) in out.chunks_mut(out_channels * grid_len).enumerate() {
+        let first = work.len();
+        let item_tiles = tiles(1, taps, n_in);
+        work.extend(
+            item_tiles
+                .iter()
+                .map(|&(_, r0, r1)| ((b, r0, r1), Vec::with_capacity(out_channels))),
+        );
+        for plane in item.chunks_mut(grid_len) {
+            let mut rest = plane;
+            for (k, &(_, r0, r1)) in item_tiles.iter().enumerate() {
+                let (piece, tail) = rest.split_at_mut((r1 - r0) * g2);
+                work[first + k].1.push(piece);
+                rest = tail;
+            }
+        }
+    }
+    // The GEMM writes one tile's [C_out, tile] block into a per-thread buffer that stays in cache;
+    // the columns buffer is reused across tiles without clearing (`fill_columns` writes all of it).
+    work.into_par_iter().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(columns, tile_out), ((b, r0, r1), planes)| {
             let tile_len = (r1 - r0) * g2;
-            columns.clear();
-            columns.resize(n_in * tile_len, T::zero());
+            if columns.len() < n_in * tile_len {
+                columns.resize(n_in * tile_len, T::zero());
+            }
+            if tile_out.len() < out_channels * tile_len {
+                tile_out.resize(out_channels * tile_len, T::zero());
+            }
+            let columns = &mut columns[..n_in * tile_len];
             let src_b = &src[b * src_channels * src_len..(b + 1) * src_channels * src_len];
             fill_columns(columns, src_b, taps, r0, r1);
             let rhs = ArrayView2::from_shape((n_in, tile_len), &columns[..])
                 .expect("convolve: columns view");
-            let mut tile_out = vec![T::zero(); out_channels * tile_len];
-            let mut dst = ArrayViewMut2::from_shape(
-                (out_channels, tile_len).strides((tile_len, 1)),
-                &mut tile_out,
-            )
-            .expect("convolve: tile view");
+            let tile_out = &mut tile_out[..out_channels * tile_len];
+            let mut dst = ArrayViewMut2::from_shape((out_channels, tile_len), &mut tile_out[..])
+                .expect("convolve: tile view");
             general_mat_mul(T::one(), &lhs, &rhs, T::zero(), &mut dst);
-            tile_out
-        })
-        .collect();
-    for (&(b, r0, r1), tile_out) in tiles.iter().zip(&tile_outputs) {
-        let tile_len = (r1 - r0) * g2;
-        for (co, values) in tile_out.chunks(tile_len).enumerate() {
-            let start = (b * out_channels + co) * grid_len + r0 * g2;
-            out[start..start + tile_len].copy_from_slice(values);
-        }
-    }
+            for (plane, values) in planes.into_iter().zip(tile_out.chunks(tile_len)) {
+                plane.copy_from_slice(values);
+            }
+        },
+    );
     out
 }
 

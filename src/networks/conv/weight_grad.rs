@@ -64,10 +64,13 @@ where
             let mut columns = Vec::new();
             for &(b, r0, r1) in part {
                 let tile_len = (r1 - r0) * g2;
-                columns.clear();
-                columns.resize(n_out * tile_len, T::zero());
+                // Reused without clearing: `fill_columns` writes every value.
+                if columns.len() < n_out * tile_len {
+                    columns.resize(n_out * tile_len, T::zero());
+                }
+                let columns = &mut columns[..n_out * tile_len];
                 let src_b = &src[b * src_channels * src_len..(b + 1) * src_channels * src_len];
-                fill_columns(&mut columns, src_b, taps, r0, r1);
+                fill_columns(columns, src_b, taps, r0, r1);
                 let a_start = b * a_channels * grid_len + r0 * g2;
                 let lhs = ArrayView2::from_shape(
                     (a_channels, tile_len).strides((grid_len, 1)),
@@ -75,7 +78,7 @@ where
                 )
                 .expect("correlate: lhs view");
                 let rhs =
-                    ArrayView2::from_shape((tile_len, n_out).strides((1, tile_len)), &columns)
+                    ArrayView2::from_shape((tile_len, n_out).strides((1, tile_len)), &columns[..])
                         .expect("correlate: rhs view");
                 let mut dst = ArrayViewMut2::from_shape((a_channels, n_out), &mut acc)
                     .expect("correlate: dst view");

@@ -3,7 +3,7 @@
 # Generates phantoms with MONAI-format datalists, inspects one, draws its views and the SSL
 # augmentations, pretrains a small ViTAutoEnc on the chest volumes, fine-tunes a UNETR on the
 # 6-volume abdominal split from random and from pretrained weights, and builds the tutorial's table.
-# About 5 minutes on 2 CPU cores once built.
+# About 4 minutes on 2 CPU cores once built.
 # Usage: scripts/demo.sh [WORK_DIR]   (default: ./demo-run, git-ignored)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -21,11 +21,13 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Shape, Tensor, TensorData, TensorMetadata};
+use burn::tensor::{DType, Tensor, TensorData, TensorMetadata};
 use rayon::prelude::*;
 
 use super::dice::{DiceCeLossConfig, Reduction};
-use crate::networks::backend_cast::{CpuTrain, Real, cast, float, primitive, same};
+use crate::networks::backend_cast::{
+    CpuTrain, Real, cast, flex_tensor as tensor, float, primitive, same,
+};
 
 /// Voxels per chunk: the unit of parallel work and of the fixed-order summation.
 const CHUNK: usize = 4096;
@@ -216,16 +218,6 @@ impl Loss {
         let first = if d.include_background { 0 } else { 1 };
         let rows = if d.batch { 1 } else { batch };
         let entries = rows * (n_classes - first);
-        // Per-entry sums (over the batch too when `batch`).
-        let entry = |row: usize, c: usize| {
-            let items: Vec<usize> = if d.batch {
-                (0..batch).collect()
-            } else {
-                vec![row]
-            };
-            let total = |v: &[f64]| items.iter().map(|&b| v[b * n_classes + c]).sum::<f64>();
-            (total(&sums.tp), total(&sums.pred), total(&sums.ground))
-        };
         let a = if d.jaccard { 1.0 } else { 0.5 };
         let weight = match d.reduction {
             Reduction::Mean => config.lambda_dice / entries as f64,
@@ -235,20 +227,22 @@ impl Loss {
         let mut d_tp = vec![0.0; batch * n_classes];
         let mut d_pred = vec![0.0; batch * n_classes];
         for row in 0..rows {
+            // The batch items one entry sums over: all of them with `batch`, else its own.
+            let items: Vec<usize> = if d.batch {
+                (0..batch).collect()
+            } else {
+                vec![row]
+            };
             for c in first..n_classes {
-                let (tp, pred, ground) = entry(row, c);
+                let total = |v: &[f64]| items.iter().map(|&b| v[b * n_classes + c]).sum::<f64>();
+                let (tp, pred, ground) = (total(&sums.tp), total(&sums.pred), total(&sums.ground));
                 let (fp, fn_) = (a * (pred - tp), a * (ground - tp));
                 let num = 2.0 * tp + d.smooth_nr;
                 let den = 2.0 * (tp + fp + fn_) + d.smooth_dr;
                 dice += 1.0 - num / den;
                 let dtp = -(2.0 * den - num * 2.0 * (1.0 - 2.0 * a)) / (den * den);
                 let dpred = 2.0 * a * num / (den * den);
-                let items: Vec<usize> = if d.batch {
-                    (0..batch).collect()
-                } else {
-                    vec![row]
-                };
-                for b in items {
+                for &b in &items {
                     d_tp[b * n_classes + c] = weight * dtp;
                     d_pred[b * n_classes + c] = weight * dpred;
                 }
@@ -438,8 +432,4 @@ impl Sums {
         }
         sums
     }
-}
-
-fn tensor<T: burn::tensor::Element>(values: Vec<T>, shape: Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }

@@ -4,9 +4,10 @@
 
 use std::any::Any;
 
+use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Shape, Tensor, TensorData, TensorPrimitive};
 
 /// ssl3d's CPU training backend.
 pub type CpuTrain = Autodiff<Flex>;
@@ -32,6 +33,14 @@ pub fn primitive<C: Backend, const D: usize>(t: Tensor<C, D>) -> C::FloatTensorP
         TensorPrimitive::Float(p) => p,
         TensorPrimitive::QFloat(_) => panic!("quantized tensors are not used by ssl3d"),
     }
+}
+
+/// A CPU tensor of `shape` holding a kernel's output `values`.
+pub fn flex_tensor<T: burn::tensor::Element>(
+    values: Vec<T>,
+    shape: impl Into<Shape>,
+) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
 /// Wraps a float primitive back into a tensor primitive.

@@ -13,10 +13,10 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Tensor, TensorData, TensorMetadata};
+use burn::tensor::{DType, Tensor, TensorMetadata};
 use rayon::prelude::*;
 
-use super::backend_cast::{CpuTrain, Real, cast, float, primitive, same};
+use super::backend_cast::{CpuTrain, Real, cast, flex_tensor as tensor, float, primitive, same};
 
 /// MONAI's (PyTorch's) `InstanceNorm3d` epsilon.
 pub const EPS: f64 = 1e-5;
@@ -91,11 +91,11 @@ fn normalize(x: FlexTensor) -> (FlexTensor, FlexTensor) {
     match x.dtype() {
         DType::F32 => {
             let (y, inv) = normalize_rows(x.storage::<f32>(), rows);
-            (tensor(y, shape), tensor(inv, [rows].into()))
+            (tensor(y, shape), tensor(inv, [rows]))
         }
         _ => {
             let (y, inv) = normalize_rows(x.storage::<f64>(), rows);
-            (tensor(y, shape), tensor(inv, [rows].into()))
+            (tensor(y, shape), tensor(inv, [rows]))
         }
     }
 }
@@ -121,10 +121,6 @@ fn normalize_backward(grad: FlexTensor, y: FlexTensor, inv_std: FlexTensor) -> F
             shape,
         ),
     }
-}
-
-fn tensor<T: burn::tensor::Element>(values: Vec<T>, shape: burn::tensor::Shape) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// `y = (x − mean) / sqrt(var + eps)` per row, with the mean and biased variance in f64.

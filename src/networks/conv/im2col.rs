@@ -42,6 +42,25 @@ pub fn tiles(batch: usize, taps: &Taps, column_len: usize) -> Vec<(usize, usize,
         .collect()
 }
 
+/// [`fill_columns`] into a buffer reused from tile to tile: grown when too short, never cleared
+/// (every value of the tile's columns is written); returns the tile's part of it.
+pub fn tile_columns<'a, T: LinalgScalar>(
+    buffer: &'a mut Vec<T>,
+    src_b: &[T],
+    taps: &Taps,
+    r0: usize,
+    r1: usize,
+) -> &'a [T] {
+    let src_channels = src_b.len() / taps.src_dims.iter().product::<usize>().max(1);
+    let k_volume: usize = taps.kernel.iter().product();
+    let len = src_channels * k_volume * (r1 - r0) * taps.grid[2];
+    if buffer.len() < len {
+        buffer.resize(len, T::zero());
+    }
+    fill_columns(&mut buffer[..len], src_b, taps, r0, r1);
+    &buffer[..len]
+}
+
 /// The im2col columns of one tile (grid rows `r0..r1`), laid out `[src_channels·K][tile]`.
 pub fn fill_columns<T: LinalgScalar>(
     columns: &mut [T],

@@ -11,7 +11,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
 use rayon::prelude::*;
 
-use super::im2col::{Taps, fill_columns, tiles};
+use super::im2col::{Taps, tile_columns, tiles};
 
 /// Tiles are summed in this many fixed parts (in parallel), then the parts in order.
 const PARTS: usize = 16;
@@ -64,22 +64,16 @@ where
             let mut columns = Vec::new();
             for &(b, r0, r1) in part {
                 let tile_len = (r1 - r0) * g2;
-                // Reused without clearing: `fill_columns` writes every value.
-                if columns.len() < n_out * tile_len {
-                    columns.resize(n_out * tile_len, T::zero());
-                }
-                let columns = &mut columns[..n_out * tile_len];
                 let src_b = &src[b * src_channels * src_len..(b + 1) * src_channels * src_len];
-                fill_columns(columns, src_b, taps, r0, r1);
+                let columns = tile_columns(&mut columns, src_b, taps, r0, r1);
                 let a_start = b * a_channels * grid_len + r0 * g2;
                 let lhs = ArrayView2::from_shape(
                     (a_channels, tile_len).strides((grid_len, 1)),
                     &a[a_start..a_start + (a_channels - 1) * grid_len + tile_len],
                 )
                 .expect("correlate: lhs view");
-                let rhs =
-                    ArrayView2::from_shape((tile_len, n_out).strides((1, tile_len)), &columns[..])
-                        .expect("correlate: rhs view");
+                let rhs = ArrayView2::from_shape((tile_len, n_out).strides((1, tile_len)), columns)
+                    .expect("correlate: rhs view");
                 let mut dst = ArrayViewMut2::from_shape((a_channels, n_out), &mut acc)
                     .expect("correlate: dst view");
                 general_mat_mul(T::one(), &lhs, &rhs, T::one(), &mut dst);

@@ -3,25 +3,17 @@
 //! for every Dice option the fused kernel takes. The tutorial's setting is also checked against
 //! MONAI's own numbers in tests/losses_metrics.rs and tests/networks.rs.
 
+mod common;
+
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Distribution, Tensor, TensorData};
+use common::max_rel_diff;
 use ssl3d::losses::{DiceCeLossConfig, DiceLossConfig, Reduction};
 
 type A = Autodiff<Flex>;
 
 fn values<const D: usize>(t: Tensor<Flex, D>) -> Vec<f64> {
     t.into_data().convert::<f64>().to_vec().unwrap()
-}
-
-fn max_rel_diff(ours: &[f64], reference: &[f64]) -> f64 {
-    let scale = reference
-        .iter()
-        .fold(0.0f64, |m, v| m.max(v.abs()))
-        .max(1e-12);
-    ours.iter()
-        .zip(reference)
-        .fold(0.0f64, |m, (p, q)| m.max((p - q).abs()))
-        / scale
 }
 
 /// Labels 0..classes plus two voxels that are no class (out of range, not whole): their one-hot

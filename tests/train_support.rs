@@ -1,10 +1,17 @@
 //! The training runs' support pieces: layered configs with the tutorial's defaults, the metrics
-//! log's crash tolerance, and the loss-plot figure.
+//! log's crash tolerance, the loss-plot figure, and the fused optimisers.
 
 mod common;
 
+use burn::backend::{Autodiff, Flex};
+use burn::nn::LinearConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer, SimpleOptimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Distribution, Tensor};
 use serde_json::json;
 use ssl3d::report::loss_plots::{Panel, write_panels};
+use ssl3d::train::fused_adam::{FusedAdam, FusedAdamW};
 use ssl3d::train::{
     FinetuneConfig, MetricsLog, PretrainConfig, ValidationMode, layered_config, read_records,
     truncate_records, write_effective,
@@ -151,4 +158,118 @@ fn loss_plot_panels_are_drawn() {
     let bytes = std::fs::read(&out).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 840);
+}
+
+fn bits<B: Backend, const D: usize>(t: &Tensor<B, D>) -> Vec<u64> {
+    let data = t.to_data().convert::<f64>();
+    data.to_vec::<f64>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// Runs `steps` optimiser steps on one tensor with `optim`, returning every step's parameter
+/// and moments (bit patterns).
+fn trajectory<O: SimpleOptimizer<Flex>>(
+    optim: &O,
+    state_moments: impl Fn(&O::State<2>) -> [Tensor<Flex, 2>; 2],
+    param: &Tensor<Flex, 2>,
+    grads: &[Tensor<Flex, 2>],
+) -> Vec<Vec<u64>> {
+    let (mut p, mut state) = (param.clone(), None);
+    let mut out = Vec::new();
+    for (i, g) in grads.iter().enumerate() {
+        // Unique buffers on some steps (updated in place), shared ones on others (copied).
+        let g = if i % 2 == 0 {
+            g.clone()
+        } else {
+            g.clone() * 1.0
+        };
+        (p, state) = optim.step(1e-2, p, g, state);
+        let [m, v] = state_moments(state.as_ref().unwrap());
+        out.extend([bits(&p), bits(&m), bits(&v)]);
+    }
+    out
+}
+
+#[test]
+fn fused_adam_and_adamw_are_bit_identical_to_burns() {
+    let dev = Default::default();
+    for dtype in [DType::F32, DType::F64] {
+        let random =
+            |s| Tensor::<Flex, 2>::random([37, 53], Distribution::Normal(0.0, s), &dev).cast(dtype);
+        let param = random(1.0);
+        let grads: Vec<_> = (0..4).map(|_| random(0.3)).collect();
+        let adam = trajectory(
+            &AdamConfig::new().with_epsilon(1e-8).build(),
+            |s| [s.momentum.moment_1.clone(), s.momentum.moment_2.clone()],
+            &param,
+            &grads,
+        );
+        let fused = trajectory(
+            &FusedAdam::new(1e-8),
+            |s| [s.momentum.moment_1.clone(), s.momentum.moment_2.clone()],
+            &param,
+            &grads,
+        );
+        assert!(adam == fused, "{dtype:?}: fused Adam differs from Burn's");
+        for weight_decay in [0.0, 0.05] {
+            let adamw = trajectory(
+                &AdamWConfig::new()
+                    .with_epsilon(1e-8)
+                    .with_weight_decay(weight_decay)
+                    .build(),
+                |s| [s.momentum.moment_1.clone(), s.momentum.moment_2.clone()],
+                &param,
+                &grads,
+            );
+            let fused = trajectory(
+                &FusedAdamW::new(1e-8, weight_decay),
+                |s| [s.momentum.moment_1.clone(), s.momentum.moment_2.clone()],
+                &param,
+                &grads,
+            );
+            assert!(
+                adamw == fused,
+                "{dtype:?} decay {weight_decay}: fused AdamW differs"
+            );
+        }
+    }
+}
+
+/// Through the module adaptor the trainers use: same weights after three steps, and Burn's
+/// Adam takes over the fused one's saved state (checkpoints resume across the two).
+#[test]
+fn fused_adam_state_is_burns_adam_record() {
+    type A = Autodiff<Flex>;
+    let dev = Default::default();
+    let model = LinearConfig::new(11, 7).init::<A>(&dev);
+    let x = Tensor::<A, 2>::random([5, 11], Distribution::Normal(0.0, 1.0), &dev);
+    let mut ours = FusedAdam::new(1e-8).init::<A, burn::nn::Linear<A>>();
+    let mut burns = AdamConfig::new()
+        .with_epsilon(1e-8)
+        .init::<A, burn::nn::Linear<A>>();
+    let (mut a, mut b) = (model.clone(), model);
+    for step in 0..3 {
+        let grads_a =
+            GradientsParams::from_grads(a.forward(x.clone()).powi_scalar(2).sum().backward(), &a);
+        a = ours.step(1e-2, a, grads_a);
+        if step == 1 {
+            // Burn's optimiser continues from the fused one's state.
+            let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
+            let bytes = Recorder::<A>::record(&recorder, ours.to_record(), ()).unwrap();
+            burns = burns.load_record(recorder.load(bytes, &dev).unwrap());
+            b = a.clone();
+            continue;
+        }
+        let grads_b =
+            GradientsParams::from_grads(b.forward(x.clone()).powi_scalar(2).sum().backward(), &b);
+        b = burns.step(1e-2, b, grads_b);
+    }
+    assert_eq!(bits(&a.weight.val()), bits(&b.weight.val()));
+    assert_eq!(
+        bits(&a.bias.as_ref().unwrap().val()),
+        bits(&b.bias.as_ref().unwrap().val())
+    );
 }

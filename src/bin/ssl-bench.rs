@@ -4,13 +4,14 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Parser, ValueEnum};
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::losses::{DiceCeLossConfig, contrastive_loss, l1_loss, ssl_total_loss};
 use ssl3d::networks::{UnetrConfig, VitAutoEncConfig};
+use ssl3d::train::fused_adam::{FusedAdam, FusedAdamW};
 use ssl3d::{DeviceSpec, Result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,7 +74,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
         Model::DiceCe => return bench_dice_ce::<B>(args, device),
         Model::Vitautoenc => {
             let mut model = VitAutoEncConfig::tutorial().init::<B>(device);
-            let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
+            let mut optim = FusedAdam::new(1e-8).init();
             let inference = model.valid();
             let fwd = time(args.repeat, || {
                 let (y, _) = inference.forward(x().inner());
@@ -100,10 +101,7 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
         }
         Model::Unetr => {
             let mut model = UnetrConfig::tutorial().init::<B>(device);
-            let mut optim = AdamWConfig::new()
-                .with_epsilon(1e-8)
-                .with_weight_decay(1e-5)
-                .init();
+            let mut optim = FusedAdamW::new(1e-8, 1e-5).init();
             let labels =
                 || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 14.0), device).floor();
             let inference = model.valid();

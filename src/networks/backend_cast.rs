@@ -49,9 +49,12 @@ pub fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
 }
 
 /// The two float types ssl3d's CPU kernels run on; sums are taken in f64 either way.
-pub trait Real: Copy + Send + Sync + burn::tensor::Element {
+pub trait Real: Copy + Send + Sync + burn::tensor::Element + bytemuck::Pod {
     fn widen(self) -> f64;
     fn from_f64(v: f64) -> Self;
+    /// `e^self` in the type's own precision (as PyTorch's and Burn's kernels compute it).
+    fn exp(self) -> Self;
+    fn sqrt(self) -> Self;
 }
 
 impl Real for f32 {
@@ -61,6 +64,12 @@ impl Real for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
 }
 
 impl Real for f64 {
@@ -69,5 +78,11 @@ impl Real for f64 {
     }
     fn from_f64(v: f64) -> Self {
         v
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
     }
 }

@@ -1,9 +1,11 @@
 //! Networks in Burn with MONAI's exact maths and state-dict names (SPEC §6.1–6.5).
 
+pub mod attention;
 pub mod backend_cast;
 pub mod blocks;
 pub mod checkpoint;
 pub mod conv;
+pub mod gelu;
 pub mod instance_norm;
 pub mod native;
 pub mod nets;

@@ -5,6 +5,7 @@ pub mod batch_tensors;
 pub mod config;
 pub mod finetune;
 pub mod finetune_report;
+pub mod fused_adam;
 pub mod interrupt;
 pub mod metrics_log;
 pub mod pretrain;

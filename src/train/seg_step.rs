@@ -6,17 +6,18 @@ use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use ndarray::Array5;
 
 use super::batch_tensors::{array_to_tensor, scalar, tensor_to_array, to_tensor};
+use super::fused_adam::FusedAdamW;
 use crate::error::{Error, Result};
 use crate::losses::DiceCeLossConfig;
 use crate::networks::Unetr;
 
 /// The tutorial's optimiser over a UNETR.
-pub type SegOptimizer<B> = OptimizerAdaptor<AdamW, Unetr<B>, B>;
+pub type SegOptimizer<B> = OptimizerAdaptor<FusedAdamW, Unetr<B>, B>;
 /// Its state, saved in every run checkpoint.
 pub type SegOptimizerRecord<B> = <SegOptimizer<B> as Optimizer<Unetr<B>, B>>::Record;
 
@@ -29,14 +30,12 @@ pub struct SegTrainer<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> SegTrainer<B> {
-    /// AdamW like torch's: betas 0.9/0.999, eps 1e-8, decoupled weight decay.
+    /// AdamW like torch's: betas 0.9/0.999, eps 1e-8, decoupled weight decay (Burn's AdamW
+    /// arithmetic, fused on the CPU backend).
     pub fn new(model: Unetr<B>, lr: f64, weight_decay: f64) -> Self {
         SegTrainer {
             model,
-            optim: AdamWConfig::new()
-                .with_epsilon(1e-8)
-                .with_weight_decay(weight_decay as f32)
-                .init(),
+            optim: FusedAdamW::new(1e-8, weight_decay as f32).init(),
             lr,
             loss: DiceCeLossConfig::tutorial(),
         }

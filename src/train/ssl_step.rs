@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use ndarray::Array5;
 
 use super::batch_tensors::{scalar, to_tensor};
+use super::fused_adam::FusedAdam;
 use crate::error::{Error, Result};
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use crate::networks::VitAutoEnc;
@@ -44,11 +45,12 @@ pub fn ssl_losses<B: Backend>(
 }
 
 /// The tutorial's optimiser over a ViTAutoEnc.
-pub type SslOptimizer<B> = OptimizerAdaptor<Adam, VitAutoEnc<B>, B>;
+pub type SslOptimizer<B> = OptimizerAdaptor<FusedAdam, VitAutoEnc<B>, B>;
 /// Its state (moments and step count per parameter), saved in every run checkpoint.
 pub type SslOptimizerRecord<B> = <SslOptimizer<B> as Optimizer<VitAutoEnc<B>, B>>::Record;
 
-/// The model and its Adam state (betas 0.9/0.999, eps 1e-8, no weight decay, like torch's Adam).
+/// The model and its Adam state (betas 0.9/0.999, eps 1e-8, no weight decay, like torch's Adam;
+/// Burn's Adam arithmetic, fused on the CPU backend).
 pub struct SslTrainer<B: AutodiffBackend> {
     pub model: VitAutoEnc<B>,
     optim: SslOptimizer<B>,
@@ -60,7 +62,7 @@ impl<B: AutodiffBackend> SslTrainer<B> {
     pub fn new(model: VitAutoEnc<B>, lr: f64, temperature: f64) -> Self {
         SslTrainer {
             model,
-            optim: AdamConfig::new().with_epsilon(1e-8).init(),
+            optim: FusedAdam::new(1e-8).init(),
             lr,
             temperature,
         }

@@ -33,6 +33,19 @@ pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1.0)
 }
 
+/// The largest absolute difference relative to the reference's largest magnitude.
+pub fn max_rel_diff(ours: &[f64], reference: &[f64]) -> f64 {
+    assert_eq!(ours.len(), reference.len(), "different lengths");
+    let scale = reference
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-12);
+    ours.iter()
+        .zip(reference)
+        .fold(0.0f64, |m, (p, q)| m.max((p - q).abs()))
+        / scale
+}
+
 /// Tiny synthetic CT from the `ssl-data` binary (only in tests that build it): `chest` chest
 /// volumes, `labelled` + `validation` abdominal ones, under `dir/data`, datalists in `dir/json`.
 pub fn synth_tiny(

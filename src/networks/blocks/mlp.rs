@@ -4,10 +4,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 
 use super::token_linear::token_linear;
+use crate::networks::gelu::gelu;
 
 #[derive(Config, Debug)]
 pub struct MlpConfig {

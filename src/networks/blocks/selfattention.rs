@@ -7,10 +7,8 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 
-use super::token_linear::token_linear;
+use crate::networks::attention::packed_attention;
 
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {
@@ -48,27 +46,8 @@ pub struct SaBlock<B: Backend> {
 impl<B: Backend> SaBlock<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, n, h] = x.dims();
-        let heads = self.num_heads;
-        let d = h / heads;
-        // "b n (qkv l d) -> qkv b l n d"
-        let qkv = token_linear(&self.qkv, x)
-            .reshape([b, n, 3, heads, d])
-            .permute([2, 0, 3, 1, 4]);
-        let part = |i: usize| -> Tensor<B, 4> {
-            qkv.clone()
-                .slice([i..i + 1, 0..b, 0..heads, 0..n, 0..d])
-                .reshape([b, heads, n, d])
-        };
-        let o = attention(
-            part(0),
-            part(1),
-            part(2),
-            None,
-            None,
-            AttentionModuleOptions::default(),
-        );
-        // "b l n d -> b n (l d)"
-        let o = o.swap_dims(1, 2).reshape([b, n, h]);
-        token_linear(&self.out_proj, o)
+        let qkv = self.qkv.forward(x.reshape([b * n, h]));
+        let o = packed_attention(qkv, b, self.num_heads);
+        self.out_proj.forward(o).reshape([b, n, h])
     }
 }

@@ -3,7 +3,8 @@ docs/BENCHMARKS.md: forward (no grad), forward + backward, and one tutorial trai
 
     pip install "monai==1.5.0" torch
     python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dice-ce] [--batch B] [--repeat R] [--threads T]
-One warm-up, then the median of R repetitions (default 3), 2 threads by default.
+Two warm-ups (as ssl-bench: a training step reaches its steady state on its second run), then
+the median of R repetitions (default 3), 2 threads by default.
 """
 import argparse, statistics, time
 import torch
@@ -22,6 +23,7 @@ shape = (a.batch, 1, 96, 96, 96)
 
 
 def timed(f):
+    f()
     f()
     times = []
     for _ in range(a.repeat):

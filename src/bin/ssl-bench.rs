@@ -44,13 +44,23 @@ struct Args {
     device: DeviceArgs,
 }
 
+/// The median; the mean of the two middle values for an even count (as Python's `statistics`).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
-/// Runs `f` once to warm up and `repeat` times timed; `f` must block until its work is done.
+/// Runs `f` twice to warm up and `repeat` times timed; `f` must block until its work is done.
+/// Two warm-ups, because a training step only reaches its steady state on the second run: the
+/// first creates the optimiser's moments, the second is the first to hold them and the
+/// activations together, and pays for growing the process's memory to that peak.
 fn time(repeat: usize, mut f: impl FnMut()) -> f64 {
+    f();
     f();
     median(
         (0..repeat.max(1))

@@ -6,12 +6,14 @@
 //! in `perf`. On `Flex` (f32, f64) [`FusedAdam`] and [`FusedAdamW`] do each parameter's update as
 //! one parallel pass, element by element in the same order of operations as Burn, so the
 //! results are bit-identical; the moments are updated in place and the new parameter is written
-//! over the spent gradient when no one else holds those buffers. Every other backend, and
-//! AMSGrad / cautious weight decay, go to Burn's own optimiser. The state is Burn's own record
-//! type, so checkpoints written with Burn's `Adam` / `AdamW` resume under these and vice versa.
+//! over the spent gradient when no one else holds those buffers. Every other backend (and a state
+//! saved by an AMSGrad run) goes to Burn's own optimiser with the same settings. The state is
+//! Burn's own record type, so checkpoints written with Burn's `Adam` / `AdamW` resume under
+//! these and vice versa.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
+use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{
     Adam, AdamConfig, AdamState, AdamW, AdamWConfig, AdamWState, AdaptiveMomentumState,
@@ -19,11 +21,8 @@ use burn::optim::{
 };
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{DType, Tensor, TensorMetadata};
-use rayon::prelude::*;
-
-use burn::module::AutodiffModule;
-
 use ndarray::LinalgScalar;
+use rayon::prelude::*;
 
 use crate::networks::backend_cast::{Real, cast, flex_tensor, float, primitive, same};
 
@@ -252,6 +251,17 @@ fn update_typed<T: Real + LinalgScalar>(
             flex_tensor(vec![T::zero(); n], param.shape()),
         ),
     };
+    for (name, t) in [
+        ("gradient", &out),
+        ("first moment", &m),
+        ("second moment", &v),
+    ] {
+        assert_eq!(
+            t.shape(),
+            param.shape(),
+            "optimiser: the {name} does not have the parameter's shape"
+        );
+    }
     let values = Values {
         param: param.storage::<T>(),
         grad_then_param: out.storage_mut(),

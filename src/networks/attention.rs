@@ -288,11 +288,8 @@ fn attend_backward<T: Real + LinalgScalar>(
                     let v = qkv.slice(s![item, .., 2 * l + head, ..]);
                     let g = grad.slice(s![item, .., head, ..]);
                     let p = probs.slice(s![item, head, .., ..]);
-                    let (mut dq, mut rest) = head_grad.view_mut().split_at(Axis(1), 1);
-                    let (mut dk, mut dv) = rest.view_mut().split_at(Axis(1), 1);
-                    let mut dq = dq.index_axis_mut(Axis(1), 0);
-                    let mut dk = dk.index_axis_mut(Axis(1), 0);
-                    let mut dv = dv.index_axis_mut(Axis(1), 0);
+                    let (mut dq, mut dk, mut dv) =
+                        head_grad.multi_slice_mut((s![.., 0, ..], s![.., 1, ..], s![.., 2, ..]));
                     general_mat_mul(T::one(), &p.t(), &g, T::zero(), &mut dv);
                     let mut ds = ndarray::Array2::<T>::zeros((n, n));
                     general_mat_mul(T::one(), &g, &v.t(), T::zero(), &mut ds);

@@ -272,6 +272,11 @@ fn update_typed<T: Real + LinalgScalar>(
     (out, m, v)
 }
 
+/// An f32 scalar of Burn's optimiser as the element type (Burn's scalar ops widen it the same way).
+fn scalar<T: Real>(x: f32) -> T {
+    T::from_f64(x as f64)
+}
+
 /// The step's scalars converted to the element type as Burn's scalar ops convert them.
 struct Scalars<T> {
     b1: T,
@@ -284,12 +289,11 @@ struct Scalars<T> {
 
 impl<T: Real> Scalars<T> {
     fn new((b1, b2): (f32, f32), lr: LearningRate, rule: Rule) -> Self {
-        let s = |x: f32| T::from_f64(x as f64);
         Self {
-            b1: s(b1),
-            b2: s(b2),
-            f1: s(1.0 - b1),
-            f2: s(1.0 - b2),
+            b1: scalar(b1),
+            b2: scalar(b2),
+            f1: scalar(1.0 - b1),
+            f2: scalar(1.0 - b2),
             lr: T::from_f64(lr),
             rule,
         }
@@ -308,11 +312,13 @@ impl<T: Real + LinalgScalar> Values<'_, T> {
     /// Burn's expressions, element by element: `m = m·β₁ + g·(1−β₁)`, `v = v·β₂ + g²·(1−β₂)`
     /// (just `g·(1−β₁)`, `g²·(1−β₂)` on the first step), then the rule's update.
     fn step(self, k: Scalars<T>, first: bool) {
-        let s = |x: f32| T::from_f64(x as f64);
-        let update: &(dyn Fn(T, T, T) -> T + Sync) = match k.rule {
+        let lr = k.lr;
+        match k.rule {
             Rule::Adam { cf, eps_bc2 } => {
-                let (cf, eps_bc2) = (s(cf), s(eps_bc2));
-                &move |p: T, m: T, v: T| p - (m * cf) / (v.sqrt() + eps_bc2) * k.lr
+                let (cf, eps_bc2) = (scalar::<T>(cf), scalar::<T>(eps_bc2));
+                self.each(&k, first, move |p, m, v| {
+                    p - (m * cf) / (v.sqrt() + eps_bc2) * lr
+                })
             }
             Rule::AdamW {
                 c1,
@@ -320,14 +326,19 @@ impl<T: Real + LinalgScalar> Values<'_, T> {
                 epsilon,
                 decay,
             } => {
-                let (c1, c2, eps) = (s(c1), s(c2), s(epsilon));
+                let (c1, c2, eps) = (scalar::<T>(c1), scalar::<T>(c2), scalar::<T>(epsilon));
                 let keep = decay.map(T::from_f64);
-                &move |p: T, m: T, v: T| {
+                self.each(&k, first, move |p, m, v| {
                     let decayed = keep.map_or(p, |keep| p * keep);
-                    decayed - (m / c1) / ((v / c2).sqrt() + eps) * k.lr
-                }
+                    decayed - (m / c1) / ((v / c2).sqrt() + eps) * lr
+                })
             }
-        };
+        }
+    }
+
+    /// The moments, then `update(p, m, v)` into the gradient's buffer, in parallel chunks (generic
+    /// over the update so the per-element loop is compiled for each rule).
+    fn each(self, k: &Scalars<T>, first: bool, update: impl Fn(T, T, T) -> T + Sync) {
         self.grad_then_param
             .par_chunks_mut(CHUNK)
             .zip(self.param.par_chunks(CHUNK))

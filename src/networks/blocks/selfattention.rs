@@ -46,6 +46,7 @@ pub struct SaBlock<B: Backend> {
 impl<B: Backend> SaBlock<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, n, h] = x.dims();
+        // Both projections on 2-D token matrices, for the reason `token_linear` gives.
         let qkv = self.qkv.forward(x.reshape([b * n, h]));
         let o = packed_attention(qkv, b, self.num_heads);
         self.out_proj.forward(o).reshape([b, n, h])

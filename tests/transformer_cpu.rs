@@ -1,15 +1,19 @@
 //! ssl3d's CPU kernels for the ViT's transformer blocks give what the same maths in Burn's ops
-//! gives (the attention to rounding, the GELU bit for bit), forward on `Flex` and forward + gradient on `Autodiff<Flex>`, in f64
+//! gives (attention and linear layers to rounding; the GELU bit for bit in f64, within its erf
+//! approximation in f32), forward on `Flex` and forward + gradient on `Autodiff<Flex>`, in f64
 //! (tight) and f32. The full models are also checked against MONAI's numbers in tests/networks.rs.
 
 mod common;
 
 use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, Param};
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Tensor, activation};
 use common::max_rel_diff;
 use ssl3d::networks::attention::{packed_attention, reference};
 use ssl3d::networks::gelu::gelu;
+use ssl3d::networks::linear::linear;
 
 type A = Autodiff<Flex>;
 
@@ -75,27 +79,128 @@ fn gelu_input(dtype: DType) -> Tensor<Flex, 3> {
         .cast(dtype)
 }
 
+/// ⟨w, gelu(x)⟩'s gradient for `x`, through `f`.
+fn gelu_gradient(
+    f: fn(Tensor<A, 3>) -> Tensor<A, 3>,
+    x: &Tensor<Flex, 3>,
+    w: &Tensor<A, 3>,
+) -> Vec<f64> {
+    let x = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
+    let grads = (f(x.clone()) * w.clone()).sum().backward();
+    values(x.grad(&grads).expect("x is tracked"))
+}
+
 #[test]
-fn parallel_gelu_is_bit_identical_to_burns() {
+fn parallel_gelu_in_f64_is_bit_identical_to_burns() {
     let dev = Default::default();
-    for dtype in [DType::F64, DType::F32] {
-        let x = gelu_input(dtype);
-        assert_eq!(
-            values(gelu(x.clone())),
-            values(activation::gelu(x.clone())),
-            "{dtype:?} forward"
-        );
-        let w = Tensor::<A, 3>::random([3, 70, 1000], Distribution::Uniform(-1.0, 1.0), &dev)
-            .cast(dtype);
-        let gradient = |f: fn(Tensor<A, 3>) -> Tensor<A, 3>| {
-            let x = Tensor::<A, 3>::from_inner(x.clone()).require_grad();
-            let grads = (f(x.clone()) * w.clone()).sum().backward();
-            values(x.grad(&grads).expect("x is tracked"))
-        };
-        assert_eq!(
-            gradient(gelu),
-            gradient(activation::gelu),
-            "{dtype:?} gradient"
-        );
+    let x = gelu_input(DType::F64);
+    assert_eq!(values(gelu(x.clone())), values(activation::gelu(x.clone())));
+    let w = Tensor::<A, 3>::random([3, 70, 1000], Distribution::Uniform(-1.0, 1.0), &dev)
+        .cast(DType::F64);
+    assert_eq!(
+        gelu_gradient(gelu, &x, &w),
+        gelu_gradient(activation::gelu, &x, &w)
+    );
+}
+
+/// f32 runs PyTorch's vectorised formulas (erf within 1.5e-7): within that of the exact GELU
+/// and gradient, computed by Burn in f64 on the same values.
+#[test]
+fn vectorised_gelu_in_f32_is_within_its_erf_bound_of_the_exact_values() {
+    let dev = Default::default();
+    let x32 = gelu_input(DType::F32);
+    let x64 = x32.clone().cast(DType::F64);
+    let w32 = Tensor::<A, 3>::random([3, 70, 1000], Distribution::Uniform(-1.0, 1.0), &dev);
+    let w64 = w32.clone().cast(DType::F64);
+    let xs = values(x32.clone());
+    let check = |ours: Vec<f64>, exact: Vec<f64>, what: &str| {
+        for ((o, e), x) in ours.iter().zip(&exact).zip(&xs) {
+            assert!(
+                (o - e).abs() <= 3e-7 * (1.0 + x.abs()),
+                "{what} at x = {x:e}: {o:e} vs exact {e:e}"
+            );
+        }
+    };
+    check(
+        values(gelu(x32.clone())),
+        values(activation::gelu(x64.clone())),
+        "forward",
+    );
+    check(
+        gelu_gradient(gelu, &x32, &w32),
+        gelu_gradient(activation::gelu, &x64, &w64),
+        "gradient",
+    );
+}
+
+/// A linear layer of `dtype` with random weights, as a tracked (trainable) module.
+fn random_linear(d_in: usize, d_out: usize, bias: bool, dtype: DType) -> Linear<A> {
+    let dev = Default::default();
+    let random = |shape: Vec<usize>| {
+        Tensor::<A, 1>::random(
+            [shape.iter().product::<usize>()],
+            Distribution::Normal(0.0, 1.0),
+            &dev,
+        )
+        .cast(dtype)
+    };
+    Linear {
+        weight: Param::from_tensor(random(vec![d_in, d_out]).reshape([d_in, d_out])),
+        bias: bias.then(|| Param::from_tensor(random(vec![d_out]))),
+    }
+}
+
+#[test]
+fn cpu_linear_equals_burns_forward_and_gradients() {
+    let dev = Default::default();
+    // Small, single-threaded, and large enough for the parallel GEMM (rows·in·out ≥ 192³).
+    for (rows, d_in, d_out) in [(5, 7, 3), (1, 1, 1), (300, 200, 250)] {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            for bias in [true, false] {
+                let layer = random_linear(d_in, d_out, bias, dtype);
+                let x = Tensor::<A, 2>::random([rows, d_in], Distribution::Normal(0.0, 1.0), &dev)
+                    .cast(dtype);
+                let case = format!("{dtype:?} {rows}×{d_in}→{d_out} bias {bias}");
+
+                // Inference (Flex) and an untracked input on the training backend.
+                let ours = values(linear(&layer.valid(), x.clone().inner()));
+                let theirs = values(layer.valid().forward(x.clone().inner()));
+                assert!(max_rel_diff(&ours, &theirs) <= tol, "{case} forward");
+                let ours = values(linear(&layer, x.clone()));
+                assert!(
+                    max_rel_diff(&ours, &theirs) <= tol,
+                    "{case} forward, tracked weights"
+                );
+
+                // Gradients of ⟨w, y⟩ for the input, the weight and the bias.
+                let w =
+                    Tensor::<A, 2>::random([rows, d_out], Distribution::Uniform(-1.0, 1.0), &dev)
+                        .cast(dtype);
+                let gradients = |ours: bool| {
+                    let x = x.clone().require_grad();
+                    let y = if ours {
+                        linear(&layer, x.clone())
+                    } else {
+                        layer.forward(x.clone())
+                    };
+                    let grads = (y * w.clone()).sum().backward();
+                    let mut all = vec![values(x.grad(&grads).expect("x is tracked"))];
+                    all.push(values(
+                        layer.weight.grad(&grads).expect("weight is tracked"),
+                    ));
+                    if let Some(b) = &layer.bias {
+                        all.push(values(b.grad(&grads).expect("bias is tracked")));
+                    }
+                    all
+                };
+                for (name, (a, b)) in ["input", "weight", "bias"]
+                    .iter()
+                    .zip(gradients(true).iter().zip(&gradients(false)))
+                {
+                    let diff = max_rel_diff(a, b);
+                    assert!(diff <= tol, "{case} {name} gradient: {diff:e}");
+                }
+            }
+        }
     }
 }

@@ -24,7 +24,8 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::parallel::prelude::*;
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis, LinalgScalar, s};
 
-use super::backend_cast::{CpuTrain, Real, cast, flex_tensor, float, primitive, same};
+use super::backend_cast::{CpuTrain, cast, flex_tensor, float, primitive, same};
+use super::row_softmax::RowSoftmax;
 
 /// Attention over `qkv: [batch·tokens, 3·hidden]` ("b n (qkv l d)") with `heads` heads, giving
 /// `[batch·tokens, hidden]` ("b n (l d)").
@@ -201,7 +202,7 @@ fn backward(grad: FlexTensor, qkv: FlexTensor, probs: FlexTensor, shape: Packing
 }
 
 /// `out[b, :, l, :] = softmax(q·kᵀ·scale)·v` for every item `b` and head `l`, in parallel.
-fn attend<T: Real + LinalgScalar>(qkv: &[T], shape: Packing) -> (Vec<T>, Vec<T>) {
+fn attend<T: RowSoftmax + LinalgScalar>(qkv: &[T], shape: Packing) -> (Vec<T>, Vec<T>) {
     let (b, n, l, d) = shape.out_dims();
     let qkv = ArrayView4::from_shape(shape.qkv_dims(), qkv).expect("attention: qkv view");
     let scale = T::from_f64(shape.scale());
@@ -228,7 +229,7 @@ fn attend<T: Real + LinalgScalar>(qkv: &[T], shape: Packing) -> (Vec<T>, Vec<T>)
                     let v = qkv.slice(s![item, .., 2 * l + head, ..]);
                     general_mat_mul(scale, &q, &k.t(), T::zero(), &mut p);
                     p.rows_mut().into_iter().for_each(|mut row| {
-                        softmax_in_place(row.as_slice_mut().expect("contiguous rows"))
+                        T::softmax(row.as_slice_mut().expect("contiguous rows"))
                     });
                     general_mat_mul(T::one(), &p, &v, T::zero(), &mut o);
                 });
@@ -236,28 +237,10 @@ fn attend<T: Real + LinalgScalar>(qkv: &[T], shape: Packing) -> (Vec<T>, Vec<T>)
     (out, probs)
 }
 
-/// Row softmax, `exp(s − max) / Σ exp(s − max)`, the sum taken in f64.
-fn softmax_in_place<T: Real + LinalgScalar>(row: &mut [T]) {
-    let max = row
-        .iter()
-        .map(|v| v.widen())
-        .fold(f64::NEG_INFINITY, f64::max);
-    let max = T::from_f64(max);
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += v.widen();
-    }
-    let inv = T::from_f64(1.0 / sum);
-    for v in row.iter_mut() {
-        *v = *v * inv;
-    }
-}
-
 /// For every item and head, with `p` the probabilities and `g` the output gradient:
 /// `∂v = pᵀ·g`, `∂p = g·vᵀ`, `∂s = p ⊙ (∂p − rowsum(∂p ⊙ p))`, `∂q = scale·∂s·k`,
 /// `∂k = scale·∂sᵀ·q`, written into their places in the packed layout.
-fn attend_backward<T: Real + LinalgScalar>(
+fn attend_backward<T: RowSoftmax + LinalgScalar>(
     grad: &[T],
     qkv: &[T],
     probs: &[T],
@@ -301,17 +284,15 @@ fn attend_backward<T: Real + LinalgScalar>(
     dqkv
 }
 
-/// `∂s = p ⊙ (∂p − Σ_j ∂p_j·p_j)` row by row, in place over `∂p`; the sum in f64.
-fn softmax_backward_rows<T: Real + LinalgScalar>(dp: &mut ArrayViewMut2<T>, p: &ArrayView2<T>) {
+/// `∂s = p ⊙ (∂p − Σ_j ∂p_j·p_j)` row by row, in place over `∂p`.
+fn softmax_backward_rows<T: RowSoftmax + LinalgScalar>(
+    dp: &mut ArrayViewMut2<T>,
+    p: &ArrayView2<T>,
+) {
     for (mut row, p_row) in dp.rows_mut().into_iter().zip(p.rows()) {
-        let dot: f64 = row
-            .iter()
-            .zip(p_row.iter())
-            .map(|(a, b)| a.widen() * b.widen())
-            .sum();
-        let dot = T::from_f64(dot);
-        row.iter_mut()
-            .zip(p_row.iter())
-            .for_each(|(a, &b)| *a = b * (*a - dot));
+        T::softmax_backward(
+            row.as_slice_mut().expect("contiguous rows"),
+            p_row.as_slice().expect("contiguous rows"),
+        );
     }
 }

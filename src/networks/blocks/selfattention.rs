@@ -9,6 +9,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use crate::networks::attention::packed_attention;
+use crate::networks::linear::linear;
 
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {
@@ -47,8 +48,8 @@ impl<B: Backend> SaBlock<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let [b, n, h] = x.dims();
         // Both projections on 2-D token matrices, for the reason `token_linear` gives.
-        let qkv = self.qkv.forward(x.reshape([b * n, h]));
+        let qkv = linear(&self.qkv, x.reshape([b * n, h]));
         let o = packed_attention(qkv, b, self.num_heads);
-        self.out_proj.forward(o).reshape([b, n, h])
+        linear(&self.out_proj, o).reshape([b, n, h])
     }
 }

@@ -9,9 +9,10 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Parser, ValueEnum};
 use ssl3d::cli::{DeviceArgs, run};
-use ssl3d::losses::{DiceCeLossConfig, contrastive_loss, l1_loss, ssl_total_loss};
+use ssl3d::losses::DiceCeLossConfig;
 use ssl3d::networks::{UnetrConfig, VitAutoEncConfig};
 use ssl3d::train::fused_adam::{FusedAdam, FusedAdamW};
+use ssl3d::train::ssl_step::ssl_losses;
 use ssl3d::{DeviceSpec, Result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,13 +91,8 @@ fn bench<B: AutodiffBackend>(args: &Args, device: &B::Device) -> Result<()> {
                 let (y, _) = inference.forward(x().inner());
                 let _ = y.sum().into_data();
             });
-            let loss = |m: &ssl3d::networks::VitAutoEnc<B>| {
-                let (y1, _) = m.forward(x());
-                let (y2, _) = m.forward(x());
-                let r = l1_loss(y1.clone(), x());
-                let c = contrastive_loss(y1.flatten::<2>(1, 4), y2.flatten::<2>(1, 4), 0.05);
-                ssl_total_loss(r, c)
-            };
+            // The trainer's own losses: both views in one pass (`ssl3d::train::ssl_step`).
+            let loss = |m: &ssl3d::networks::VitAutoEnc<B>| ssl_losses(m, x(), x(), x(), 0.05).0;
             let fwd_bwd = time(args.repeat, || {
                 let g = loss(&model).backward();
                 drop(g);

@@ -17,7 +17,8 @@ use ssl3d::{DeviceSpec, Result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Model {
-    /// The SSL tutorial's ViTAutoEnc: step = two views, L1 + contrastive·L1, Adam.
+    /// The SSL tutorial's ViTAutoEnc: step = two views (one pass of 2·batch crops, as the trainer
+    /// runs them), L1 + contrastive·L1, Adam.
     Vitautoenc,
     /// The fine-tuning tutorial's UNETR (14 classes): step = DiceCE, AdamW.
     Unetr,

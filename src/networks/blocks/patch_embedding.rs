@@ -193,3 +193,72 @@ fn patch_rows<T: burn::tensor::Element + bytemuck::Pod + Send + Sync + Default>(
         });
     flex_tensor(rows, [b * n, patch_len])
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+    use burn::module::AutodiffModule;
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    type A = Autodiff<Flex>;
+
+    fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().to_vec().unwrap()
+    }
+
+    /// The convolution the block stands for, tokens in MONAI's order.
+    fn by_convolution<B: Backend>(block: &PatchEmbeddingBlock<B>, x: Tensor<B, 5>) -> Tensor<B, 3> {
+        let y = block.patch_embeddings.forward(x);
+        let [b, h, gx, gy, gz] = y.dims();
+        y.reshape([b, h, gx * gy * gz]).swap_dims(1, 2) + block.position_embeddings.val()
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(diff <= 1e-5 * scale, "{what}: {diff:e} of {scale:e}");
+    }
+
+    /// Two items, two channels, a non-cubic patch: the copied patches (inference, untracked
+    /// input) and the permute of Burn's ops (tracked input) both give the convolution's tokens,
+    /// and the weight gradient through the GEMM is the convolution's.
+    #[test]
+    fn patch_gemm_equals_the_strided_convolution() {
+        let dev = Default::default();
+        let block = PatchEmbeddingConfig {
+            in_channels: 2,
+            img_size: [8, 12, 4],
+            patch_size: [4, 3, 2],
+            hidden_size: 5,
+        }
+        .init::<A>(&dev);
+        let x = Tensor::<A, 5>::random([2, 2, 8, 12, 4], Distribution::Normal(0.0, 1.0), &dev);
+        let reference = values(by_convolution(&block, x.clone()));
+        assert_close(
+            &values(block.forward(x.clone())),
+            &reference,
+            "untracked input",
+        );
+        let inner = block.clone().valid();
+        assert_close(
+            &values(inner.forward(x.clone().inner())),
+            &reference,
+            "inference",
+        );
+        let tracked = x.clone().require_grad();
+        assert_close(&values(block.forward(tracked)), &reference, "tracked input");
+
+        let w = Tensor::<A, 3>::random([2, 16, 5], Distribution::Normal(0.0, 1.0), &dev);
+        let weight_grad = |tokens: Tensor<A, 3>| {
+            let grads = (tokens * w.clone()).sum().backward();
+            values(block.patch_embeddings.weight.grad(&grads).expect("tracked"))
+        };
+        assert_close(
+            &weight_grad(block.forward(x.clone())),
+            &weight_grad(by_convolution(&block, x)),
+            "weight gradient",
+        );
+    }
+}

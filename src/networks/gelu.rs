@@ -5,8 +5,8 @@
 //! `Autodiff<Flex>` this runs in parallel chunks. In f32 it uses the branch-free `erf` and `exp`
 //! of [`vector_math`], vectorised (AVX2 where the CPU has it), in the arrangement of PyTorch's
 //! vectorised CPU GELU and its backward. On [-8, 8] it is within 4.6·10⁻⁷ of the exact GELU
-//! (PyTorch 2.6's own CPU GELU: 1.1·10⁻⁶). f64 keeps Flex's exact expressions (libm), bit-identical to
-//! [`burn::tensor::activation::gelu`], which every other backend uses.
+//! (PyTorch 2.6's own CPU GELU: 1.1·10⁻⁶). f64 keeps Flex's exact expressions (libm),
+//! bit-identical to [`burn::tensor::activation::gelu`], which every other backend uses.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -182,7 +182,7 @@ fn zip_map_f32(x: &[f32], g: &[f32]) -> Vec<f32> {
 
 /// One chunk of the forward, compiled for AVX2 too and picked at run time (the crate is built
 /// for baseline x86-64, whose SSE2 gives half the lanes).
-pub fn forward_chunk(x: &[f32], y: &mut [f32]) {
+fn forward_chunk(x: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
@@ -192,7 +192,7 @@ pub fn forward_chunk(x: &[f32], y: &mut [f32]) {
 }
 
 /// One chunk of the backward, dispatched as [`forward_chunk`].
-pub fn backward_chunk(x: &[f32], g: &[f32], y: &mut [f32]) {
+fn backward_chunk(x: &[f32], g: &[f32], y: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2.
@@ -215,14 +215,33 @@ fn backward_chunk_avx2(x: &[f32], g: &[f32], y: &mut [f32]) {
 
 /// The forward over a chunk without CPU-specific instructions.
 #[inline(always)]
-pub fn forward_chunk_portable(x: &[f32], y: &mut [f32]) {
+fn forward_chunk_portable(x: &[f32], y: &mut [f32]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_f32(x));
 }
 
 /// The backward over a chunk without CPU-specific instructions.
 #[inline(always)]
-pub fn backward_chunk_portable(x: &[f32], g: &[f32], y: &mut [f32]) {
+fn backward_chunk_portable(x: &[f32], g: &[f32], y: &mut [f32]) {
     y.iter_mut()
         .zip(x.iter().zip(g))
         .for_each(|(y, (&x, &g))| *y = gelu_grad_f32(x, g));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AVX2 build of each loop (when this CPU has it) rounds exactly as the portable one.
+    #[test]
+    fn dispatched_chunks_equal_the_portable_loops_bit_for_bit() {
+        let x: Vec<f32> = (0..4099).map(|i| (i as f32 * 0.618).sin() * 9.0).collect();
+        let g: Vec<f32> = (0..4099).map(|i| (i as f32 * 0.37).cos()).collect();
+        let (mut a, mut b) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+        forward_chunk(&x, &mut a);
+        forward_chunk_portable(&x, &mut b);
+        assert_eq!(a, b, "forward");
+        backward_chunk(&x, &g, &mut a);
+        backward_chunk_portable(&x, &g, &mut b);
+        assert_eq!(a, b, "backward");
+    }
 }

@@ -137,6 +137,20 @@ mod tests {
     }
 
     /// Both element types and every tail length agree with the textbook softmax in f64.
+    /// The AVX2 build (when this CPU has it) rounds exactly as the portable loops.
+    #[test]
+    fn dispatched_f32_rows_equal_the_portable_loops_bit_for_bit() {
+        let x: Vec<f32> = row(219).iter().map(|&v| v as f32).collect();
+        let (mut a, mut b) = (x.clone(), x.clone());
+        f32::softmax(&mut a);
+        softmax_with(&mut b, vector_math::exp);
+        assert_eq!(a, b, "softmax");
+        let (mut da, mut db) = (x.clone(), x);
+        f32::softmax_backward(&mut da, &a);
+        softmax_backward_lanes(&mut db, &b);
+        assert_eq!(da, db, "backward");
+    }
+
     #[test]
     fn softmax_and_its_backward_match_the_definition() {
         for len in [1, 7, 8, 9, 216] {

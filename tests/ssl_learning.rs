@@ -1,17 +1,38 @@
 //! Proof that the SSL step learns: a small ViTAutoEnc trained with the tutorial's losses and Adam on
-//! synthetic chest CT (the real pipeline, small patches) clearly lowers its reconstruction loss.
+//! synthetic chest CT (the real pipeline, small patches) clearly lowers its reconstruction loss; and
+//! that its one-pass form of the two views computes the tutorial's losses and gradients.
 
 mod common;
 
 use std::sync::Arc;
 
 use burn::backend::{Autodiff, Flex};
+use burn::module::Param;
+use burn::tensor::{Distribution, Tensor};
+use common::max_rel_diff;
 use ssl3d::data::synthetic::{SynthOptions, SynthSize, generate};
 use ssl3d::data::{CacheMode, LoaderConfig, Split, VolumeDataset, epoch_batches, load_datalist};
-use ssl3d::networks::{VitAutoEncConfig, VitConfig};
-use ssl3d::train::ssl_step::SslTrainer;
+use ssl3d::losses::{contrastive_loss, l1_loss, ssl_total_loss};
+use ssl3d::networks::{VitAutoEnc, VitAutoEncConfig, VitConfig};
+use ssl3d::train::ssl_step::{SslTrainer, ssl_losses};
 use ssl3d::transforms::PretrainTransforms;
 use ssl3d::transforms::pipelines::PipelineSpec;
+
+type A = Autodiff<Flex>;
+
+/// A small ViTAutoEnc for 32×32×16 crops.
+fn small_autoenc() -> VitAutoEnc<A> {
+    let vit = VitConfig::new()
+        .with_img_size([32, 32, 16])
+        .with_patch_size([4, 4, 4])
+        .with_hidden_size(48)
+        .with_mlp_dim(96)
+        .with_num_layers(2)
+        .with_num_heads(4);
+    VitAutoEncConfig::new(vit)
+        .with_deconv_chns(8)
+        .init::<A>(&Default::default())
+}
 
 #[test]
 fn reconstruction_loss_falls_on_synthetic_ct() {
@@ -48,17 +69,7 @@ fn reconstruction_loss_falls_on_synthetic_ct() {
         )
         .unwrap(),
     );
-    let vit = VitConfig::new()
-        .with_img_size([32, 32, 16])
-        .with_patch_size([4, 4, 4])
-        .with_hidden_size(48)
-        .with_mlp_dim(96)
-        .with_num_layers(2)
-        .with_num_heads(4);
-    let model = VitAutoEncConfig::new(vit)
-        .with_deconv_chns(8)
-        .init::<Autodiff<Flex>>(&Default::default());
-    let mut trainer = SslTrainer::new(model, 1e-3, 0.05);
+    let mut trainer = SslTrainer::new(small_autoenc(), 1e-3, 0.05);
     let cfg = LoaderConfig {
         volumes_per_batch: 2,
         shuffle: true,
@@ -89,4 +100,60 @@ fn reconstruction_loss_falls_on_synthetic_ct() {
     // Validation runs without gradients and is finite.
     let batch = epoch_batches(ds, cfg, 99).next().unwrap().unwrap();
     assert!(trainer.validate(&batch.tensors).unwrap().is_finite());
+}
+
+/// The tutorial's form: one network call per view.
+fn two_calls(
+    model: &VitAutoEnc<A>,
+    view1: Tensor<A, 5>,
+    view2: Tensor<A, 5>,
+    gt: Tensor<A, 5>,
+) -> Tensor<A, 1> {
+    let (out1, _) = model.forward(view1);
+    let (out2, _) = model.forward(view2);
+    let recon = l1_loss(out1.clone(), gt);
+    let contrastive = contrastive_loss(out1.flatten::<2>(1, 4), out2.flatten::<2>(1, 4), 0.05);
+    ssl_total_loss(recon, contrastive)
+}
+
+fn values<const D: usize>(t: Tensor<Flex, D>) -> Vec<f64> {
+    t.into_data().convert::<f64>().to_vec().unwrap()
+}
+
+#[test]
+fn both_views_in_one_pass_give_the_tutorials_losses_and_gradients() {
+    let dev = Default::default();
+    let model = small_autoenc();
+    let crops = || Tensor::<A, 5>::random([3, 1, 32, 32, 16], Distribution::Default, &dev);
+    let (view1, view2, gt) = (crops(), crops(), crops());
+
+    let (ours, _, _) = ssl_losses(&model, view1.clone(), view2.clone(), gt.clone(), 0.05);
+    let theirs = two_calls(&model, view1, view2, gt);
+    let loss_diff = max_rel_diff(
+        &values(ours.clone().inner()),
+        &values(theirs.clone().inner()),
+    );
+    assert!(loss_diff < 1e-6, "loss: {loss_diff:e}");
+
+    let (ours, theirs) = (ours.backward(), theirs.backward());
+    let weights: [(&str, &Param<Tensor<A, 5>>); 2] = [
+        (
+            "patch embedding",
+            &model.vit.patch_embedding.patch_embeddings.weight,
+        ),
+        ("last transposed conv", &model.conv3d_transpose_1.weight),
+    ];
+    for (name, w) in weights {
+        let diff = max_rel_diff(
+            &values(w.grad(&ours).expect("tracked")),
+            &values(w.grad(&theirs).expect("tracked")),
+        );
+        assert!(diff < 1e-5, "{name}: {diff:e}");
+    }
+    let mlp = &model.vit.blocks[1].mlp.linear1.weight;
+    let diff = max_rel_diff(
+        &values(mlp.grad(&ours).expect("tracked")),
+        &values(mlp.grad(&theirs).expect("tracked")),
+    );
+    assert!(diff < 1e-5, "block 2 MLP: {diff:e}");
 }

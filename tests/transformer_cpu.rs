@@ -1,4 +1,4 @@
-//! ssl3d's CPU kernels for the ViT's transformer blocks give what the same maths in Burn's ops
+//! ssl3d's CPU kernels for the ViT's blocks (patch embedding, attention, linear layers, GELU) give what the same maths in Burn's ops
 //! gives (attention and linear layers to rounding; the GELU bit for bit in f64, within its erf
 //! approximation in f32), forward on `Flex` and forward + gradient on `Autodiff<Flex>`, in f64
 //! (tight) and f32. The full models are also checked against MONAI's numbers in tests/networks.rs.
@@ -12,6 +12,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Distribution, Tensor, activation};
 use common::max_rel_diff;
 use ssl3d::networks::attention::{packed_attention, reference};
+use ssl3d::networks::blocks::patch_embedding::{PatchEmbeddingBlock, PatchEmbeddingConfig};
 use ssl3d::networks::gelu::gelu;
 use ssl3d::networks::linear::linear;
 
@@ -203,4 +204,52 @@ fn cpu_linear_equals_burns_forward_and_gradients() {
             }
         }
     }
+}
+
+/// The convolution the block stands for, tokens in MONAI's order.
+fn by_convolution<B: Backend>(block: &PatchEmbeddingBlock<B>, x: Tensor<B, 5>) -> Tensor<B, 3> {
+    let y = block.patch_embeddings.forward(x);
+    let [b, h, gx, gy, gz] = y.dims();
+    y.reshape([b, h, gx * gy * gz]).swap_dims(1, 2) + block.position_embeddings.val()
+}
+
+/// Two items, two channels, a non-cubic patch: the copied patches (inference, untracked input) and
+/// the permute of Burn's ops (tracked input) both give the convolution's tokens, and the weight
+/// gradient through the GEMM is the convolution's.
+#[test]
+fn patch_gemm_equals_the_strided_convolution() {
+    let dev = Default::default();
+    let block = PatchEmbeddingConfig {
+        in_channels: 2,
+        img_size: [8, 12, 4],
+        patch_size: [4, 3, 2],
+        hidden_size: 5,
+    }
+    .init::<A>(&dev);
+    let x = Tensor::<A, 5>::random([2, 2, 8, 12, 4], Distribution::Normal(0.0, 1.0), &dev);
+    let reference = values(by_convolution(&block, x.clone()));
+    let check = |tokens: Vec<f64>, what: &str| {
+        let diff = max_rel_diff(&tokens, &reference);
+        assert!(diff <= 1e-5, "{what}: {diff:e}");
+    };
+    check(values(block.forward(x.clone())), "untracked input");
+    check(
+        values(block.valid().forward(x.clone().inner())),
+        "inference",
+    );
+    check(
+        values(block.forward(x.clone().require_grad())),
+        "tracked input",
+    );
+
+    let w = Tensor::<A, 3>::random([2, 16, 5], Distribution::Normal(0.0, 1.0), &dev);
+    let weight_grad = |tokens: Tensor<A, 3>| {
+        let grads = (tokens * w.clone()).sum().backward();
+        values(block.patch_embeddings.weight.grad(&grads).expect("tracked"))
+    };
+    let diff = max_rel_diff(
+        &weight_grad(block.forward(x.clone())),
+        &weight_grad(by_convolution(&block, x)),
+    );
+    assert!(diff <= 1e-5, "weight gradient: {diff:e}");
 }

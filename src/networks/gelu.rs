@@ -79,71 +79,82 @@ fn record(x: TrackedTensor) -> TrackedTensor {
 
 fn forward(x: &FlexTensor) -> FlexTensor {
     let x = x.to_contiguous();
-    let sqrt2_f64 = core::f64::consts::SQRT_2;
     match x.dtype() {
-        DType::F32 => flex_tensor(map_f32(x.storage::<f32>()), x.shape()),
+        DType::F32 => flex_tensor(map(x.storage::<f32>(), forward_chunk), x.shape()),
         _ => flex_tensor(
-            map(x.storage::<f64>(), |x| {
-                0.5 * x * (1.0 + libm::erf(x / sqrt2_f64))
-            }),
+            map(x.storage::<f64>(), |x, y| each(x, y, gelu_f64)),
             x.shape(),
         ),
     }
 }
 
 fn backward(x: &FlexTensor, grad: &FlexTensor) -> FlexTensor {
+    assert_eq!(
+        x.shape(),
+        grad.shape(),
+        "gelu backward: gradient of the wrong shape"
+    );
     let grad = grad.to_contiguous();
-    let sqrt2_f64 = core::f64::consts::SQRT_2;
-    let inv_sqrt_2pi_f64: f64 = 1.0 / (2.0 * core::f64::consts::PI).sqrt();
     match x.dtype() {
-        DType::F32 => {
-            assert_eq!(
-                x.shape(),
-                grad.shape(),
-                "gelu backward: gradient of the wrong shape"
-            );
-            flex_tensor(
-                zip_map_f32(x.storage::<f32>(), grad.storage::<f32>()),
-                x.shape(),
-            )
-        }
+        DType::F32 => flex_tensor(
+            zip_map(x.storage::<f32>(), grad.storage::<f32>(), backward_chunk),
+            x.shape(),
+        ),
         _ => flex_tensor(
-            zip_map(x.storage::<f64>(), grad.storage::<f64>(), |x, g| {
-                let cdf = 0.5 * (1.0 + libm::erf(x / sqrt2_f64));
-                let pdf = inv_sqrt_2pi_f64 * (-0.5 * x * x).exp();
-                g * (cdf + x * pdf)
+            zip_map(x.storage::<f64>(), grad.storage::<f64>(), |x, g, y| {
+                each2(x, g, y, gelu_grad_f64)
             }),
             x.shape(),
         ),
     }
 }
 
-fn map<T: Copy + Send + Sync + Default>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+/// Flex's f64 GELU: `½·x·(1 + erf(x/√2))` with libm's erf.
+fn gelu_f64(x: f64) -> f64 {
+    0.5 * x * (1.0 + libm::erf(x / core::f64::consts::SQRT_2))
+}
+
+/// Flex's f64 GELU gradient: `g·(Φ(x) + x·φ(x))`.
+fn gelu_grad_f64(x: f64, g: f64) -> f64 {
+    let inv_sqrt_2pi: f64 = 1.0 / (2.0 * core::f64::consts::PI).sqrt();
+    let cdf = 0.5 * (1.0 + libm::erf(x / core::f64::consts::SQRT_2));
+    let pdf = inv_sqrt_2pi * (-0.5 * x * x).exp();
+    g * (cdf + x * pdf)
+}
+
+/// `y[i] = f(x[i])` over one chunk.
+#[inline(always)]
+fn each<T: Copy>(x: &[T], y: &mut [T], f: impl Fn(T) -> T) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x));
+}
+
+/// `y[i] = f(x[i], g[i])` over one chunk.
+#[inline(always)]
+fn each2<T: Copy>(x: &[T], g: &[T], y: &mut [T], f: impl Fn(T, T) -> T) {
+    y.iter_mut()
+        .zip(x.iter().zip(g))
+        .for_each(|(y, (&x, &g))| *y = f(x, g));
+}
+
+/// `y = f(x)` chunk by chunk in parallel; `chunk(x, y)` fills one chunk of `y`.
+fn map<T: Copy + Send + Sync + Default>(x: &[T], chunk: impl Fn(&[T], &mut [T]) + Sync) -> Vec<T> {
     let mut y = vec![T::default(); x.len()];
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| y.iter_mut().zip(x).for_each(|(y, &x)| *y = f(x)));
+        .for_each(|(y, x)| chunk(x, y));
     y
 }
 
+/// `y = f(x, g)` chunk by chunk in parallel; `chunk(x, g, y)` fills one chunk of `y`.
 fn zip_map<T: Copy + Send + Sync + Default>(
     x: &[T],
     g: &[T],
-    f: impl Fn(T, T) -> T + Sync,
+    chunk: impl Fn(&[T], &[T], &mut [T]) + Sync,
 ) -> Vec<T> {
-    assert_eq!(
-        x.len(),
-        g.len(),
-        "gelu backward: gradient of the wrong size"
-    );
     let mut y = vec![T::default(); x.len()];
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(y, (x, g))| {
-            y.iter_mut()
-                .zip(x.iter().zip(g))
-                .for_each(|(y, (&x, &g))| *y = f(x, g))
-        });
+        .for_each(|(y, (x, g))| chunk(x, g, y));
     y
 }
 
@@ -162,22 +173,6 @@ fn gelu_grad_f32(x: f32, g: f32) -> f32 {
     let cdf = 0.5 * (1.0 + vector_math::erf(x * core::f32::consts::FRAC_1_SQRT_2));
     let pdf = BETA * vector_math::exp(x * x * -0.5);
     g * (cdf + x * pdf)
-}
-
-fn map_f32(x: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
-    y.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| forward_chunk(x, y));
-    y
-}
-
-fn zip_map_f32(x: &[f32], g: &[f32]) -> Vec<f32> {
-    let mut y = vec![0.0; x.len()];
-    y.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(y, (x, g))| backward_chunk(x, g, y));
-    y
 }
 
 /// One chunk of the forward, compiled for AVX2 too and picked at run time (the crate is built
@@ -216,15 +211,13 @@ fn backward_chunk_avx2(x: &[f32], g: &[f32], y: &mut [f32]) {
 /// The forward over a chunk without CPU-specific instructions.
 #[inline(always)]
 fn forward_chunk_portable(x: &[f32], y: &mut [f32]) {
-    y.iter_mut().zip(x).for_each(|(y, &x)| *y = gelu_f32(x));
+    each(x, y, gelu_f32)
 }
 
 /// The backward over a chunk without CPU-specific instructions.
 #[inline(always)]
 fn backward_chunk_portable(x: &[f32], g: &[f32], y: &mut [f32]) {
-    y.iter_mut()
-        .zip(x.iter().zip(g))
-        .for_each(|(y, (&x, &g))| *y = gelu_grad_f32(x, g));
+    each2(x, g, y, gelu_grad_f32)
 }
 
 #[cfg(test)]

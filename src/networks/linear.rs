@@ -101,34 +101,43 @@ impl<const N: usize> Backward<Flex, N> for LinearBackward {
 }
 
 fn record(x: TrackedTensor, weight: TrackedTensor, bias: Option<TrackedTensor>) -> TrackedTensor {
-    match bias {
-        Some(bias) => match LinearBackward
-            .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone(), bias.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                let y = forward(&x.primitive, &weight.primitive, Some(&bias.primitive));
-                prep.finish(state, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(
-                &x.primitive,
-                &weight.primitive,
-                Some(&bias.primitive),
-            )),
-        },
-        None => match LinearBackward
-            .prepare::<NoCheckpointing>([x.node.clone(), weight.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(mut prep) => {
-                let state = (prep.checkpoint(&x), prep.checkpoint(&weight));
-                prep.finish(state, forward(&x.primitive, &weight.primitive, None))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(&x.primitive, &weight.primitive, None)),
-        },
+    let (xn, wn) = (x.node.clone(), weight.node.clone());
+    match &bias {
+        Some(b) => finish(
+            LinearBackward
+                .prepare::<NoCheckpointing>([xn, wn, b.node.clone()])
+                .compute_bound()
+                .stateful(),
+            &x,
+            &weight,
+            Some(b),
+        ),
+        None => finish(
+            LinearBackward
+                .prepare::<NoCheckpointing>([xn, wn])
+                .compute_bound()
+                .stateful(),
+            &x,
+            &weight,
+            None,
+        ),
+    }
+}
+
+/// Runs the forward and, when any of the `N` parents is tracked, records [`LinearBackward`].
+fn finish<const N: usize>(
+    prepared: OpsKind<LinearBackward, Flex, (NodeId, NodeId), NoCheckpointing, N>,
+    x: &TrackedTensor,
+    weight: &TrackedTensor,
+    bias: Option<&TrackedTensor>,
+) -> TrackedTensor {
+    let y = || forward(&x.primitive, &weight.primitive, bias.map(|b| &b.primitive));
+    match prepared {
+        OpsKind::Tracked(mut prep) => {
+            let state = (prep.checkpoint(x), prep.checkpoint(weight));
+            prep.finish(state, y())
+        }
+        OpsKind::UnTracked(prep) => prep.finish(y()),
     }
 }
 
@@ -192,7 +201,10 @@ fn product<T: Real + LinalgScalar>(
     bias: Option<&[T]>,
 ) -> Vec<T> {
     let ((m, k), (k2, n)) = (lhs.operand.dims(), rhs.operand.dims());
-    assert_eq!(k, k2, "linear: inner dimensions differ");
+    assert_eq!(
+        k, k2,
+        "linear: the left operand has {k} columns, the right one {k2} rows"
+    );
     assert_eq!(
         lhs.data.len(),
         m * k,
@@ -262,12 +274,6 @@ fn product<T: Real + LinalgScalar>(
 
 /// `x·W + b`.
 fn forward(x: &FlexTensor, weight: &FlexTensor, bias: Option<&FlexTensor>) -> FlexTensor {
-    let [_, d_in] = x.shape().dims();
-    let [d_in_w, _] = weight.shape().dims();
-    assert_eq!(
-        d_in, d_in_w,
-        "linear: input has {d_in} features, the weight expects {d_in_w}"
-    );
     product_tensor((x, false), (weight, false), bias)
 }
 

@@ -53,14 +53,6 @@ pub struct RunArgs {
     pub overrides: Vec<String>,
 }
 
-/// What a training binary has checked before it builds anything.
-pub struct RunInputs {
-    pub train: Vec<crate::data::DataItem>,
-    pub validation: Vec<crate::data::DataItem>,
-    pub datalist: std::path::PathBuf,
-    pub logdir: std::path::PathBuf,
-}
-
 impl RunArgs {
     /// The effective config: defaults, then `--config`, then each `--set`, then `--seed`.
     pub fn layered<C>(&self) -> crate::Result<C>
@@ -74,9 +66,31 @@ impl RunArgs {
         crate::train::layered_config(self.config.as_deref(), &sets)
     }
 
+    /// A training job from the effective config and the checked inputs ([`Self::spec`]); `None`
+    /// after printing the config as JSON when `print_config` (`--print-config`).
+    pub fn job<C, J>(
+        &self,
+        print_config: bool,
+        labels: bool,
+        make: impl FnOnce(C, crate::train::RunSpec) -> J,
+    ) -> crate::Result<Option<J>>
+    where
+        C: serde::Serialize + serde::de::DeserializeOwned + Default,
+    {
+        let cfg: C = self.layered()?;
+        if print_config {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&cfg).expect("configs serialise")
+            );
+            return Ok(None);
+        }
+        Ok(Some(make(cfg, self.spec(labels)?)))
+    }
+
     /// Checks the device, requires `--json` and `--logdir`, and reads both splits of the datalist
     /// with every missing or unreadable file of both reported in one error, before anything starts.
-    pub fn inputs(&self, labels: bool) -> crate::Result<RunInputs> {
+    pub fn spec(&self, labels: bool) -> crate::Result<crate::train::RunSpec> {
         use crate::data::{Split, load_datalist, validate_items};
         self.device.device.check_available()?;
         let datalist = self.datalist.clone().ok_or_else(|| {
@@ -89,11 +103,13 @@ impl RunArgs {
         let train = load_datalist(&datalist, Split::Training, dir, labels)?;
         let validation = load_datalist(&datalist, Split::Validation, dir, labels)?;
         validate_items(&[train.clone(), validation.clone()].concat(), labels)?;
-        Ok(RunInputs {
+        Ok(crate::train::RunSpec {
             train,
             validation,
             datalist,
             logdir,
+            resume: self.resume,
+            device_name: self.device.device.to_string(),
         })
     }
 }

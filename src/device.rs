@@ -5,6 +5,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::backend::AutodiffBackend;
+
 use crate::error::{Error, Result};
 
 /// Where tensors live and kernels run.
@@ -61,11 +64,45 @@ impl DeviceSpec {
     }
 }
 
+/// Work that runs on whichever autodiff backend `--device` names (a trait, because a closure
+/// cannot be generic over the backend).
+pub trait OnBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: &B::Device) -> Result<Self::Output>;
+}
+
+impl DeviceSpec {
+    /// Checks the device, then runs `work` on its backend: Burn's Flex on the CPU, Burn's CUDA
+    /// backend on GPU N. The one place that maps `--device` to a backend type.
+    pub fn run<W: OnBackend>(self, work: W) -> Result<W::Output> {
+        self.check_available()?;
+        match self {
+            DeviceSpec::Cpu => work.run::<Autodiff<Flex>>(&Default::default()),
+            DeviceSpec::Cuda(n) => run_cuda(work, n),
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<W: OnBackend>(work: W, index: usize) -> Result<W::Output> {
+    work.run::<Autodiff<burn::backend::Cuda>>(&burn::backend::cuda::CudaDevice::new(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<W: OnBackend>(_work: W, index: usize) -> Result<W::Output> {
+    Err(Error::Device {
+        device: DeviceSpec::Cuda(index).to_string(),
+        problem: NO_CUDA_BUILD.into(),
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+const NO_CUDA_BUILD: &str = "this ssl3d was built without CUDA support; rebuild with \
+     `cargo build --release --features cuda` (see docs/GPU.md), or use --device cpu";
+
 #[cfg(not(feature = "cuda"))]
 fn cuda_check(_index: usize) -> std::result::Result<(), String> {
-    Err("this ssl3d was built without CUDA support; rebuild with \
-         `cargo build --release --features cuda` (see docs/GPU.md), or use --device cpu"
-        .into())
+    Err(NO_CUDA_BUILD.into())
 }
 
 #[cfg(feature = "cuda")]

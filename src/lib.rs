@@ -1,19 +1,43 @@
 //! ssl3d: self-supervised pretraining on 3D CT, MONAI's `vit_unetr_ssl` tutorial in Rust on Burn.
 //!
-//! Modules follow MONAI's layout: [`io`] reads and writes NIfTI, [`data`] holds datalists and the
-//! synthetic CT generator, [`report`] draws figures. The reference behaviour is `SPEC.md` (shared
-//! with the project), the MONAI 1.5 tutorial and library.
+//! The modules are layered; each uses only those above it in this list:
+//!
+//! - [`error`], [`allocator`], [`device`]: one error type with exit codes; the binaries'
+//!   allocator settings; the `--device` option and the one place that maps it to a Burn backend.
+//! - [`io`]: NIfTI-1 reading and writing as nibabel reads it (`.nii`, `.nii.gz`, `.hdr`/`.img`),
+//!   affines, `inspect`, and atomic file writes.
+//! - [`transforms`]: MONAI's transforms with MONAI's semantics and random draws (numpy's MT19937),
+//!   `Compose`/`OneOf` seeding, and the tutorial's pipelines.
+//! - [`data`]: MONAI datalists, file validation, datasets with RAM and disk caches, the
+//!   prefetching batch loader, typed batches, BTCV's label names, synthetic CT.
+//! - [`kernels`]: ssl3d's CPU kernels for Burn's Flex backend (convolutions, linear layers,
+//!   attention, GELU, instance norm, patch rows, DiceCE, fused Adam) and the one dispatch that
+//!   chooses them over Burn's generic ops.
+//! - [`networks`], [`losses`], [`metrics`], [`inferers`]: ViT, ViTAutoEnc and UNETR with MONAI's
+//!   maths and state-dict names (checkpoints in and out); the SSL and DiceCE losses; Dice and
+//!   HD95; sliding-window inference.
+//! - [`report`]: the typed records a run logs, TensorBoard event files, the fine-tuning report and
+//!   the random-vs-pretrained table, and every figure.
+//! - [`train`]: layered run configs, the one run driver (loop, resume, log, progress, Ctrl-C,
+//!   checkpoints) and the two jobs on it, `pretrain` and `finetune`.
+//! - [`bench`]: the speed measurements behind `ssl-bench` and `ssl-data bench`.
+//! - [`cli`]: what the binaries in `src/bin/` share (run options, error reporting).
+//!
+//! Where ssl3d matches MONAI, and where it deliberately differs, is written down in
+//! `docs/MONAI_COMPAT.md`.
 
 // Affine and matrix code indexes rows and columns explicitly: it reads like the formulas it ports.
 #![allow(clippy::needless_range_loop)]
 
 pub mod allocator;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod inferers;
 pub mod io;
+pub mod kernels;
 pub mod losses;
 pub mod metrics;
 pub mod networks;

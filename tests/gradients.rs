@@ -1,5 +1,9 @@
 //! Backward is trusted because it is checked: for every block type, the autodiff gradient of a
 //! fixed random projection of the output equals central finite differences, in f64 on the CPU.
+//!
+//! Its own test binary (not a module of `tests/it`): it makes f64 the device's default float
+//! type, which only works before any tensor exists in the process and then holds for every test
+//! in it.
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;

@@ -13,9 +13,10 @@ samples differ between the two are marked "cpu_dependent": true and carry both r
 bit-for-bit reproducible with any kernel choice and are the ones a port can match. MONAI 1.6 runs are computed by
 workers with PYTHONPATH=<--monai16>, so that only the monai package differs.
 
-Each run builds the tutorial's Compose in one piece (SPEC §1.2 "pretrain"; §2.2 steps 1-11 "finetune-train";
-§2.2 steps 1-5 "finetune-val"), seeds it with `Compose.set_random_state(seed=S)` (not set_determinism) and calls it
-once on {"image": path[, "label": path]}. LoadImaged keeps its defaults (float32, image_only=True, NibabelReader
+Each run builds the tutorial's Compose in one piece (docs/MONAI_COMPAT.md: "Pretraining transforms" for
+"pretrain"; "Fine-tuning transforms" steps 1-9 for "finetune-train" and steps 1-5 for "finetune-val"), seeds it
+with `Compose.set_random_state(seed=S)` (not set_determinism) and calls it once on
+{"image": path[, "label": path]}. LoadImaged keeps its defaults (float32, image_only=True, NibabelReader
 chosen by suffix) except for the .hdr/.img pair, which MONAI's suffix check refuses ("cannot find a suitable
 reader"): there LoadImaged(reader="NibabelReader") is used, i.e. the same reader called directly.
 
@@ -34,7 +35,7 @@ Record per run:
   "samples" is the machine-default (AVX512 here) result and is not a valid target for a bit-exact port,
   cpu_dependent_keys (when cpu_dependent): the sample keys that differ between the CPU kernels,
   label_half_even_numpy (fine-tuning runs): NOT MONAI: the label after CropForegroundd with nearest resampling on
-  exact coordinates and round-half-to-even (SPEC 6.11.4), computed with numpy; {shape, sum, wsum},
+  exact coordinates and round-half-to-even (docs/MONAI_COMPAT.md, "Spacing"), computed with numpy; {shape, sum, wsum},
   notes: free text.
 wsum(a) = sum_j ((j mod 1009) + 1) * a_j in float64 over the C-order flattening.
 

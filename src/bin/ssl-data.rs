@@ -6,11 +6,13 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use ssl3d::bench;
 use ssl3d::cli::run;
 use ssl3d::data::synthetic::{SynthOptions, SynthSize, generate};
 use ssl3d::data::{Split, load_datalist, validate_items};
-use ssl3d::io::{inspect, load_labels, load_volume, read_nifti};
-use ssl3d::transforms::{self, Pipeline, PipelineKind};
+use ssl3d::io::{inspect, load_labels, load_volume};
+use ssl3d::transforms::pipelines::PipelineSpec;
+use ssl3d::transforms::{ChainSummary, Pipeline, PipelineKind};
 use ssl3d::{Error, Result};
 
 #[derive(Parser, Debug)]
@@ -359,41 +361,11 @@ fn dispatch(command: Command) -> Result<()> {
             config,
             json,
         } => {
-            let mut p = Pipeline::from_config(pipeline, config.as_deref())?;
-            p.set_random_state(seed);
-            let samples = p.run(&image, label.as_deref())?;
-            let summary: Vec<serde_json::Value> = samples
-                .iter()
-                .map(|s| {
-                    let keys: serde_json::Map<String, serde_json::Value> = s
-                        .images
-                        .iter()
-                        .map(|(k, img)| {
-                            (
-                                k.clone(),
-                                serde_json::json!({
-                                    "shape": img.data.shape(),
-                                    "sum": transforms::sum(&img.data),
-                                    "wsum": transforms::wsum(&img.data),
-                                }),
-                            )
-                        })
-                        .collect();
-                    serde_json::Value::Object(keys)
-                })
-                .collect();
-            if json {
-                println!("{}", serde_json::json!({ "samples": summary }));
-            } else {
-                for (i, s) in summary.iter().enumerate() {
-                    println!("sample {i}");
-                    for (k, v) in s.as_object().unwrap() {
-                        println!(
-                            "  {k:<9} shape {}  sum {}  wsum {}",
-                            v["shape"], v["sum"], v["wsum"]
-                        );
-                    }
-                }
+            let summary =
+                ChainSummary::run(pipeline, config.as_deref(), seed, &image, label.as_deref())?;
+            match json {
+                true => println!("{}", summary.json_line()),
+                false => print!("{}", summary.text()),
             }
             Ok(())
         }
@@ -401,7 +373,28 @@ fn dispatch(command: Command) -> Result<()> {
             image,
             label,
             repeat,
-        }) => bench_transforms(image, label, repeat),
+        }) => {
+            let (image, header, chains) =
+                bench::data::time_transforms(image.as_deref(), label.as_deref(), repeat)?;
+            println!(
+                "{}: {:?} {}, {} threads, median of {repeat} runs",
+                image.display(),
+                header.shape,
+                header.stored_type.name(),
+                rayon::current_num_threads()
+            );
+            for chain in chains {
+                println!("\n{:?} pipeline", chain.kind);
+                println!("| stage | median s |");
+                println!("|---|---:|");
+                for (stage, t) in &chain.stages {
+                    println!("| {stage} | {t:.3} |");
+                }
+                let total: f64 = chain.stages.iter().map(|s| s.1).sum();
+                println!("| **total** | **{total:.3}** |");
+            }
+            Ok(())
+        }
         Command::Bench(Bench::Pipeline {
             pipeline,
             datalist,
@@ -411,8 +404,6 @@ fn dispatch(command: Command) -> Result<()> {
             volumes_per_batch,
             consumer_ms,
         }) => {
-            use ssl3d::data::{CacheMode, LoaderConfig, VolumeDataset, epoch_batches};
-            use ssl3d::transforms::pipelines::PipelineSpec;
             if let Some(n) = workers {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
@@ -420,46 +411,26 @@ fn dispatch(command: Command) -> Result<()> {
                     .map_err(|e| Error::InvalidArgument(e.to_string()))?;
             }
             let spec = PipelineSpec::from_config(pipeline, config.as_deref())?;
-            let items = load_datalist(
-                &datalist,
-                Split::Training,
-                data_dir.as_deref(),
-                spec.needs_label(),
-            )?;
-            let ds = std::sync::Arc::new(VolumeDataset::new(
-                items,
+            let consumer = std::time::Duration::from_millis(consumer_ms);
+            let (volumes, epochs) = bench::data::time_loader(
                 spec,
-                CacheMode::Ram {
-                    budget_bytes: 16 << 30,
-                },
-            )?);
-            let cfg = LoaderConfig {
+                &datalist,
+                data_dir.as_deref(),
                 volumes_per_batch,
-                shuffle: true,
-                drop_last: false,
-                prefetch: 2,
-                run_seed: 0,
-            };
+                consumer,
+            )?;
             println!(
-                "{pipeline:?} over {} volumes, {} batches of {volumes_per_batch} volumes, {} threads, consumer {consumer_ms} ms/batch",
-                ds.len(),
-                ds.len().div_ceil(volumes_per_batch),
+                "{pipeline:?} over {volumes} volumes, {} batches of {volumes_per_batch} volumes, {} threads, consumer {consumer_ms} ms/batch",
+                volumes.div_ceil(volumes_per_batch),
                 rayon::current_num_threads()
             );
-            for (epoch, name) in [(0u64, "cold (cache filling)"), (1, "warm (cached)")] {
-                let start = Instant::now();
-                let (mut crops, mut wait) = (0usize, 0f64);
-                for b in epoch_batches(ds.clone(), cfg, epoch) {
-                    let b = b?;
-                    crops += b.tensors.values().next().map_or(0, |t| t.shape()[0]);
-                    wait += b.wait.as_secs_f64();
-                    std::thread::sleep(std::time::Duration::from_millis(consumer_ms));
-                }
-                let total = start.elapsed().as_secs_f64();
+            for (name, e) in ["cold (cache filling)", "warm (cached)"].iter().zip(epochs) {
                 println!(
-                    "  {name}: {crops} crops in {total:.2} s = {:.2} crops/s, data wait {:.0} % of the epoch",
-                    crops as f64 / total,
-                    100.0 * wait / total
+                    "  {name}: {} crops in {:.2} s = {:.2} crops/s, data wait {:.0} % of the epoch",
+                    e.crops,
+                    e.seconds,
+                    e.crops as f64 / e.seconds,
+                    100.0 * e.wait_s / e.seconds
                 );
             }
             Ok(())
@@ -469,124 +440,31 @@ fn dispatch(command: Command) -> Result<()> {
             channels,
             repeat,
         }) => {
-            use ssl3d::inferers::SlidingWindow;
-            if size.len() != 3 {
-                return Err(Error::InvalidArgument("--size takes X,Y,Z".into()));
-            }
-            let input = ndarray::Array5::<f32>::from_shape_fn(
-                (1, 1, size[0], size[1], size[2]),
-                |(_, _, i, j, k)| ((i + 2 * j + 3 * k) % 97) as f32 / 97.0,
-            );
-            let sw = SlidingWindow::default();
-            let mut times = Vec::new();
-            let mut windows = 0;
-            for _ in 0..=repeat.max(1) {
-                let t = Instant::now();
-                windows = 0;
-                let out = sw.infer(input.view(), |x| {
-                    windows += x.shape()[0];
-                    // A free "network": broadcast the window to the output channels.
-                    Ok(x.broadcast((
-                        x.shape()[0],
-                        channels,
-                        x.shape()[2],
-                        x.shape()[3],
-                        x.shape()[4],
-                    ))
-                    .expect("one input channel")
-                    .to_owned())
-                })?;
-                times.push(t.elapsed().as_secs_f64());
-                drop(out);
-            }
-            times.remove(0);
-            times.sort_by(f64::total_cmp);
+            let size: [usize; 3] = size
+                .try_into()
+                .map_err(|_| Error::InvalidArgument("--size takes X,Y,Z".into()))?;
+            let (windows, median) = bench::data::time_sliding_window(size, channels, repeat)?;
             println!(
-                "sliding window over {size:?} -> {channels} channels, {windows} windows of 96^3 (sw batch 4, overlap 0.25): median {:.3} s over {} runs, {} threads",
-                times[times.len() / 2],
-                times.len(),
+                "sliding window over {size:?} -> {channels} channels, {windows} windows of 96^3 (sw batch 4, overlap 0.25): median {median:.3} s over {} runs, {} threads",
+                repeat.max(1),
                 rayon::current_num_threads()
             );
             Ok(())
         }
         Command::Bench(Bench::Read { file, repeat }) => {
-            let bytes = std::fs::metadata(&file)
-                .map_err(|e| Error::io(&file, e))?
-                .len();
-            let first = read_nifti(&file)?;
-            let mut times = Vec::with_capacity(repeat);
-            for _ in 0..repeat.max(1) {
-                let t = Instant::now();
-                let img = read_nifti(&file)?;
-                times.push(t.elapsed().as_secs_f64());
-                drop(img);
-            }
-            times.sort_by(f64::total_cmp);
+            let t = bench::data::time_read(&file, repeat)?;
             println!(
                 "read {} ({:?} {}, {:.1} MB on disk) into f32: median {:.3} s, min {:.3} s over {} runs, {} threads",
                 file.display(),
-                first.header.shape,
-                first.header.stored_type.name(),
-                bytes as f64 / 1e6,
-                times[times.len() / 2],
-                times[0],
-                times.len(),
+                t.header.shape,
+                t.header.stored_type.name(),
+                t.bytes_on_disk as f64 / 1e6,
+                t.median_s,
+                t.min_s,
+                t.runs,
                 rayon::current_num_threads()
             );
             Ok(())
         }
     }
-}
-
-/// Per-stage median times of the pretrain and finetune-train chains.
-fn bench_transforms(image: Option<PathBuf>, label: Option<PathBuf>, repeat: usize) -> Result<()> {
-    use ssl3d::data::synthetic::{PhantomKind, synthesize};
-    let tmp = std::env::temp_dir().join(format!("ssl3d-bench-{}", std::process::id()));
-    let (image, label) = match image {
-        Some(i) => (i, label),
-        None => {
-            let v = synthesize(PhantomKind::Abdomen, SynthSize::Full, 0, 1);
-            let (i, l) = (tmp.join("img.nii.gz"), tmp.join("label.nii.gz"));
-            ssl3d::io::write_volume(&i, &v.hu, &v.affine)?;
-            ssl3d::io::write_volume(&l, v.labels.as_ref().unwrap(), &v.affine)?;
-            (i, Some(l))
-        }
-    };
-    let header = ssl3d::io::read_header(&image)?;
-    println!(
-        "{}: {:?} {}, {} threads, median of {repeat} runs",
-        image.display(),
-        header.shape,
-        header.stored_type.name(),
-        rayon::current_num_threads()
-    );
-    let mut kinds = vec![PipelineKind::Pretrain];
-    if label.is_some() {
-        kinds.push(PipelineKind::FinetuneTrain);
-    }
-    for kind in kinds {
-        let mut p = Pipeline::from_config(kind, None)?;
-        let mut runs: Vec<Vec<(&str, f64)>> = Vec::new();
-        for i in 0..=repeat.max(1) {
-            p.set_random_state(i as u32);
-            let (_, times) = p.run_timed(&image, label.as_deref())?;
-            if i > 0 {
-                runs.push(times.iter().map(|(n, t)| (*n, t.as_secs_f64())).collect());
-            }
-        }
-        println!("\n{kind:?} pipeline");
-        println!("| stage | median s |");
-        println!("|---|---:|");
-        let mut total = 0.0;
-        for s in 0..runs[0].len() {
-            let mut v: Vec<f64> = runs.iter().map(|r| r[s].1).collect();
-            v.sort_by(f64::total_cmp);
-            let m = v[v.len() / 2];
-            total += m;
-            println!("| {} | {m:.3} |", runs[0][s].0);
-        }
-        println!("| **total** | **{total:.3}** |");
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
-    Ok(())
 }

@@ -1,6 +1,8 @@
 //! Data: MONAI datalists, up-front validation of the files a run needs, datasets with RAM and
 //! disk caches, the batch loader, and synthetic CT.
 
+pub mod batch;
+pub mod btcv;
 pub mod cache_file;
 pub mod datalist;
 pub mod dataset;
@@ -9,6 +11,7 @@ pub mod seeding;
 pub mod synthetic;
 pub mod validate;
 
+pub use batch::{FromCollated, SegBatch, SslBatch};
 pub use datalist::{DataItem, Split, load_datalist};
 pub use dataset::{CacheMode, VolumeDataset};
 pub use loader::{Batch, LoaderConfig, batches_per_epoch, epoch_batches, epoch_batches_from};

@@ -1,6 +1,7 @@
-//! MONAI's `sliding_window_inference` (SPEC §6.12): pad to at least the window, tile with the
-//! given overlap (last window flush with the end), run the predictor on batches of windows, blend
-//! with the importance map, divide by the accumulated weights and crop the padding away.
+//! MONAI's `sliding_window_inference` (docs/MONAI_COMPAT.md, "Sliding-window inference"): pad to
+//! at least the window, tile with the given overlap (last window flush with the end), run the
+//! predictor on batches of windows, blend with the importance map, divide by the accumulated
+//! weights and crop the padding away.
 //!
 //! The predictor is any closure from a batch of windows `(n, C_in, rx, ry, rz)` to predictions
 //! `(n, C_out, rx, ry, rz)`, so it can run any network on any device; stitching happens here on

@@ -1,6 +1,8 @@
-//! NIfTI-1 input and output (`.nii`, `.nii.gz`, `.hdr`/`.img` pairs), matching what nibabel reads.
+//! NIfTI-1 input and output (`.nii`, `.nii.gz`, `.hdr`/`.img` pairs), matching what nibabel reads,
+//! and atomic writes of the files a run leaves behind.
 
 pub mod affine;
+pub mod atomic;
 pub mod datatype;
 pub mod header;
 pub mod inspect;
@@ -10,6 +12,7 @@ pub mod volume;
 pub mod writer;
 
 pub use affine::{Affine, AffineSource};
+pub use atomic::{write_atomic, write_json_atomic};
 pub use header::{HeaderInfo, read_header};
 pub use inspect::{InspectReport, inspect};
 pub use reader::{NiftiImage, VoxelData, read_label_map, read_nifti};

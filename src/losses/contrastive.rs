@@ -1,8 +1,8 @@
 //! MONAI's `ContrastiveLoss` (NT-Xent, SimCLR): cosine similarities of the 2B rows of
 //! `cat([input, target])`, positives at `(i + B) mod 2B`, the denominator over every other row
-//! (SPEC §6.7). Computed through a normalised Gram matrix and a log-sum-exp, so it never forms
-//! MONAI's `(2B, 2B, F)` broadcast and stays finite at small temperatures where MONAI's
-//! `exp(S/T)` overflows to NaN; where MONAI is finite the values agree.
+//! (docs/MONAI_COMPAT.md, "ContrastiveLoss"). Computed through a normalised Gram matrix and a
+//! log-sum-exp, so it never forms MONAI's `(2B, 2B, F)` broadcast and stays finite at small
+//! temperatures where MONAI's `exp(S/T)` overflows to NaN; where MONAI is finite the values agree.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor, TensorData};

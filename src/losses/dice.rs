@@ -1,10 +1,12 @@
 //! MONAI's `DiceLoss` and `DiceCELoss` with the options the tutorial uses and the common ones around
-//! them (SPEC §6.8). Inputs are logits `(B, C, X, Y, Z)`; targets are label maps `(B, 1, X, Y, Z)`
-//! (`to_onehot_y`) or one-hot `(B, C, X, Y, Z)`.
+//! them (docs/MONAI_COMPAT.md, "DiceCELoss"). Inputs are logits `(B, C, X, Y, Z)`; targets are
+//! label maps `(B, 1, X, Y, Z)` (`to_onehot_y`) or one-hot `(B, C, X, Y, Z)`.
 
 use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use burn::tensor::backend::Backend;
+
+use crate::kernels::dice_ce::{SoftmaxDiceCe, fused_parts};
 
 /// How per-(batch, class) losses are reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -152,14 +154,29 @@ pub fn cross_entropy<B: Backend>(logits: Tensor<B, 5>, labels: Tensor<B, 5>) -> 
 impl DiceCeLossConfig {
     /// `λ_dice·Dice + λ_ce·CE`, with the parts for logging: `(total, dice, ce)`. On the CPU
     /// backend with softmax and one-hot labels (the tutorial's setting) this is one fused kernel
-    /// (`dice_ce_cpu.rs`); there, under autodiff, only `total` carries gradients and `dice` and
+    /// (`kernels::dice_ce`); there, under autodiff, only `total` carries gradients and `dice` and
     /// `ce` are values for logging.
     pub fn forward_parts<B: Backend>(
         &self,
         logits: Tensor<B, 5>,
         labels: Tensor<B, 5>,
     ) -> (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>) {
-        match super::dice_ce_cpu::fused_parts(self, logits, labels) {
+        let d = &self.dice;
+        if !(d.softmax && d.to_onehot_y && !d.sigmoid) {
+            return self.reference_parts(logits, labels);
+        }
+        let fused = SoftmaxDiceCe {
+            include_background: d.include_background,
+            squared_pred: d.squared_pred,
+            jaccard: d.jaccard,
+            batch: d.batch,
+            mean: d.reduction == Reduction::Mean,
+            smooth_nr: d.smooth_nr,
+            smooth_dr: d.smooth_dr,
+            lambda_dice: self.lambda_dice,
+            lambda_ce: self.lambda_ce,
+        };
+        match fused_parts(&fused, logits, labels) {
             Ok([total, dice, ce]) => (total, dice, ce),
             Err((logits, labels)) => self.reference_parts(logits, labels),
         }

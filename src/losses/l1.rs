@@ -1,4 +1,5 @@
-//! `torch.nn.L1Loss()` (mean absolute error) and the SSL objective `total = r + c·r` (SPEC §1.4).
+//! `torch.nn.L1Loss()` (mean absolute error) and the SSL objective `total = r + c·r`
+//! (docs/MONAI_COMPAT.md, "Pretraining step").
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;

@@ -1,9 +1,8 @@
-//! Losses: the SSL objective (L1 + contrastive, SPEC §1.4) and the fine-tuning DiceCE (§2.4), equal
-//! to MONAI's on the reference vectors.
+//! Losses: the SSL objective (L1 + contrastive) and the fine-tuning DiceCE, equal to MONAI's on the
+//! reference vectors (docs/MONAI_COMPAT.md, "Pretraining step" and "Loss, optimiser and metric").
 
 pub mod contrastive;
 pub mod dice;
-mod dice_ce_cpu;
 pub mod l1;
 
 pub use contrastive::contrastive_loss;

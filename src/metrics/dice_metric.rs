@@ -1,5 +1,6 @@
-//! Dice per case and class, exactly as MONAI's `DiceMetric` computes it (SPEC §6.9), the tutorial's
-//! reported value (the mean of running aggregates, §2.5), and the clean numbers beside them.
+//! Dice per case and class, exactly as MONAI's `DiceMetric` computes it (docs/MONAI_COMPAT.md,
+//! "DiceMetric"), the tutorial's reported value (the mean of running aggregates, "Fine-tuning
+//! validation"), and the clean numbers beside them.
 //!
 //! Which is which: [`DiceMetric::aggregate`] is MONAI's `aggregate()` (background included by
 //! default, classes absent from the ground truth ignored); [`mean_of_running_aggregates`] is what
@@ -129,7 +130,8 @@ pub fn aggregate_rows(rows: &[Vec<f64>]) -> f64 {
 }
 
 /// The tutorial's "Val Mean Dice": after each case it takes MONAI's running aggregate, then
-/// averages those running values, so early cases weigh more (SPEC §2.5, §8.4).
+/// averages those running values, so early cases weigh more (docs/MONAI_COMPAT.md, "Fine-tuning
+/// validation" and "Fine-tuning validation and epoch_loss").
 pub fn mean_of_running_aggregates(rows: &[Vec<f64>]) -> f64 {
     if rows.is_empty() {
         return f64::NAN;
@@ -163,4 +165,14 @@ pub fn foreground_mean_dice(rows_with_background: &[Vec<f64>]) -> f64 {
         .map(|r| r[1..].to_vec())
         .collect();
     aggregate_rows(&organs)
+}
+
+/// Which Dice summary of a validation picks the best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BestMetric {
+    /// The tutorial's "Val Mean Dice": mean of running aggregates, background included.
+    Tutorial,
+    /// Mean organ Dice over the validation volumes (13 organs, background excluded).
+    Foreground,
 }

@@ -8,7 +8,7 @@ pub mod hausdorff;
 
 pub use as_discrete::{argmax_channels, one_hot};
 pub use dice_metric::{
-    DiceMetric, aggregate_rows, dice_per_class, foreground_mean_dice, mean_of_running_aggregates,
-    per_class_mean,
+    BestMetric, DiceMetric, aggregate_rows, dice_per_class, foreground_mean_dice,
+    mean_of_running_aggregates, per_class_mean,
 };
 pub use hausdorff::{hausdorff_distance, hd95_per_class};

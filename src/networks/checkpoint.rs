@@ -6,13 +6,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::config::Config;
+use burn::module::Module;
 use burn::store::{ModuleSnapshot, ModuleStore, PytorchStore};
 use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 use serde::Serialize;
 
+use super::native::save_native;
 use super::nets::Unetr;
-use super::state_dict::{Arch, LoadReport, load_state_dict};
+use super::state_dict::{Arch, LoadReport, export_state_dict, load_state_dict};
 use crate::error::{Error, Result};
 
 /// Every tensor of a MONAI/PyTorch checkpoint by its state-dict key, as f32. Finds the state dict
@@ -51,6 +54,20 @@ pub fn read_torch_state_dict(path: &Path) -> Result<BTreeMap<String, TensorData>
         return Err(Error::bad_file(path, "the checkpoint holds no tensors"));
     }
     Ok(tensors)
+}
+
+/// Saves a trained model for both worlds: Burn's record with its config (`<name>.mpk`,
+/// `<name>.config.json`) and MONAI-keyed `<name>.safetensors`.
+pub fn save_best_model<B: Backend, M: Module<B> + ModuleSnapshot<B>, C: Config>(
+    model: M,
+    config: &C,
+    arch: Arch,
+    dir: &Path,
+    name: &str,
+) -> Result<()> {
+    let tensors = export_state_dict(&model, arch)?;
+    save_native(model, config, dir, name)?;
+    write_safetensors(&dir.join(format!("{name}.safetensors")), &tensors)
 }
 
 /// Writes MONAI-named tensors as safetensors (atomically), loadable with
@@ -131,7 +148,8 @@ impl TransferReport {
     }
 }
 
-/// Loads a pretrained backbone into `unetr.vit`, by name (SPEC §2.3). `source` may be a
+/// Loads a pretrained backbone into `unetr.vit`, by name (docs/MONAI_COMPAT.md,
+/// "Weight transfer"). `source` may be a
 /// ViTAutoEnc state dict (keys `patch_embedding.…`, `blocks.…`, `norm.…`) or a UNETR one
 /// (`vit.…`). A shape mismatch fails with the key and both shapes; a source that provides no
 /// backbone weight at all is an error, not a silent random start.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use super::bar_chart::{Series, draw_bars};
+use super::finetune_report::FinetuneReport;
 use super::font::ensure_font;
 use crate::error::{Error, Result};
-use crate::train::FinetuneReport;
 
 /// The tutorial README's table (Dice in %, background included): (training volumes, random,
 /// pretrained).

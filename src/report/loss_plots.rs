@@ -7,6 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::font::{FONT, ensure_font};
+use super::records::{PretrainRecord, Record, SslEpochRecord};
 use crate::error::{Error, Result};
 
 /// One panel: a title, an x-axis label and its (x, y) points.
@@ -78,4 +79,36 @@ pub fn write_panels(out: &Path, panels: &[Panel], cols: usize) -> Result<()> {
         root.present().map_err(|e| err(e.to_string()))?;
     }
     std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+}
+
+/// The SSL tutorial's 2×2 `loss_plots.png` from a pretraining log's epoch and validation records.
+pub fn write_ssl_loss_plots(out: &Path, records: &[PretrainRecord]) -> Result<()> {
+    let epochs = |value: fn(&SslEpochRecord) -> f64| -> Vec<(f64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Record::Epoch(e) => Some((e.epoch as f64, value(e))),
+                _ => None,
+            })
+            .collect()
+    };
+    let validation = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Val(v) => Some((v.epoch as f64, v.val_l1)),
+            _ => None,
+        })
+        .collect();
+    let panel = |title, points| Panel {
+        title,
+        x_label: "epoch",
+        points,
+    };
+    let panels = [
+        panel("Training Loss", epochs(|e| e.total)),
+        panel("Validation Loss", validation),
+        panel("Training Contrastive Loss", epochs(|e| e.contrastive)),
+        panel("Training Recon Loss", epochs(|e| e.recon)),
+    ];
+    write_panels(out, &panels, 2)
 }

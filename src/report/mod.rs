@@ -1,12 +1,22 @@
-//! Figures and reports a person looks at.
+//! Figures and reports a person looks at, and the typed records they are drawn from: a run's
+//! log lines (`records`), the fine-tuning report and the random-vs-pretrained table. Training
+//! writes these; this module never depends on training.
 
 pub mod augmentation_views;
 pub mod bar_chart;
 pub mod colours;
 pub mod dice_table;
+pub mod finetune_report;
 pub mod font;
 pub mod loss_plots;
+pub mod pretrain_summary;
+pub mod records;
+pub mod tensorboard;
+pub mod validation;
 pub mod views;
 
 pub use augmentation_views::write_augmentation_views;
+pub use finetune_report::FinetuneReport;
+pub use pretrain_summary::PretrainSummary;
+pub use validation::ValidationResult;
 pub use views::write_views;

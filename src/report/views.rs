@@ -208,10 +208,7 @@ pub fn write_views(volume: &Volume, labels: Option<&LabelVolume>, out: &Path) ->
         let mut lx = margin as i32;
         for l in (1..=255u8).filter(|&l| present[l as usize]) {
             let (r, g, b) = label_colour(l);
-            let name = crate::data::synthetic::anatomy::BTCV_CLASSES
-                .get(l as usize)
-                .map(|n| format!("{l} {n}"))
-                .unwrap_or_else(|| l.to_string());
+            let name = crate::data::btcv::label_legend(l);
             root.draw(&Rectangle::new(
                 [(lx, legend_y + 22), (lx + 12, legend_y + 34)],
                 RGBColor(r, g, b).filled(),

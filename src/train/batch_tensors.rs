@@ -1,12 +1,8 @@
 //! Between the data side (ndarray batches) and the model side (Burn tensors).
 
-use std::collections::BTreeMap;
-
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use ndarray::Array5;
-
-use crate::error::{Error, Result};
 
 /// An array as a tensor on `device`.
 pub fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tensor<B, 5> {
@@ -16,18 +12,6 @@ pub fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tenso
         None => a.iter().copied().collect(),
     };
     Tensor::from_data(TensorData::new(data, shape), device)
-}
-
-/// A batch key as a tensor on `device`.
-pub fn to_tensor<B: Backend>(
-    batch: &BTreeMap<String, Array5<f32>>,
-    key: &str,
-    device: &B::Device,
-) -> Result<Tensor<B, 5>> {
-    let a = batch
-        .get(key)
-        .ok_or_else(|| Error::InvalidArgument(format!("the batch has no \"{key}\"")))?;
-    Ok(array_to_tensor(a, device))
 }
 
 /// A tensor back as an array (for stitching and metrics on the CPU side).

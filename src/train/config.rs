@@ -1,4 +1,4 @@
-//! Run configurations: the tutorial's values as defaults, a JSON file that gives only the fields
+//! Layered run configurations: the tutorial's values as defaults, a JSON file that gives only the fields
 //! it changes, and `--set key.sub=value` overrides from the command line. Unknown keys are errors
 //! (a typo must never silently do nothing); the effective configuration is what a run records.
 
@@ -8,19 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::data::LoaderConfig;
 use crate::error::{Error, Result};
-use crate::networks::{UnetrConfig, VitAutoEncConfig};
-use crate::transforms::{FinetuneTransforms, PretrainTransforms};
-
-/// How validation draws its augmentations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ValidationMode {
-    /// The tutorial: the random training transforms on a shuffled validation loader.
-    Tutorial,
-    /// A fixed seed per item and no shuffling, so validation curves compare between runs.
-    Deterministic,
-}
 
 /// Where the deterministic prefix of the pipeline (load → spacing → window → crop) is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,108 +55,6 @@ impl CacheConfig {
             CacheKind::Disk => crate::data::CacheMode::Disk {
                 dir: self.dir.clone().unwrap_or_else(|| logdir.join("cache")),
             },
-        }
-    }
-}
-
-/// `ssl-pretrain` defaults: the tutorial's code (SPEC §1.3–1.5). The tutorial's README says 300
-/// epochs and temperature 0.005; its code uses 500 and 0.05 (0.005 overflows to NaN in MONAI).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PretrainConfig {
-    pub max_epochs: usize,
-    /// Validate when `epoch % val_interval == 0` (0-based, as the tutorial).
-    pub val_interval: usize,
-    /// Volumes per batch; each gives `transforms.num_samples` crops (tutorial: 4 × 2 = 8).
-    pub volumes_per_batch: usize,
-    /// Adam learning rate (betas 0.9/0.999, eps 1e-8, no weight decay).
-    pub lr: f64,
-    /// ContrastiveLoss temperature.
-    pub temperature: f64,
-    pub seed: u64,
-    pub validation: ValidationMode,
-    /// Checkpoint every this many steps (and at each epoch end); 0: at epoch ends only.
-    pub checkpoint_every: usize,
-    /// Batches prepared ahead of the training step.
-    pub prefetch_batches: usize,
-    pub cache: CacheConfig,
-    pub transforms: PretrainTransforms,
-    pub model: VitAutoEncConfig,
-}
-
-impl Default for PretrainConfig {
-    fn default() -> Self {
-        PretrainConfig {
-            max_epochs: 500,
-            val_interval: 2,
-            volumes_per_batch: 4,
-            lr: 1e-4,
-            temperature: 0.05,
-            seed: 123,
-            validation: ValidationMode::Tutorial,
-            checkpoint_every: 100,
-            prefetch_batches: 2,
-            cache: CacheConfig::default(),
-            transforms: PretrainTransforms::default(),
-            model: VitAutoEncConfig::tutorial(),
-        }
-    }
-}
-
-/// Which validation number picks the best checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BestMetric {
-    /// The tutorial's "Val Mean Dice": mean of running aggregates, background included.
-    Tutorial,
-    /// Mean organ Dice over the validation volumes (13 organs, background excluded).
-    Foreground,
-}
-
-/// `ssl-finetune` defaults: the tutorial's (SPEC §2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FinetuneConfig {
-    /// Optimisation steps; epochs always run to their end, as in the tutorial.
-    pub max_iterations: usize,
-    /// Validate after the update whose 0-based iteration is a positive multiple of this (the
-    /// tutorial: iterations 100, 200, …, 29900; none at the end).
-    pub eval_num: usize,
-    /// AdamW learning rate and decoupled weight decay (betas 0.9/0.999, eps 1e-8).
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub seed: u64,
-    /// Volumes per step; each gives `transforms.num_samples` (4) crops.
-    pub volumes_per_batch: usize,
-    /// A resumable checkpoint every this many steps (and at the end).
-    pub checkpoint_every: usize,
-    pub prefetch_batches: usize,
-    pub best_metric: BestMetric,
-    /// Compute HD95 (mm) per organ at each validation.
-    pub hd95: bool,
-    pub cache: CacheConfig,
-    pub sliding_window: crate::inferers::SlidingWindow,
-    pub transforms: FinetuneTransforms,
-    pub model: UnetrConfig,
-}
-
-impl Default for FinetuneConfig {
-    fn default() -> Self {
-        FinetuneConfig {
-            max_iterations: 30_000,
-            eval_num: 100,
-            lr: 1e-4,
-            weight_decay: 1e-5,
-            seed: 0,
-            volumes_per_batch: 1,
-            checkpoint_every: 100,
-            prefetch_batches: 2,
-            best_metric: BestMetric::Tutorial,
-            hd95: true,
-            cache: CacheConfig::default(),
-            sliding_window: crate::inferers::SlidingWindow::default(),
-            transforms: FinetuneTransforms::default(),
-            model: UnetrConfig::tutorial(),
         }
     }
 }
@@ -285,10 +172,23 @@ pub fn layered_config<T: Serialize + DeserializeOwned + Default>(
         .map_err(|e| Error::InvalidArgument(format!("invalid configuration: {e}")))
 }
 
-/// Writes the effective configuration as pretty JSON (atomically) so a run records what it used.
-pub fn write_effective<T: Serialize>(cfg: &T, path: &Path) -> Result<()> {
-    let text = serde_json::to_string_pretty(cfg).expect("configs serialise") + "\n";
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+/// Attention splits the hidden size evenly over the heads.
+pub(crate) fn check_heads(hidden_size: usize, num_heads: usize) -> Result<()> {
+    if num_heads == 0 || !hidden_size.is_multiple_of(num_heads) {
+        return Err(Error::InvalidArgument(format!(
+            "model.vit.hidden_size {hidden_size} must be divisible by num_heads {num_heads}"
+        )));
+    }
+    Ok(())
+}
+
+/// A training loader as both tutorials use it: shuffled each epoch, the last short batch kept.
+pub(crate) fn train_loader(volumes_per_batch: usize, prefetch: usize, seed: u64) -> LoaderConfig {
+    LoaderConfig {
+        volumes_per_batch,
+        shuffle: true,
+        drop_last: false,
+        prefetch,
+        run_seed: seed,
+    }
 }

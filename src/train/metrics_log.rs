@@ -1,6 +1,7 @@
-//! `metrics.jsonl`: one JSON object per line, flushed line by line, so a killed run loses at most
-//! the line being written; reading skips a torn last line. Resume truncates the log back to the
-//! checkpoint's step so the history never holds two versions of a step.
+//! `metrics.jsonl` as a file of JSON lines: appended and flushed line by line, so a killed run
+//! loses at most the line being written; reading skips a torn last line. Resume truncates the log
+//! back to the checkpoint's step so the history never holds two versions of a step. Tools and
+//! tests read it untyped from here; a run writes it typed through `run_log`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -71,36 +72,4 @@ pub fn truncate_records(path: &Path, mut keep: impl FnMut(&Value) -> bool) -> Re
     }
     std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-/// A run's `metrics.jsonl` with its records in memory (for plots and reports).
-pub struct RunLog {
-    file: MetricsLog,
-    pub records: Vec<Value>,
-}
-
-impl RunLog {
-    /// Opens `logdir/metrics.jsonl`, keeping only its first `keep` records: those of the checkpoint
-    /// a run resumes from (0 for a fresh run), so the log never holds a step twice.
-    pub fn open(logdir: &Path, keep: usize) -> Result<Self> {
-        let path = logdir.join("metrics.jsonl");
-        let mut kept = 0;
-        truncate_records(&path, |_| {
-            kept += 1;
-            kept <= keep
-        })?;
-        Ok(RunLog {
-            records: read_records(&path)?,
-            file: MetricsLog::open(&path)?,
-        })
-    }
-
-    /// Appends `r` to the file and the history, and counts it in `count` (the state's record
-    /// count, which the next checkpoint saves).
-    pub fn push(&mut self, r: Value, count: &mut usize) -> Result<()> {
-        self.file.write(&r)?;
-        self.records.push(r);
-        *count += 1;
-        Ok(())
-    }
 }

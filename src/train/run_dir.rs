@@ -7,9 +7,10 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config::{differing_keys, write_effective};
+use super::config::differing_keys;
 use super::run_checkpoint::RunCheckpoints;
 use crate::error::{Error, Result};
+use crate::io::write_json_atomic;
 
 /// Creates or checks `logdir` and writes the effective `cfg` as `logdir/config.json`.
 pub fn prepare_logdir<C: Serialize>(
@@ -52,5 +53,5 @@ pub fn prepare_logdir<C: Serialize>(
             logdir.display()
         )));
     }
-    write_effective(cfg, &saved)
+    write_json_atomic(cfg, &saved)
 }

@@ -1,28 +1,21 @@
-//! One step of the SSL tutorial (SPEC §1.4): reconstruct both views, L1 of view 1 against the clean
-//! crop, contrastive loss between the two flattened reconstructions, `total = r + c·r`, Adam.
-
-use std::collections::BTreeMap;
+//! One step of the SSL tutorial (docs/MONAI_COMPAT.md, "Pretraining step"): reconstruct both views,
+//! L1 of view 1 against the clean crop, contrastive loss between the two flattened reconstructions,
+//! `total = r + c·r`, Adam.
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use ndarray::Array5;
 
-use super::batch_tensors::{scalar, to_tensor};
-use super::fused_adam::FusedAdam;
+use super::batch_tensors::{array_to_tensor, scalar};
+use super::driver::Trainer;
+use crate::data::SslBatch;
 use crate::error::{Error, Result};
+use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use crate::networks::VitAutoEnc;
-
-/// The three numbers the tutorial logs per step.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct SslLosses {
-    pub total: f64,
-    pub recon: f64,
-    pub contrastive: f64,
-}
+use crate::report::records::SslLosses;
 
 /// The tutorial's losses for one batch (`image` = view 1, `image_2` = view 2, `gt_image` = clean).
 ///
@@ -75,25 +68,28 @@ impl<B: AutodiffBackend> SslTrainer<B> {
         }
     }
 
-    /// The optimiser state, for a checkpoint.
-    pub fn optimizer_record(&self) -> SslOptimizerRecord<B> {
-        self.optim.to_record()
+    /// Validation L1 of view 1 against the clean crop, without gradients.
+    pub fn validate(&self, batch: &SslBatch) -> Result<f64> {
+        let model = self.model.valid();
+        let device = model.vit.norm.gamma.val().device();
+        let (out, _) = model.forward(array_to_tensor(&batch.view1, &device));
+        Ok(scalar(l1_loss(out, array_to_tensor(&batch.clean, &device))))
     }
+}
 
-    /// Restores the optimiser state of a checkpoint (the model must hold the same checkpoint's
-    /// weights: the state is keyed by parameter id, which the model record carries).
-    pub fn load_optimizer_record(&mut self, record: SslOptimizerRecord<B>) {
-        self.optim = self.optim.clone().load_record(record);
-    }
+impl<B: AutodiffBackend> Trainer<B> for SslTrainer<B> {
+    type Model = VitAutoEnc<B>;
+    type OptimizerRecord = SslOptimizerRecord<B>;
+    type Batch = SslBatch;
+    type Losses = SslLosses;
 
-    /// One optimisation step; a NaN or infinite loss is an error and leaves the model unchanged.
-    pub fn step(&mut self, batch: &BTreeMap<String, Array5<f32>>) -> Result<SslLosses> {
+    fn step(&mut self, batch: &SslBatch) -> Result<SslLosses> {
         let device = self.model.vit.norm.gamma.val().device();
         let (total, recon, contrastive) = ssl_losses(
             &self.model,
-            to_tensor(batch, "image", &device)?,
-            to_tensor(batch, "image_2", &device)?,
-            to_tensor(batch, "gt_image", &device)?,
+            array_to_tensor(&batch.view1, &device),
+            array_to_tensor(&batch.view2, &device),
+            array_to_tensor(&batch.clean, &device),
             self.temperature,
         );
         let losses = SslLosses {
@@ -113,11 +109,21 @@ impl<B: AutodiffBackend> SslTrainer<B> {
         Ok(losses)
     }
 
-    /// Validation L1 of view 1 against the clean crop, without gradients.
-    pub fn validate(&self, batch: &BTreeMap<String, Array5<f32>>) -> Result<f64> {
-        let model = self.model.valid();
-        let device = model.vit.norm.gamma.val().device();
-        let (out, _) = model.forward(to_tensor(batch, "image", &device)?);
-        Ok(scalar(l1_loss(out, to_tensor(batch, "gt_image", &device)?)))
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn model(&self) -> &VitAutoEnc<B> {
+        &self.model
+    }
+
+    fn optimizer_record(&self) -> SslOptimizerRecord<B> {
+        self.optim.to_record()
+    }
+
+    /// The optimiser state is keyed by parameter id, which the restored model record carries.
+    fn restore(&mut self, model: VitAutoEnc<B>, optimizer: SslOptimizerRecord<B>) {
+        self.model = model;
+        self.optim = self.optim.clone().load_record(optimizer);
     }
 }

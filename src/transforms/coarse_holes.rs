@@ -1,6 +1,7 @@
 //! Hole boxes shared by `RandCoarseDropout` and `RandCoarseShuffle` (`RandCoarseTransform.randomize`),
 //! with MONAI's draw order and its quirk: when sizes are random, each hole's lower size bound is the
-//! previous hole's size, so sizes never shrink within one call (SPEC §6.11.9).
+//! previous hole's size, so sizes never shrink within one call (docs/MONAI_COMPAT.md,
+//! "RandCoarseDropout" and "Monotone hole sizes").
 
 use super::rng::RandomState;
 

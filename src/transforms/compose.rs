@@ -1,6 +1,6 @@
-//! `Compose` and `OneOf` with MONAI's seeding chain (SPEC §7): a composed transform seeded with `s`
-//! draws one 32-bit seed per random child, in order; each transform runs on every sample of the
-//! list before the next transform starts.
+//! `Compose` and `OneOf` with MONAI's seeding chain (docs/MONAI_COMPAT.md, "Compose and OneOf
+//! seeding"): a composed transform seeded with `s` draws one 32-bit seed per random child, in
+//! order; each transform runs on every sample of the list before the next transform starts.
 
 use super::meta::Sample;
 use super::rng::RandomState;

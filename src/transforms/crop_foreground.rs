@@ -1,5 +1,6 @@
 //! `CropForegroundd(source_key, select_fn = x > 0, margin 0, allow_smaller)`: crop every key to the
-//! bounding box of the source's foreground (SPEC §6.11.5). No foreground gives MONAI's empty crop.
+//! bounding box of the source's foreground (docs/MONAI_COMPAT.md, "CropForeground"). No foreground
+//! gives MONAI's empty crop.
 
 use ndarray::{Array4, Axis, s};
 use rayon::prelude::*;

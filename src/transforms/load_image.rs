@@ -1,6 +1,6 @@
 //! `LoadImaged` + `EnsureChannelFirstd`: NIfTI files into `(1, X, Y, Z)` f32 images with their
-//! affines, no reorientation (SPEC §6.11.1). Labels are read losslessly and must sit on their image's
-//! grid with values below `num_classes`.
+//! affines, no reorientation (docs/MONAI_COMPAT.md, "LoadImage"). Labels are read losslessly and
+//! must sit on their image's grid with values below `num_classes`.
 
 use std::path::Path;
 

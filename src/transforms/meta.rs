@@ -89,8 +89,9 @@ impl Sample {
     }
 }
 
-/// SPEC §5's position-weighted checksum `Σ_j ((j mod 1009) + 1)·a_j` over the C-order flattening,
-/// in f64. It detects permutations that a plain sum misses.
+/// The fixtures' position-weighted checksum `Σ_j ((j mod 1009) + 1)·a_j` over the C-order
+/// flattening, in f64 (docs/MONAI_COMPAT.md, "Checksums used by the fixtures"). It detects
+/// permutations that a plain sum misses.
 pub fn wsum(data: &Array4<f32>) -> f64 {
     data.iter()
         .enumerate()

@@ -1,6 +1,8 @@
-//! MONAI's transforms with MONAI's exact semantics and random draws (SPEC §6.11, §7), one file per
-//! transform, and the tutorial's pipelines built from them.
+//! MONAI's transforms with MONAI's exact semantics and random draws (docs/MONAI_COMPAT.md,
+//! "Transforms" and "Random number streams"), one file per transform, and the tutorial's
+//! pipelines built from them.
 
+pub mod chain_summary;
 pub mod coarse_holes;
 pub mod compose;
 pub mod copy_items;
@@ -24,6 +26,7 @@ pub mod spacing;
 pub mod spatial_pad;
 pub mod twin_rng;
 
+pub use chain_summary::ChainSummary;
 pub use compose::{Compose, OneOf, Transform};
 pub use meta::{MetaImage, Sample, sum, wsum};
 pub use pipelines::{FinetuneTransforms, Pipeline, PipelineKind, PretrainTransforms};

@@ -1,6 +1,6 @@
 //! `Orientationd(axcodes="RAS")`: reorder and flip voxel axes so array axes run along R, A, S
-//! (SPEC §6.11.3). Done as strided views (no copy); the new affine follows nibabel's
-//! `inv_ornt_aff`.
+//! (docs/MONAI_COMPAT.md, "Orientation"). Done as strided views (no copy); the new affine follows
+//! nibabel's `inv_ornt_aff`.
 
 use nalgebra::Matrix3;
 

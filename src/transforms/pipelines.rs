@@ -1,6 +1,7 @@
 //! The tutorial's three transform pipelines, built from JSON configs whose defaults are the
-//! tutorial's values: `pretrain` (SPEC §1.2), `finetune-train` (§2.2) and `finetune-val`.
-//! Each is a deterministic prefix (cacheable) and a random part seeded like MONAI's `Compose`.
+//! tutorial's values: `pretrain`, `finetune-train` and `finetune-val` (docs/MONAI_COMPAT.md,
+//! "Pretraining transforms" and "Fine-tuning transforms"). Each is a deterministic prefix
+//! (cacheable) and a random part seeded like MONAI's `Compose`.
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! `RandCoarseDropoutd`: in-painting (`dropout_holes=True`: holes filled with noise) and out-painting
 //! (`False`: everything but the holes replaced by noise). Noise is uniform in `[min, max)` of the
-//! whole crop, computed once before filling (SPEC §6.11.9).
+//! whole crop, computed once before filling (docs/MONAI_COMPAT.md, "RandCoarseDropout").
 
 use ndarray::{Array4, s};
 

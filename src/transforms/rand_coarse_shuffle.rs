@@ -1,5 +1,6 @@
 //! `RandCoarseShuffled`: local pixel shuffling. Inside each hole, every channel's voxels are
-//! permuted with numpy's legacy shuffle; holes run in order, so overlaps reshuffle (SPEC §6.11.10).
+//! permuted with numpy's legacy shuffle; holes run in order, so overlaps reshuffle
+//! (docs/MONAI_COMPAT.md, "RandCoarseShuffle").
 
 use ndarray::s;
 

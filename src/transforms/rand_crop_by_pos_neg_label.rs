@@ -1,6 +1,7 @@
 //! `RandCropByPosNegLabeld(spatial_size, pos, neg, num_samples, image_key, image_threshold)`: crops
 //! centred on a foreground voxel with probability pos/(pos+neg), else on a background voxel of the
-//! body (image > threshold, label 0), with MONAI's centre correction (SPEC §6.11.11).
+//! body (image > threshold, label 0), with MONAI's centre correction (docs/MONAI_COMPAT.md,
+//! "RandCropByPosNegLabel").
 
 use super::compose::Transform;
 use super::crop_foreground::crop;

@@ -1,4 +1,5 @@
-//! `RandFlipd(spatial_axis, prob)`: one draw, then every key flipped along the axis (SPEC §6.11.12).
+//! `RandFlipd(spatial_axis, prob)`: one draw, then every key flipped along the axis
+//! (docs/MONAI_COMPAT.md, "RandFlip").
 
 use ndarray::Axis;
 

@@ -1,5 +1,5 @@
 //! `RandRotate90d(prob, max_k, spatial_axes=(0, 1))`: draws `k` first, then the prob, and rotates
-//! every key by k·90° like `torch.rot90` (SPEC §6.11.13).
+//! every key by k·90° like `torch.rot90` (docs/MONAI_COMPAT.md, "RandRotate90").
 
 use ndarray::{Array4, Axis};
 

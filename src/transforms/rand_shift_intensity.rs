@@ -1,6 +1,7 @@
 //! `RandShiftIntensityd(offsets, prob)`: add one random offset to the whole image. The wrapper draws
 //! the prob; its inner shifter (same seed, own stream) draws its own prob and then the offset
-//! (SPEC §6.11.14). The add is in f32, as torch does for a float tensor plus a Python float.
+//! (docs/MONAI_COMPAT.md, "RandShiftIntensity"). The add is in f32, as torch does for a float
+//! tensor plus a Python float.
 
 use super::compose::Transform;
 use super::meta::Sample;

@@ -1,6 +1,6 @@
 //! `RandSpatialCropSamplesd(roi_size, random_size=False, num_samples)`: several fixed-size crops at
 //! uniform random positions. One 32-bit sub-seed per call; every key's cropper restarts from it, so
-//! all keys get the same boxes (SPEC §6.11.7).
+//! all keys get the same boxes (docs/MONAI_COMPAT.md, "RandSpatialCropSamples").
 
 use super::coarse_holes::random_patch_start;
 use super::compose::Transform;

@@ -1,5 +1,5 @@
 //! `ScaleIntensityRanged(a_min, a_max, b_min, b_max, clip)`: the HU window, computed in f32 like
-//! MONAI (SPEC §6.11.2).
+//! MONAI (docs/MONAI_COMPAT.md, "ScaleIntensityRange").
 
 use rayon::prelude::*;
 

@@ -1,6 +1,7 @@
 //! `Spacing(pixdim, mode, padding_mode="border", align_corners=False, diagonal=False)`: resample
-//! to a new voxel size keeping the rotation (SPEC §6.11.4). Output shape by round-half-even,
-//! output voxel 0 on input voxel 0, trilinear or nearest sampling with border clamping in f64.
+//! to a new voxel size keeping the rotation (docs/MONAI_COMPAT.md, "Spacing"). Output shape by
+//! round-half-even, output voxel 0 on input voxel 0, trilinear or nearest sampling with border
+//! clamping in f64.
 
 use ndarray::{Array4, ArrayView3, ArrayView4, Axis, ShapeBuilder};
 use rayon::prelude::*;

@@ -1,5 +1,6 @@
 //! `SpatialPadd(spatial_size, method="symmetric", mode="constant")`: pad each dim up to at least
-//! the target with zeros, `floor(d/2)` before and the rest after (SPEC §6.11.6).
+//! the target with zeros, `floor(d/2)` before and the rest after (docs/MONAI_COMPAT.md,
+//! "SpatialPad").
 
 use ndarray::{Array4, s};
 

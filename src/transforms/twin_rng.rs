@@ -1,7 +1,8 @@
 //! The generator pair of MONAI's dict wrappers that hold an inner array transform
 //! (RandCoarseDropoutd, RandCoarseShuffled, RandShiftIntensityd): `set_random_state(seed)` seeds
 //! both with the same seed, giving two independent streams; the wrapper draws its prob, then the
-//! inner transform draws its own (always passing, prob 1.0) prob before its parameters (SPEC §7).
+//! inner transform draws its own (always passing, prob 1.0) prob before its parameters
+//! (docs/MONAI_COMPAT.md, "Compose and OneOf seeding").
 
 use super::rng::RandomState;
 

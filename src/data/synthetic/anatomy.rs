@@ -25,24 +25,6 @@ pub mod label {
     pub const LEFT_ADRENAL: u8 = 13;
 }
 
-/// BTCV class names, index = label value.
-pub const BTCV_CLASSES: [&str; 14] = [
-    "background",
-    "spleen",
-    "right kidney",
-    "left kidney",
-    "gallbladder",
-    "esophagus",
-    "liver",
-    "stomach",
-    "aorta",
-    "inferior vena cava",
-    "portal and splenic veins",
-    "pancreas",
-    "right adrenal gland",
-    "left adrenal gland",
-];
-
 /// Body size and scan extent in the patient frame (mm; z = 0 at the landmark level: kidney hilum
 /// for the abdomen, carina for the chest).
 #[derive(Debug, Clone, Copy)]

@@ -15,8 +15,9 @@ use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 use serde_json::json;
 
-use self::anatomy::{BTCV_CLASSES, Trunk};
+use self::anatomy::Trunk;
 use self::phantom::Grid;
+use super::btcv::BTCV_CLASSES;
 use crate::error::{Error, Result};
 use crate::io::{Affine, write_volume};
 

@@ -1,6 +1,7 @@
-//! MONAI's `dynunet_block` pieces UNETR uses (SPEC §6.4): bias-free convolutions wrapped like
-//! MONAI's `Convolution` (hence keys `...conv1.conv.weight`), `UnetResBlock` with parameter-free
-//! InstanceNorm and LeakyReLU(0.01), and `UnetOutBlock` (1×1×1 conv with bias).
+//! MONAI's `dynunet_block` pieces UNETR uses (docs/MONAI_COMPAT.md, "UNETR and its blocks"):
+//! bias-free convolutions wrapped like MONAI's `Convolution` (hence keys `...conv1.conv.weight`),
+//! `UnetResBlock` with parameter-free InstanceNorm and LeakyReLU(0.01), and `UnetOutBlock` (1×1×1
+//! conv with bias).
 
 use burn::config::Config;
 use burn::module::Module;
@@ -10,7 +11,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
 
-pub use crate::networks::instance_norm::instance_norm;
+pub use crate::kernels::instance_norm::instance_norm;
 
 /// A `Conv3d` as MONAI's `Convolution` wraps it (`<name>.conv.weight`).
 #[derive(Module, Debug)]
@@ -31,7 +32,7 @@ impl<B: Backend> Convolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        crate::networks::conv::conv3d(&self.conv, x)
+        crate::kernels::conv::conv3d(&self.conv, x)
     }
 }
 
@@ -52,7 +53,7 @@ impl<B: Backend> TransposedConvolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        crate::networks::conv::conv_transpose3d(&self.conv, x)
+        crate::kernels::conv::conv_transpose3d(&self.conv, x)
     }
 }
 

@@ -1,4 +1,5 @@
-//! MONAI's `MLPBlock`: Linear → exact (erf) GELU → Linear (SPEC §6.3).
+//! MONAI's `MLPBlock`: Linear → exact (erf) GELU → Linear (docs/MONAI_COMPAT.md,
+//! "TransformerBlock, SABlock and MLPBlock").
 
 use burn::config::Config;
 use burn::module::Module;
@@ -7,7 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::token_linear::token_linear;
-use crate::networks::gelu::gelu;
+use crate::kernels::gelu::gelu;
 
 #[derive(Config, Debug)]
 pub struct MlpConfig {

@@ -1,6 +1,6 @@
-//! MONAI's `SABlock` (SPEC §6.3): one fused qkv projection without bias, features laid out as
-//! `(qkv, head, head_dim)`, softmax attention with scale `head_dim^-0.5`, heads concatenated
-//! head-major, then `out_proj` with bias.
+//! MONAI's `SABlock` (docs/MONAI_COMPAT.md, "TransformerBlock, SABlock and MLPBlock"): one fused
+//! qkv projection without bias, features laid out as `(qkv, head, head_dim)`, softmax attention
+//! with scale `head_dim^-0.5`, heads concatenated head-major, then `out_proj` with bias.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -8,8 +8,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::networks::attention::packed_attention;
-use crate::networks::linear::linear;
+use crate::kernels::attention::packed_attention;
+use crate::kernels::linear::linear;
 
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {

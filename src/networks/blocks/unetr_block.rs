@@ -1,5 +1,5 @@
-//! MONAI's `unetr_block` (SPEC §6.4): the encoder's `UnetrBasicBlock` and `UnetrPrUpBlock` and the
-//! decoder's `UnetrUpBlock`.
+//! MONAI's `unetr_block` (docs/MONAI_COMPAT.md, "UNETR and its blocks"): the encoder's
+//! `UnetrBasicBlock` and `UnetrPrUpBlock` and the decoder's `UnetrUpBlock`.
 
 use burn::module::Module;
 use burn::tensor::Tensor;

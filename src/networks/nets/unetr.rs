@@ -1,5 +1,6 @@
-//! MONAI's `UNETR` (SPEC §6.4): the ViT backbone under `vit`, skips from transformer blocks 4, 7
-//! and 10 and the normed output, a convolutional decoder to 14 class logits.
+//! MONAI's `UNETR` (docs/MONAI_COMPAT.md, "UNETR and its blocks"): the ViT backbone under `vit`,
+//! skips from transformer blocks 4, 7 and 10 and the normed output, a convolutional decoder to 14
+//! class logits.
 
 use burn::config::Config;
 use burn::module::Module;

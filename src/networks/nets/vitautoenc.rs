@@ -1,5 +1,6 @@
-//! MONAI's `ViTAutoEnc` (SPEC §6.1): the ViT backbone, then two transposed convolutions (kernel
-//! and stride √patch each, with bias, no activation) back to the input size.
+//! MONAI's `ViTAutoEnc` (docs/MONAI_COMPAT.md, "ViTAutoEnc"): the ViT backbone, then two
+//! transposed convolutions (kernel and stride √patch each, with bias, no activation) back to the
+//! input size.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -8,7 +9,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::vit::{Vit, VitConfig, tokens_to_grid};
-use crate::networks::conv::conv_transpose3d;
+use crate::kernels::conv::conv_transpose3d;
 
 /// Defaults: the tutorial's `ViTAutoEnc(in 1, img 96³, patch 16³, hidden 768, mlp 3072)`.
 #[derive(Config, Debug)]

@@ -1,0 +1,149 @@
+//! The full-size tutorial networks at 96³ on any backend: forward, forward + backward and one
+//! training step with the tutorials' losses and optimisers (what `ssl-bench` prints;
+//! `scripts/bench/monai_networks.py` times the same in PyTorch + MONAI).
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Distribution, Tensor};
+
+use super::timing::time_steady;
+use crate::kernels::conv::uses_fast_backward;
+use crate::kernels::fused_adam::{FusedAdam, FusedAdamW};
+use crate::losses::DiceCeLossConfig;
+use crate::networks::blocks::dynunet_block::Convolution;
+use crate::networks::{UnetrConfig, VitAutoEnc, VitAutoEncConfig};
+use crate::train::ssl_step::ssl_losses;
+
+/// What to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The SSL tutorial's ViTAutoEnc: step = two views (one pass of 2·batch crops, as the trainer
+    /// runs them), L1 + contrastive·L1, Adam.
+    VitAutoEnc,
+    /// The fine-tuning tutorial's UNETR (14 classes): step = DiceCE, AdamW.
+    Unetr,
+    /// One of UNETR's full-resolution convolutions (16→16, 3³, 96³): forward, and forward +
+    /// backward through ssl3d's convolution and through Burn's own.
+    Conv,
+    /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³).
+    DiceCe,
+}
+
+/// Median seconds of each measured phase (`None` where a subject has no such phase).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Times {
+    pub forward: f64,
+    pub forward_backward: f64,
+    pub step: Option<f64>,
+    /// `Conv` only: forward + backward through Burn's own convolution.
+    pub burn_forward_backward: Option<f64>,
+    /// `Conv` only: whether ssl3d's backward differs from Burn's on this backend.
+    pub own_backward: bool,
+}
+
+/// Times `subject` at `batch` crops of `size³` (the tutorials: 96) with `repeat` timed runs.
+pub fn time_network<B: AutodiffBackend>(
+    subject: Subject,
+    batch: usize,
+    size: usize,
+    repeat: usize,
+    device: &B::Device,
+) -> Times {
+    let shape = [batch, 1, size, size, size];
+    let x = || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 1.0), device);
+    let labels = || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 14.0), device).floor();
+    let sync = |t: Tensor<B, 1>| {
+        let _ = t.into_data();
+    };
+    let mut times = Times {
+        forward: 0.0,
+        forward_backward: 0.0,
+        step: None,
+        burn_forward_backward: None,
+        own_backward: false,
+    };
+    match subject {
+        Subject::VitAutoEnc => {
+            let mut cfg = VitAutoEncConfig::tutorial();
+            cfg.vit.img_size = [size; 3];
+            let mut model = cfg.init::<B>(device);
+            let mut optim = FusedAdam::new(1e-8).init();
+            let inference = model.valid();
+            times.forward = time_steady(repeat, || {
+                let (y, _) = inference.forward(x().inner());
+                let _ = y.sum().into_data();
+            });
+            // The trainer's own losses: both views in one pass (`train::ssl_step`).
+            let loss = |m: &VitAutoEnc<B>| ssl_losses(m, x(), x(), x(), 0.05).0;
+            times.forward_backward = time_steady(repeat, || drop(loss(&model).backward()));
+            times.step = Some(time_steady(repeat, || {
+                let l = loss(&model);
+                let grads = GradientsParams::from_grads(l.clone().backward(), &model);
+                model = optim.step(1e-4, model.clone(), grads);
+                sync(l);
+            }));
+        }
+        Subject::Unetr => {
+            let mut cfg = UnetrConfig::tutorial();
+            cfg.vit.img_size = [size; 3];
+            let mut model = cfg.init::<B>(device);
+            let mut optim = FusedAdamW::new(1e-8, 1e-5).init();
+            let inference = model.valid();
+            times.forward = time_steady(repeat, || {
+                let _ = inference.forward(x().inner()).sum().into_data();
+            });
+            let loss_fn = DiceCeLossConfig::tutorial();
+            times.forward_backward = time_steady(repeat, || {
+                drop(loss_fn.forward(model.forward(x()), labels()).backward())
+            });
+            times.step = Some(time_steady(repeat, || {
+                let l = loss_fn.forward(model.forward(x()), labels());
+                let grads = GradientsParams::from_grads(l.clone().backward(), &model);
+                model = optim.step(1e-4, model.clone(), grads);
+                sync(l);
+            }));
+        }
+        Subject::DiceCe => {
+            let logits = Tensor::<B, 5>::random(
+                [batch, 14, size, size, size],
+                Distribution::Uniform(-3.0, 3.0),
+                device,
+            );
+            let labels = labels();
+            let loss_fn = DiceCeLossConfig::tutorial();
+            times.forward = time_steady(repeat, || {
+                let l = loss_fn.forward(logits.clone().inner(), labels.clone().inner());
+                let _ = l.into_data();
+            });
+            times.forward_backward = time_steady(repeat, || {
+                drop(
+                    loss_fn
+                        .forward(logits.clone().require_grad(), labels.clone())
+                        .backward(),
+                )
+            });
+        }
+        Subject::Conv => {
+            let conv = Convolution::<B>::new([16, 16], 3, false, device);
+            // One input for every repetition, so the timings hold the convolution, not sampling.
+            let input = Tensor::<B, 5>::random(
+                [batch, 16, size, size, size],
+                Distribution::Uniform(-1.0, 1.0),
+                device,
+            );
+            let x = || input.clone();
+            times.forward = time_steady(repeat, || {
+                let _ = conv.forward(x()).sum().into_data();
+            });
+            times.forward_backward = time_steady(repeat, || {
+                drop(conv.forward(x().require_grad()).sum().backward())
+            });
+            times.burn_forward_backward = Some(time_steady(repeat, || {
+                drop(conv.conv.forward(x().require_grad()).sum().backward())
+            }));
+            times.own_backward = uses_fast_backward::<B>();
+        }
+    }
+    times
+}

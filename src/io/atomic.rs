@@ -1,0 +1,28 @@
+//! Files that are either wholly there or not at all: written beside their final name, then
+//! renamed into place, so a crash or a full disk never leaves half a report or config behind.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` atomically; a failed write removes its temporary file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let written = std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e));
+    let renamed = written.and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
+}
+
+/// Writes `value` as pretty JSON (with a final newline) to `path` atomically.
+pub fn write_json_atomic<T: Serialize + ?Sized>(value: &T, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).expect("ssl3d's records serialise") + "\n";
+    write_atomic(path, text.as_bytes())
+}

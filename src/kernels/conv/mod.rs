@@ -1,0 +1,83 @@
+//! The forward calls of ssl3d's 3-D convolutions.
+//!
+//! On the CPU backend (`Flex`, and `Autodiff<Flex>` for training) they run ssl3d's tiled
+//! im2col + GEMM convolution and record its faster backward passes ([`flex_autodiff`]); on every
+//! other backend they are exactly Burn's `Conv3d::forward` / `ConvTranspose3d::forward`.
+
+pub mod flex_autodiff;
+pub mod forward;
+pub mod im2col;
+pub mod weight_grad;
+
+use burn::backend::Flex;
+use burn::nn::PaddingConfig3d;
+use burn::nn::conv::{Conv3d, ConvTranspose3d};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+
+use super::dispatch::{CpuTrain, OnCpu, back, on_cpu, primitive, same, trains_on_cpu_kernels};
+
+/// `conv.forward(x)`: ssl3d's convolution and backward on the CPU backend, Burn's elsewhere.
+pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    let padding = match conv.padding {
+        PaddingConfig3d::Valid => [0; 3],
+        PaddingConfig3d::Explicit(a, b, c) => [a, b, c],
+        PaddingConfig3d::Same => return conv.forward(x),
+    };
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    let bias = || conv.bias.as_ref().map(|b| b.val());
+    match on_cpu(x) {
+        OnCpu::Train(x) => {
+            let weight = primitive::<CpuTrain, 5>(same(conv.weight.val()));
+            let out = flex_autodiff::conv3d(primitive(x), weight, options);
+            add_bias(back::<CpuTrain, B, 5>(out), bias())
+        }
+        OnCpu::Infer(x) => {
+            let weight = primitive::<Flex, 5>(same(conv.weight.val()));
+            let out = flex_autodiff::conv3d_forward(primitive(x), weight, &options);
+            add_bias(back::<Flex, B, 5>(out), bias())
+        }
+        OnCpu::Generic(x) => conv.forward(x),
+    }
+}
+
+/// `conv.forward(x)` of a transposed convolution, with ssl3d's backward on the CPU training
+/// backend.
+pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
+    let options = ConvTransposeOptions::new(
+        conv.stride,
+        conv.padding,
+        conv.padding_out,
+        conv.dilation,
+        conv.groups,
+    );
+    match on_cpu(x) {
+        OnCpu::Train(x) => {
+            let weight = primitive::<CpuTrain, 5>(same(conv.weight.val()));
+            let out = flex_autodiff::conv_transpose3d(primitive(x), weight, options);
+            add_bias(
+                back::<CpuTrain, B, 5>(out),
+                conv.bias.as_ref().map(|b| b.val()),
+            )
+        }
+        x => conv.forward(x.into_generic()),
+    }
+}
+
+/// Whether convolutions on backend `B` take ssl3d's faster backward (true for `Autodiff<Flex>`;
+/// `Flex` alone takes ssl3d's forward).
+pub fn uses_fast_backward<B: Backend>() -> bool {
+    trains_on_cpu_kernels::<B>()
+}
+
+/// Adds a per-channel bias after the convolution, as Flex's own convolution does.
+fn add_bias<B: Backend>(out: Tensor<B, 5>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 5> {
+    match bias {
+        Some(bias) => {
+            let channels = bias.dims()[0];
+            out + bias.reshape([1, channels, 1, 1, 1])
+        }
+        None => out,
+    }
+}

@@ -1,0 +1,263 @@
+//! The typed lines of a run's `metrics.jsonl`: what a training step, an epoch and a validation
+//! log. Both jobs write them through one log, and the plots, reports and TensorBoard events are
+//! drawn from them, so a renamed field is a compile error instead of a silently empty curve. On
+//! disk every line is one JSON object whose `kind` is `step`, `epoch` or `val`.
+
+use serde::{Deserialize, Serialize};
+
+use super::validation::{ValidationResult, nan_as_null};
+use crate::data::btcv::organ_names;
+
+/// One line of a run's log, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Record<L, E, V> {
+    Step(StepRecord<L>),
+    Epoch(E),
+    Val(V),
+}
+
+/// `ssl-pretrain`'s log lines.
+pub type PretrainRecord = Record<SslLosses, SslEpochRecord, SslValRecord>;
+/// `ssl-finetune`'s log lines (the tutorial's loop logs no epoch summaries).
+pub type FinetuneRecord = Record<SegLoss, NoRecord, SegValRecord>;
+
+/// The validation records of a log, in order.
+pub fn validations<L, E, V>(records: &[Record<L, E, V>]) -> Vec<&V> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Val(v) => Some(v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One optimisation step: where it was, the job's losses, the learning rate and its timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord<L> {
+    /// Optimisation steps done, this one included.
+    pub step: u64,
+    /// 1-based epoch and batch within it.
+    pub epoch: usize,
+    pub batch: usize,
+    #[serde(flatten)]
+    pub losses: L,
+    pub lr: f64,
+    /// How long the step waited for its batch, and how long it computed.
+    pub data_wait_ms: f64,
+    pub compute_ms: f64,
+}
+
+/// The three numbers the SSL tutorial logs per step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SslLosses {
+    pub total: f64,
+    pub recon: f64,
+    pub contrastive: f64,
+}
+
+/// The fine-tuning tutorial's DiceCE loss of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SegLoss {
+    pub loss: f64,
+}
+
+/// A kind of line a job never writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum NoRecord {}
+
+/// The end of a pretraining epoch: the means the tutorial prints, and where its time went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SslEpochRecord {
+    pub epoch: usize,
+    pub step: u64,
+    /// Steps in this epoch.
+    pub steps: usize,
+    pub total: f64,
+    pub recon: f64,
+    pub contrastive: f64,
+    pub data_wait_s: f64,
+    pub compute_s: f64,
+}
+
+/// A pretraining validation: the mean L1 of view 1 over the validation batches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SslValRecord {
+    pub epoch: usize,
+    pub step: u64,
+    pub val_l1: f64,
+    pub batches: usize,
+    pub best_val_l1: f64,
+    pub new_best: bool,
+}
+
+/// A fine-tuning validation at the tutorial's `iteration` (the step count before the update).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegValRecord {
+    pub iteration: u64,
+    pub step: u64,
+    /// The tutorial's "Iteration Average Loss" (its running `epoch_loss` divided in place).
+    pub train_loss: f64,
+    #[serde(with = "nan_as_null::scalar")]
+    pub dice_tutorial: f64,
+    #[serde(with = "nan_as_null::scalar")]
+    pub dice_foreground: f64,
+    pub new_best: bool,
+    #[serde(with = "nan_as_null::scalar")]
+    pub best_metric: f64,
+    pub result: ValidationResult,
+}
+
+/// What a record shows in TensorBoard: the step it belongs to and its named values.
+pub trait Scalars {
+    fn step(&self) -> u64;
+    /// `(tag, value)` pairs; values that are not finite are left out.
+    fn scalars(&self) -> Vec<(String, f64)>;
+}
+
+/// A step's losses by name (`total`, `recon`, …).
+pub trait NamedLosses {
+    fn named(&self) -> Vec<(&'static str, f64)>;
+
+    /// The progress line's text: `name value` pairs.
+    fn describe(&self) -> String {
+        let pairs = self.named().into_iter().map(|(n, v)| format!("{n} {v:.4}"));
+        pairs.collect::<Vec<_>>().join(" ")
+    }
+}
+
+impl NamedLosses for SslLosses {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("total", self.total),
+            ("recon", self.recon),
+            ("contrastive", self.contrastive),
+        ]
+    }
+}
+
+impl NamedLosses for SegLoss {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![("dice_ce", self.loss)]
+    }
+
+    fn describe(&self) -> String {
+        format!("DiceCE {:.4}", self.loss)
+    }
+}
+
+fn share(part: f64, other: f64) -> f64 {
+    if part + other > 0.0 {
+        part / (part + other)
+    } else {
+        0.0
+    }
+}
+
+fn finite(pairs: impl IntoIterator<Item = (String, f64)>) -> Vec<(String, f64)> {
+    pairs.into_iter().filter(|(_, v)| v.is_finite()).collect()
+}
+
+impl<L: NamedLosses> Scalars for StepRecord<L> {
+    fn step(&self) -> u64 {
+        self.step
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        let losses = self.losses.named().into_iter();
+        finite(losses.map(|(name, v)| (format!("train/{name}"), v)).chain([
+            ("train/lr".into(), self.lr),
+            (
+                "train/data_wait_share".into(),
+                share(self.data_wait_ms, self.compute_ms),
+            ),
+        ]))
+    }
+}
+
+impl Scalars for SslEpochRecord {
+    fn step(&self) -> u64 {
+        self.step
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        finite([
+            ("epoch/total".into(), self.total),
+            ("epoch/recon".into(), self.recon),
+            ("epoch/contrastive".into(), self.contrastive),
+            (
+                "epoch/data_wait_share".into(),
+                share(self.data_wait_s, self.compute_s),
+            ),
+        ])
+    }
+}
+
+impl Scalars for SslValRecord {
+    fn step(&self) -> u64 {
+        self.step
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        finite([
+            ("val/l1".into(), self.val_l1),
+            ("val/best_l1".into(), self.best_val_l1),
+        ])
+    }
+}
+
+impl Scalars for SegValRecord {
+    fn step(&self) -> u64 {
+        self.step
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        let organs = organ_names(self.result.per_organ_dice.len() + 1);
+        let per_organ = |metric: &'static str, values: &[f64]| {
+            organs
+                .iter()
+                .zip(values.to_vec())
+                .map(move |(organ, v)| (format!("val/{metric}/{organ}"), v))
+                .collect::<Vec<_>>()
+        };
+        finite(
+            [
+                ("val/dice_tutorial".into(), self.dice_tutorial),
+                ("val/dice_foreground".into(), self.dice_foreground),
+                ("val/train_loss".into(), self.train_loss),
+            ]
+            .into_iter()
+            .chain(per_organ("dice", &self.result.per_organ_dice))
+            .chain(per_organ("hd95", &self.result.per_organ_hd95)),
+        )
+    }
+}
+
+impl Scalars for NoRecord {
+    fn step(&self) -> u64 {
+        match *self {}
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        match *self {}
+    }
+}
+
+impl<L: NamedLosses, E: Scalars, V: Scalars> Scalars for Record<L, E, V> {
+    fn step(&self) -> u64 {
+        match self {
+            Record::Step(r) => r.step(),
+            Record::Epoch(r) => r.step(),
+            Record::Val(r) => r.step(),
+        }
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        match self {
+            Record::Step(r) => r.scalars(),
+            Record::Epoch(r) => r.scalars(),
+            Record::Val(r) => r.scalars(),
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! The one training loop every job runs in. A job (`pretrain`, `finetune`, and later ones) says
+//! what a step is, what happens after a step and at an epoch's end, and what its own part of the
+//! state is; the driver owns everything else: the epoch and batch order, resume, the typed log
+//! (`metrics.jsonl` and TensorBoard), progress, Ctrl-C, and when checkpoints are written.
+//!
+//! Exact resume: data are a pure function of (seed, epoch, item) and the models draw no random
+//! numbers after initialisation, so a checkpoint holding the weights, the optimiser state and
+//! [`LoopState`] (with the job's part) is a run's whole state; a resumed run logs bit for bit
+//! what the uninterrupted run logged after the checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::record::Record;
+use burn::tensor::backend::AutodiffBackend;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::interrupt;
+use super::progress::RunProgress;
+use super::run_checkpoint::RunCheckpoints;
+use super::run_dir::prepare_logdir;
+use super::run_log::RunLog;
+use crate::data::{
+    Batch, DataItem, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch,
+    epoch_batches_from,
+};
+use crate::error::{Error, Result};
+use crate::report::records::{NamedLosses, Record as LogRecord, Scalars, StepRecord};
+use crate::transforms::pipelines::PipelineSpec;
+
+/// A model with its optimiser: what a step changes and a checkpoint holds.
+pub trait Trainer<B: AutodiffBackend> {
+    type Model: Module<B>;
+    type OptimizerRecord: Record<B>;
+    type Batch: FromCollated;
+    type Losses: NamedLosses + Serialize + DeserializeOwned + Copy;
+
+    /// One optimisation step. A loss that is not finite is `Error::Training` and leaves the
+    /// model unchanged.
+    fn step(&mut self, batch: &Self::Batch) -> Result<Self::Losses>;
+    fn lr(&self) -> f64;
+    fn model(&self) -> &Self::Model;
+    fn optimizer_record(&self) -> Self::OptimizerRecord;
+    /// Puts a checkpoint's weights and optimiser state back.
+    fn restore(&mut self, model: Self::Model, optimizer: Self::OptimizerRecord);
+}
+
+/// The log line type of job `J`.
+pub type JobRecord<B, J> = LogRecord<
+    <<J as Job<B>>::Trainer as Trainer<B>>::Losses,
+    <J as Job<B>>::EpochRecord,
+    <J as Job<B>>::ValRecord,
+>;
+
+/// The run context a job's hooks see.
+pub type JobContext<B, J> = RunContext<<J as Job<B>>::State, JobRecord<B, J>>;
+
+/// What one kind of training run does around the steps of its trainer.
+pub trait Job<B: AutodiffBackend>: Sized {
+    type Trainer: Trainer<B>;
+    /// The job's part of the checkpointed state (best so far, running sums).
+    type State: Serialize + DeserializeOwned + Default;
+    type EpochRecord: Serialize + DeserializeOwned + Scalars;
+    type ValRecord: Serialize + DeserializeOwned + Scalars;
+
+    /// After each step has been logged (fine-tuning validates here).
+    fn after_step(
+        &mut self,
+        _trainer: &Self::Trainer,
+        _run: &mut JobContext<B, Self>,
+        _losses: &<Self::Trainer as Trainer<B>>::Losses,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// At the end of each epoch, before the driver moves to the next (pretraining logs its epoch
+    /// and validates here).
+    fn end_epoch(
+        &mut self,
+        _trainer: &Self::Trainer,
+        _run: &mut JobContext<B, Self>,
+    ) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How long a run goes on.
+#[derive(Debug, Clone, Copy)]
+pub enum Schedule {
+    /// Whole epochs.
+    Epochs(usize),
+    /// Until this many steps; epochs always run to their end, as in the tutorial.
+    Iterations(u64),
+}
+
+/// How a job is driven: on which data, how long, which batches, when to checkpoint (with the
+/// config that rebuilds the model).
+#[derive(Clone)]
+pub struct Plan<'a, C> {
+    pub train: Arc<VolumeDataset>,
+    pub model_config: &'a C,
+    pub schedule: Schedule,
+    pub loader: LoaderConfig,
+    /// A checkpoint every this many steps (0: not by count).
+    pub checkpoint_every: usize,
+    /// And one after every epoch (then a count-due checkpoint on an epoch's last batch waits
+    /// for it).
+    pub checkpoint_at_epoch_end: bool,
+}
+
+/// Where a run stands; saved in every checkpoint with the job's own part.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoopState<S> {
+    /// The (0-based) epoch the run is in, and its first batch not trained yet.
+    pub epoch: usize,
+    pub next_batch: usize,
+    /// Optimisation steps done, and how many of them in this epoch.
+    pub step: u64,
+    pub step_in_epoch: usize,
+    /// Records of `metrics.jsonl` that belong to this state (resume cuts the log back to them).
+    pub log_records: usize,
+    /// Training wall time, and time spent waiting for data and computing, over all sessions.
+    pub wall_s: f64,
+    pub data_wait_s: f64,
+    pub compute_s: f64,
+    /// The same two for the current epoch.
+    pub epoch_data_wait_s: f64,
+    pub epoch_compute_s: f64,
+    pub job: S,
+}
+
+impl<S> LoopState<S> {
+    /// The share of training time spent waiting for data.
+    pub fn data_wait_share(&self) -> f64 {
+        let busy = self.data_wait_s + self.compute_s;
+        if busy > 0.0 {
+            self.data_wait_s / busy
+        } else {
+            0.0
+        }
+    }
+}
+
+/// What a job's hooks work with: the state, the log, progress output and the run folder.
+pub struct RunContext<S, R> {
+    pub state: LoopState<S>,
+    log: RunLog<R>,
+    progress: RunProgress,
+    logdir: PathBuf,
+}
+
+impl<S, R: Serialize + DeserializeOwned + Scalars> RunContext<S, R> {
+    /// Appends a record to the log and counts it in the state.
+    pub fn log(&mut self, r: R) -> Result<()> {
+        self.log.push(r)?;
+        self.state.log_records += 1;
+        Ok(())
+    }
+
+    pub fn records(&self) -> &[R] {
+        self.log.records()
+    }
+
+    /// A line that stays (epoch summaries, validation results).
+    pub fn println(&self, line: &str) {
+        self.progress.println(line);
+    }
+
+    pub fn logdir(&self) -> &Path {
+        &self.logdir
+    }
+}
+
+/// What every run is given: its data, its folder and whether it continues.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub train: Vec<DataItem>,
+    pub validation: Vec<DataItem>,
+    /// The datalist the items came from (for reports).
+    pub datalist: PathBuf,
+    pub logdir: PathBuf,
+    /// Continue from the latest checkpoint in `logdir`.
+    pub resume: bool,
+    /// For summaries (e.g. `cpu`, `cuda:0`).
+    pub device_name: String,
+}
+
+/// Starts a run: prepares its folder (refusing one that holds another run, or a resume with other
+/// settings than `may_change`), records the effective `config`, then opens the training and
+/// validation datasets, refused if either is empty, caches filled.
+pub fn start_run<C: Serialize>(
+    spec: &RunSpec,
+    config: &C,
+    may_change: &[&str],
+    pipelines: [PipelineSpec; 2],
+    cache: crate::data::CacheMode,
+) -> Result<(Arc<VolumeDataset>, Arc<VolumeDataset>)> {
+    prepare_logdir(config, &spec.logdir, spec.resume, may_change)?;
+    let [train, validation] = pipelines;
+    let train = VolumeDataset::new(spec.train.clone(), train, cache.clone())?;
+    let val = VolumeDataset::new(spec.validation.clone(), validation, cache)?;
+    if train.is_empty() || val.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the datalist needs at least one training and one validation volume".into(),
+        ));
+    }
+    train.fill_cache()?;
+    val.fill_cache()?;
+    Ok((Arc::new(train), Arc::new(val)))
+}
+
+/// Runs (or, with `spec.resume`, continues) `job` with `trainer` as `plan` says, logging and
+/// checkpointing to `spec.logdir`. Returns the finished run's context: its state and every
+/// record.
+pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
+    job: &mut J,
+    trainer: &mut J::Trainer,
+    plan: Plan<C>,
+    spec: &RunSpec,
+    device: &B::Device,
+) -> Result<JobContext<B, J>> {
+    let (train, model_config) = (plan.train.clone(), plan.model_config);
+    let logdir = spec.logdir.as_path();
+    let interrupt_handled = interrupt::install();
+    let ckpts = RunCheckpoints::new(logdir);
+    let mut state = LoopState::<J::State>::default();
+    // The step of the newest checkpoint on disk.
+    let mut saved_at: Option<u64> = None;
+    if spec.resume {
+        let model = trainer.model().clone();
+        let (ckpt, saved, model, optimizer) = ckpts.resume::<B, _, _, _>(model, device)?;
+        state = saved;
+        trainer.restore(model, optimizer);
+        eprintln!(
+            "resuming from {} (epoch {}, batch {}, step {})",
+            ckpt.display(),
+            state.epoch + 1,
+            state.next_batch,
+            state.step
+        );
+        saved_at = Some(state.step);
+    }
+    let per_epoch = batches_per_epoch(train.len(), &plan.loader);
+    let (total, prefix_total) = match plan.schedule {
+        Schedule::Epochs(n) => ((per_epoch * n) as u64, format!("/{n}")),
+        Schedule::Iterations(n) => (
+            n.div_ceil(per_epoch as u64) * per_epoch as u64,
+            String::new(),
+        ),
+    };
+    let mut run = RunContext {
+        log: RunLog::open(logdir, state.log_records)?,
+        progress: RunProgress::new(total, state.step),
+        state,
+        logdir: logdir.to_path_buf(),
+    };
+    let session_start = Instant::now();
+    let wall_before = run.state.wall_s;
+    let wall = || wall_before + session_start.elapsed().as_secs_f64();
+    let save = |trainer: &J::Trainer, run: &mut JobContext<B, J>| -> Result<Option<u64>> {
+        run.state.wall_s = wall();
+        ckpts.save::<B, _, _, _, _>(
+            run.state.step,
+            trainer.model().clone(),
+            model_config,
+            trainer.optimizer_record(),
+            &run.state,
+        )?;
+        Ok(Some(run.state.step))
+    };
+    let interrupted = || interrupt_handled && interrupt::requested();
+
+    while !match plan.schedule {
+        Schedule::Epochs(n) => run.state.epoch >= n,
+        Schedule::Iterations(n) => run.state.step >= n,
+    } {
+        let epoch = run.state.epoch;
+        for batch in epoch_batches_from(
+            train.clone(),
+            plan.loader,
+            epoch as u64,
+            run.state.next_batch,
+        ) {
+            let Batch {
+                index,
+                tensors,
+                wait,
+                ..
+            } = batch?;
+            let batch = <<J::Trainer as Trainer<B>>::Batch>::from_collated(tensors)?;
+            let t = Instant::now();
+            let losses = trainer.step(&batch).map_err(|e| match e {
+                Error::Training(msg) => Error::Training(format!(
+                    "epoch {}, step {}: {msg}. The last good checkpoint is {}; resume with \
+                     --resume (perhaps with a lower lr).",
+                    epoch + 1,
+                    run.state.step + 1,
+                    ckpts
+                        .latest()
+                        .ok()
+                        .flatten()
+                        .map_or("none (no checkpoint yet)".into(), |p| p
+                            .display()
+                            .to_string())
+                )),
+                other => other,
+            })?;
+            let (compute_s, wait_s) = (t.elapsed().as_secs_f64(), wait.as_secs_f64());
+            let s = &mut run.state;
+            s.step += 1;
+            s.step_in_epoch += 1;
+            s.next_batch = index + 1;
+            s.data_wait_s += wait_s;
+            s.compute_s += compute_s;
+            s.epoch_data_wait_s += wait_s;
+            s.epoch_compute_s += compute_s;
+            s.wall_s = wall();
+            let step = s.step;
+            run.log(LogRecord::Step(StepRecord {
+                step,
+                epoch: epoch + 1,
+                batch: index + 1,
+                losses,
+                lr: trainer.lr(),
+                data_wait_ms: wait_s * 1e3,
+                compute_ms: compute_s * 1e3,
+            }))?;
+            run.progress.step(
+                step,
+                &format!("epoch {}{prefix_total}", epoch + 1),
+                &format!("{} ({compute_s:.2} s)", losses.describe()),
+            );
+            job.after_step(trainer, &mut run, &losses)?;
+            let last_of_epoch = run.state.next_batch >= per_epoch;
+            let due = plan.checkpoint_every > 0
+                && step.is_multiple_of(plan.checkpoint_every as u64)
+                && !(plan.checkpoint_at_epoch_end && last_of_epoch);
+            if interrupted() || due {
+                saved_at = save(trainer, &mut run)?;
+            }
+            if interrupted() {
+                run.progress.finish();
+                return Err(Error::Interrupted(format!(
+                    "interrupted at step {step}; continue with the same command and --resume"
+                )));
+            }
+        }
+        job.end_epoch(trainer, &mut run)?;
+        let s = &mut run.state;
+        s.epoch = epoch + 1;
+        s.next_batch = 0;
+        s.step_in_epoch = 0;
+        s.epoch_data_wait_s = 0.0;
+        s.epoch_compute_s = 0.0;
+        if plan.checkpoint_at_epoch_end || interrupted() {
+            saved_at = save(trainer, &mut run)?;
+        }
+        if interrupted() {
+            run.progress.finish();
+            return Err(Error::Interrupted(format!(
+                "interrupted after epoch {}; continue with the same command and --resume",
+                epoch + 1
+            )));
+        }
+    }
+    run.progress.finish();
+    // The final state is always on disk, so a finished run can be extended with --resume.
+    if saved_at != Some(run.state.step) {
+        save(trainer, &mut run)?;
+    }
+    run.state.wall_s = wall();
+    Ok(run)
+}

@@ -1,0 +1,82 @@
+//! How a fine-tuning UNETR starts: every weight at its seeded random initialisation (the
+//! tutorial's baseline), or with a pretrained backbone moved into `UNETR.vit`.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::AutodiffBackend;
+
+use crate::error::{Error, Result};
+use crate::networks::checkpoint::{TransferReport, transfer_backbone};
+use crate::networks::pretrained::read_pretrained;
+use crate::networks::{Unetr, UnetrConfig};
+
+/// How the UNETR started.
+#[derive(Debug, Clone)]
+pub enum Init {
+    /// The tutorial's baseline: every weight at its random initialisation.
+    Random,
+    /// A pretrained backbone moved into `UNETR.vit`, with the report of what was loaded.
+    Pretrained {
+        path: PathBuf,
+        report: TransferReport,
+    },
+}
+
+/// A UNETR built from `cfg`, seeded, with every weight at its random initialisation.
+pub fn init_unetr<B: AutodiffBackend>(
+    cfg: &UnetrConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Unetr<B> {
+    B::seed(device, seed);
+    cfg.init::<B>(device)
+}
+
+/// The UNETR a run starts from: random, or with the backbone of `pretrained` (ssl-pretrain's run
+/// folder, safetensors or `.mpk`, or MONAI's `best_model.pt`).
+pub fn starting_unetr<B: AutodiffBackend>(
+    cfg: &UnetrConfig,
+    seed: u64,
+    pretrained: Option<&Path>,
+    device: &B::Device,
+) -> Result<(Unetr<B>, Init)> {
+    let mut model = init_unetr::<B>(cfg, seed, device);
+    let Some(source) = pretrained else {
+        return Ok((model, Init::Random));
+    };
+    let (file, tensors) = read_pretrained(source)?;
+    let report = transfer_backbone(&mut model, &tensors)
+        .map_err(|e| Error::bad_file(&file, e.to_string()))?;
+    eprintln!(
+        "pretrained backbone from {}: {}",
+        file.display(),
+        report.summary()
+    );
+    Ok((model, Init::Pretrained { path: file, report }))
+}
+
+impl Init {
+    /// `random` or `pretrained`, as reports and tables name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Init::Random => "random",
+            Init::Pretrained { .. } => "pretrained",
+        }
+    }
+
+    /// The pretrained checkpoint's path.
+    pub fn source(&self) -> Option<String> {
+        match self {
+            Init::Random => None,
+            Init::Pretrained { path, .. } => Some(path.display().to_string()),
+        }
+    }
+
+    /// Backbone tensors moved in.
+    pub fn transferred(&self) -> usize {
+        match self {
+            Init::Random => 0,
+            Init::Pretrained { report, .. } => report.loaded.len(),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! A run's log: its typed records in memory (for plots and reports), appended to
+//! `metrics.jsonl` and to the TensorBoard event file as they happen.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::metrics_log::{MetricsLog, read_records, truncate_records};
+use crate::error::{Error, Result};
+use crate::report::records::Scalars;
+use crate::report::tensorboard::{EVENT_FILE, EventWriter};
+
+pub struct RunLog<R> {
+    jsonl: MetricsLog,
+    events: EventWriter,
+    records: Vec<R>,
+}
+
+impl<R: Serialize + DeserializeOwned + Scalars> RunLog<R> {
+    /// Opens `logdir/metrics.jsonl`, keeping only its first `keep` records: those of the checkpoint
+    /// a run resumes from (0 for a fresh run), so the log never holds a step twice. The event
+    /// file is written afresh from the kept records.
+    pub fn open(logdir: &Path, keep: usize) -> Result<Self> {
+        let path = logdir.join("metrics.jsonl");
+        let mut kept = 0;
+        truncate_records(&path, |_| {
+            kept += 1;
+            kept <= keep
+        })?;
+        let records = read_records(&path)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                serde_json::from_value(r).map_err(|e| {
+                    Error::bad_file(
+                        &path,
+                        format!("record {} is not one of this job's: {e}", i + 1),
+                    )
+                })
+            })
+            .collect::<Result<Vec<R>>>()?;
+        let mut events = EventWriter::create(&logdir.join(EVENT_FILE))?;
+        for r in &records {
+            events.scalars(r.step(), &r.scalars())?;
+        }
+        events.flush()?;
+        Ok(RunLog {
+            jsonl: MetricsLog::open(&path)?,
+            events,
+            records,
+        })
+    }
+
+    /// Appends `r` to both files and the history.
+    pub fn push(&mut self, r: R) -> Result<()> {
+        let value = serde_json::to_value(&r).expect("records serialise");
+        self.jsonl.write(&value)?;
+        self.events.scalars(r.step(), &r.scalars())?;
+        self.events.flush()?;
+        self.records.push(r);
+        Ok(())
+    }
+
+    pub fn records(&self) -> &[R] {
+        &self.records
+    }
+}

@@ -1,0 +1,119 @@
+//! Pretraining's validation: the mean L1 of view 1 against the clean crop over the validation
+//! batches (the tutorial's `total_val_loss`), drawn as the configured `ValidationMode` says, and
+//! the best model kept by it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::pretrain_config::{PretrainConfig, ValidationMode};
+use super::ssl_step::SslTrainer;
+use crate::data::seeding::mix;
+use crate::data::{FromCollated, LoaderConfig, SslBatch, VolumeDataset, epoch_batches};
+use crate::error::{Error, Result};
+use crate::networks::checkpoint::save_best_model;
+use crate::networks::state_dict::Arch;
+use crate::report::records::SslValRecord;
+
+/// The validation loader's seed, apart from the training one.
+fn validation_seed(seed: u64) -> u64 {
+    mix(seed ^ 0x7661_6c69_6461_7465)
+}
+
+/// Mean validation L1 after 0-based `epoch`, and the number of batches it averaged.
+pub fn validate_ssl<B: AutodiffBackend>(
+    trainer: &SslTrainer<B>,
+    dataset: &Arc<VolumeDataset>,
+    cfg: &PretrainConfig,
+    epoch: usize,
+) -> Result<(f64, usize)> {
+    // The tutorial reshuffles and re-augments validation every time; deterministic mode draws
+    // the same batches at every validation.
+    let (shuffle, epoch_seed) = match cfg.validation {
+        ValidationMode::Tutorial => (true, epoch as u64),
+        ValidationMode::Deterministic => (false, 0),
+    };
+    let loader = LoaderConfig {
+        volumes_per_batch: cfg.volumes_per_batch,
+        shuffle,
+        drop_last: false,
+        prefetch: cfg.prefetch_batches,
+        run_seed: validation_seed(cfg.seed),
+    };
+    let mut sum = 0.0;
+    let mut n = 0;
+    for batch in epoch_batches(dataset.clone(), loader, epoch_seed) {
+        let loss = trainer.validate(&SslBatch::from_collated(batch?.tensors)?)?;
+        if !loss.is_finite() {
+            return Err(Error::Training(format!(
+                "the validation loss is not finite ({loss}) after epoch {}",
+                epoch + 1
+            )));
+        }
+        sum += loss;
+        n += 1;
+    }
+    Ok((sum / n.max(1) as f64, n))
+}
+
+/// What pretraining's validations remember: the best validation L1 so far (the tutorial starts
+/// from 1000) and its 1-based epoch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SslValidationState {
+    pub best_val_l1: f64,
+    pub best_epoch: Option<usize>,
+}
+
+impl Default for SslValidationState {
+    fn default() -> Self {
+        SslValidationState {
+            best_val_l1: 1000.0,
+            best_epoch: None,
+        }
+    }
+}
+
+impl SslValidationState {
+    /// Validates after 0-based `epoch` (at optimisation step `step`); a new best model is saved
+    /// as `best_model` in both formats in `logdir`. Returns the log record and the line to print.
+    pub fn validate<B: AutodiffBackend>(
+        &mut self,
+        trainer: &SslTrainer<B>,
+        dataset: &Arc<VolumeDataset>,
+        cfg: &PretrainConfig,
+        (epoch, step): (usize, u64),
+        logdir: &Path,
+    ) -> Result<(SslValRecord, String)> {
+        let (val_l1, batches) = validate_ssl(trainer, dataset, cfg, epoch)?;
+        let new_best = val_l1 < self.best_val_l1;
+        if new_best {
+            (self.best_val_l1, self.best_epoch) = (val_l1, Some(epoch + 1));
+            let model = trainer.model.valid();
+            save_best_model(model, &cfg.model, Arch::VitAutoEnc, logdir, "best_model")?;
+        }
+        let line = match new_best {
+            true => format!(
+                "epoch {}: validation L1 {val_l1:.4} (new best: saved best_model)",
+                epoch + 1
+            ),
+            false => format!(
+                "epoch {}: validation L1 {val_l1:.4} (best {:.4} at epoch {})",
+                epoch + 1,
+                self.best_val_l1,
+                self.best_epoch.unwrap_or(0)
+            ),
+        };
+        let record = SslValRecord {
+            epoch: epoch + 1,
+            step,
+            val_l1,
+            batches,
+            best_val_l1: self.best_val_l1,
+            new_best,
+        };
+        Ok((record, line))
+    }
+}

@@ -1,0 +1,218 @@
+//! The binaries from a user's side: help texts, the device option, exit codes, the views figure.
+
+use crate::common;
+
+use std::process::Command;
+
+fn bin(name: &str) -> Command {
+    Command::new(match name {
+        "ssl-data" => env!("CARGO_BIN_EXE_ssl-data"),
+        "ssl-pretrain" => env!("CARGO_BIN_EXE_ssl-pretrain"),
+        "ssl-finetune" => env!("CARGO_BIN_EXE_ssl-finetune"),
+        _ => unreachable!(),
+    })
+}
+
+/// Tiny synthetic data (2 chest, 1 + 1 abdominal volumes) under `dir/data`, datalists in `dir/json`.
+fn synth_into(dir: &std::path::Path, seed: u32) {
+    common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), dir, 2, 1, 1, seed);
+}
+
+#[test]
+fn every_binary_explains_its_options() {
+    for name in ["ssl-data", "ssl-pretrain", "ssl-finetune"] {
+        let out = bin(name).arg("--help").output().unwrap();
+        assert!(out.status.success(), "{name}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Usage"), "{name}: {text}");
+        if name != "ssl-data" {
+            assert!(
+                text.contains("--device") && text.contains("cuda:N"),
+                "{name}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unavailable_cuda_is_a_clear_error_not_a_panic() {
+    for name in ["ssl-pretrain", "ssl-finetune"] {
+        let out = bin(name)
+            .args(
+                ["--device", "cuda:0", "--random-init"]
+                    .iter()
+                    .take(if name == "ssl-finetune" { 3 } else { 2 }),
+            )
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        if out.status.code() == Some(2) {
+            // No CUDA here: built without the feature, or no driver.
+            assert!(err.starts_with("error: device cuda:0:"), "{name}: {err}");
+            assert!(!err.contains("panicked"), "{name}: {err}");
+        } else {
+            // A machine with a working GPU gets as far as the unimplemented training.
+            assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        }
+        let out = bin(name).args(["--device", "tpu"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("expected cpu, cuda or cuda:N"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn training_binaries_need_a_datalist_and_a_logdir() {
+    for (name, extra) in [
+        ("ssl-pretrain", None),
+        ("ssl-finetune", Some("--random-init")),
+    ] {
+        let out = bin(name).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("--json"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn synth_then_views_draws_a_png() {
+    let dir = common::scratch("cli_views");
+    synth_into(&dir, 3);
+    let png = dir.join("views.png");
+    let out = bin("ssl-data")
+        .arg("views")
+        .arg(dir.join("data/btcv/imagesTr/img0001.nii.gz"))
+        .arg("--label")
+        .arg(dir.join("data/btcv/labelsTr/label0001.nii.gz"))
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    assert!(width > 600, "three panels side by side");
+    // A label on another grid is refused with the file named.
+    let out = bin("ssl-data")
+        .arg("views")
+        .arg(dir.join("data/tcia/data/volume-covid19-synth-0001.nii.gz"))
+        .arg("--label")
+        .arg(dir.join("data/btcv/labelsTr/label0001.nii.gz"))
+        .arg("--out")
+        .arg(dir.join("bad.png"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("label0001.nii.gz"));
+}
+
+#[test]
+fn check_reports_missing_files_with_exit_code_2() {
+    let out = bin("ssl-data")
+        .args(["check", "--json"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/json_files/btcv/dataset_0_init_6.json"
+        ))
+        .args(["--data-dir", "/nonexistent", "--labels"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("12 file(s) cannot be used"), "{err}");
+    assert!(
+        err.contains("/nonexistent/labelsTr/label0006.nii.gz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn views_of_a_pipeline_show_every_crop_and_view() {
+    let dir = common::scratch("cli_aug_views");
+    synth_into(&dir, 5);
+    let cfg = dir.join("small.json");
+    std::fs::write(
+        &cfg,
+        r#"{"pixdim": [6.0, 6.0, 8.0], "patch_size": [32, 32, 16]}"#,
+    )
+    .unwrap();
+    let png = dir.join("aug.png");
+    let out = bin("ssl-data")
+        .args(["views", "--pipeline", "pretrain", "--seed", "2"])
+        .arg("--image")
+        .arg(dir.join("data/tcia/data/volume-covid19-synth-0001.nii.gz"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    // 2 crops × (original, view 1, view 2) rows of 32-pixel panels at 2×.
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(height >= 6 * 64, "{height}");
+}
+
+#[test]
+fn training_binaries_check_config_and_data_before_anything_else() {
+    let dir = common::scratch("cli_train_checks");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"max_epoch": 3}"#).unwrap();
+    let out = bin("ssl-pretrain")
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.json") && err.contains("max_epoch"),
+        "{err}"
+    );
+    let out = bin("ssl-finetune")
+        .args(["--random-init", "--set", "eval_num=50", "--json"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/json_files/btcv/dataset_0_init_6.json"
+        ))
+        .args(["--data-dir", "/nonexistent"])
+        .arg("--logdir")
+        .arg(dir.join("run"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("24 file(s) cannot be used")
+    );
+    assert!(
+        !dir.join("run").exists(),
+        "nothing is written before the data check"
+    );
+}
+
+#[test]
+fn finetuning_requires_an_explicit_initialisation() {
+    let out = bin("ssl-finetune").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--pretrained") && err.contains("--random-init"),
+        "{err}"
+    );
+}

@@ -1,0 +1,31 @@
+//! ssl3d's integration tests, one module per area, linked into one test binary (each separately
+//! linked binary pulled in all of Burn: link time and disk dominated the suite). The one exception
+//! is `tests/gradients.rs`, which must make f64 the CPU device's default float type before any
+//! tensor exists: a process-wide setting, so it keeps a process of its own. Numeric tests
+//! compare against MONAI/nibabel fixtures from `$SSL3D_REFERENCE_DIR` (default
+//! `../shared/reference`) and `tests/fixtures/`; without the shared set they print a skip notice.
+
+mod common;
+
+mod chain_contract;
+mod cli;
+mod conv_backward;
+mod datalist;
+mod datasets;
+mod dice_ce_cpu;
+mod finetune_run;
+mod hd95;
+mod instance_norm;
+mod losses_metrics;
+mod networks;
+mod nifti_io;
+mod nifti_reference;
+mod pipelines;
+mod predictions_grid;
+mod pretrain_run;
+mod ssl_learning;
+mod synthetic;
+mod tensorboard;
+mod train_support;
+mod transform_vectors;
+mod transformer_cpu;

@@ -1,0 +1,309 @@
+//! `ssl-pretrain` end to end on tiny synthetic CT with the demo config: it learns, writes every
+//! output, resumes bit-exactly after SIGKILL and after Ctrl-C, and refuses what it must refuse.
+
+use crate::common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use burn::backend::Flex;
+use serde_json::Value;
+use ssl3d::networks::VitAutoEncConfig;
+use ssl3d::networks::checkpoint::read_safetensors;
+use ssl3d::networks::native::load_config;
+use ssl3d::networks::state_dict::{Arch, load_state_dict};
+use ssl3d::train::read_records;
+
+fn pretrain() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ssl-pretrain"))
+}
+
+/// Tiny synthetic chest CT: 12 training and 4 validation volumes.
+fn synth(dir: &Path) -> (PathBuf, PathBuf) {
+    common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), dir, 16, 1, 1, 3);
+    (
+        dir.join("json/tcia/dataset_split.json"),
+        dir.join("data/tcia"),
+    )
+}
+
+/// A small config that learns fast on tiny volumes (32×32×16 crops, 4³ patches, 2 layers).
+const SMALL_CONFIG: &str = r#"{
+  "val_interval": 2, "volumes_per_batch": 2, "lr": 0.001, "checkpoint_every": 4,
+  "transforms": {"pixdim": [6.0, 6.0, 8.0], "patch_size": [32, 32, 16]},
+  "model": {"vit": {"img_size": [32, 32, 16], "patch_size": [4, 4, 4], "hidden_size": 48,
+                    "mlp_dim": 96, "num_layers": 2, "num_heads": 4}, "deconv_chns": 8}
+}"#;
+
+/// The small config for `epochs` epochs (a checkpoint every 4 steps), logging to `logdir`.
+fn run_cmd(data: &(PathBuf, PathBuf), logdir: &Path, epochs: usize) -> Command {
+    let config = logdir.with_extension("config.json");
+    std::fs::write(&config, SMALL_CONFIG).unwrap();
+    let mut c = pretrain();
+    c.arg("--config")
+        .arg(config)
+        .arg("--json")
+        .arg(&data.0)
+        .arg("--data-dir")
+        .arg(&data.1)
+        .arg("--logdir")
+        .arg(logdir)
+        .args(["--set", &format!("max_epochs={epochs}")]);
+    c
+}
+
+/// The logged numbers (not timings, which differ between runs).
+fn losses(logdir: &Path) -> Vec<Vec<Option<String>>> {
+    common::log_fields(
+        logdir,
+        &[
+            "kind",
+            "step",
+            "epoch",
+            "total",
+            "recon",
+            "contrastive",
+            "val_l1",
+        ],
+    )
+}
+
+/// Starts a run and waits until its log holds a step record `step`; returns the child.
+fn start_until_step(mut cmd: Command, logdir: &Path, step: u64) -> Child {
+    let mut child = cmd.stderr(std::process::Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    loop {
+        let seen = read_records(&logdir.join("metrics.jsonl"))
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r["kind"] == "step" && r["step"].as_u64() >= Some(step));
+        if seen {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before step {step}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no step {step} after 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
+    let dir = common::scratch("pretrain_run");
+    let data = synth(&dir);
+
+    // The reference: an uninterrupted run.
+    let full = dir.join("full");
+    common::ok(run_cmd(&data, &full, 6).output().unwrap());
+    let records = read_records(&full.join("metrics.jsonl")).unwrap();
+    let steps: Vec<&Value> = records.iter().filter(|r| r["kind"] == "step").collect();
+    let epochs: Vec<&Value> = records.iter().filter(|r| r["kind"] == "epoch").collect();
+    let vals: Vec<&Value> = records.iter().filter(|r| r["kind"] == "val").collect();
+    assert_eq!(steps.len(), 36, "12 volumes, 2 per batch, 6 epochs");
+    assert_eq!(epochs.len(), 6);
+    assert_eq!(
+        vals.len(),
+        3,
+        "validation after epochs 1, 3, 5 (epoch % 2 == 0, 0-based)"
+    );
+    for r in &steps {
+        for k in [
+            "total",
+            "recon",
+            "contrastive",
+            "lr",
+            "data_wait_ms",
+            "compute_ms",
+        ] {
+            assert!(r[k].as_f64().is_some_and(f64::is_finite), "{k} in {r}");
+        }
+    }
+    // It learns: the epoch-mean reconstruction L1 falls clearly.
+    let first = epochs[0]["recon"].as_f64().unwrap();
+    let last = epochs[5]["recon"].as_f64().unwrap();
+    eprintln!("epoch-mean reconstruction L1: {first:.4} -> {last:.4}");
+    assert!(last < 0.8 * first, "{first} -> {last}");
+
+    for f in [
+        "config.json",
+        "loss_plots.png",
+        "best_model.mpk",
+        "best_model.config.json",
+        "best_model.safetensors",
+        "summary.json",
+    ] {
+        assert!(full.join(f).is_file(), "{f} missing");
+    }
+    let png = std::fs::read(full.join("loss_plots.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    // The MONAI-keyed export loads every parameter of a ViTAutoEnc built from the saved config.
+    let cfg: VitAutoEncConfig = load_config(&full.join("best_model.config.json")).unwrap();
+    let mut model = cfg.init::<Flex>(&Default::default());
+    let tensors = read_safetensors(&full.join("best_model.safetensors")).unwrap();
+    let report = load_state_dict(&mut model, Arch::VitAutoEnc, &tensors).unwrap();
+    assert!(
+        report.missing.is_empty() && report.unexpected.is_empty(),
+        "{report:?}"
+    );
+    assert!(tensors.contains_key("patch_embedding.position_embeddings"));
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["steps"], 36);
+    let best = vals
+        .iter()
+        .map(|r| r["val_l1"].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(summary["best_val_l1"].as_f64().unwrap(), best);
+    // TensorBoard shows the same numbers as the log.
+    let checked = common::tensorboard_matches_log(
+        &full,
+        &[
+            ("step", "/total", "train/total"),
+            ("step", "/recon", "train/recon"),
+            ("step", "/contrastive", "train/contrastive"),
+            ("step", "/lr", "train/lr"),
+            ("epoch", "/recon", "epoch/recon"),
+            ("val", "/val_l1", "val/l1"),
+        ],
+    );
+    assert_eq!(checked, 4 * 36 + 6 + 3);
+
+    // SIGKILL mid-epoch: step 10 is logged after the step-8 checkpoint (epoch 2, batch 3 of 6).
+    let killed = dir.join("killed");
+    let mut child = start_until_step(run_cmd(&data, &killed, 6), &killed, 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let err = common::ok(run_cmd(&data, &killed, 6).arg("--resume").output().unwrap());
+    assert!(err.contains("resuming from"), "{err}");
+    assert_eq!(
+        losses(&killed),
+        losses(&full),
+        "resumed log differs from the uninterrupted one"
+    );
+    // Resume rewrites the event file from the kept log: no step appears twice.
+    common::tensorboard_matches_log(&killed, &[("step", "/total", "train/total")]);
+    assert_eq!(
+        std::fs::read(killed.join("best_model.safetensors")).unwrap(),
+        std::fs::read(full.join("best_model.safetensors")).unwrap(),
+        "resumed best model differs"
+    );
+
+    // Ctrl-C: a checkpoint, exit code 130, and again an exact resume.
+    let stopped = dir.join("ctrl_c");
+    let child = start_until_step(run_cmd(&data, &stopped, 6), &stopped, 3);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    common::ok(
+        run_cmd(&data, &stopped, 6)
+            .arg("--resume")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(losses(&stopped), losses(&full));
+
+    // A finished run can be extended by raising max_epochs, and the history continues.
+    common::ok(run_cmd(&data, &full, 7).arg("--resume").output().unwrap());
+    assert_eq!(
+        read_records(&full.join("metrics.jsonl")).unwrap().len(),
+        records.len() + 8
+    );
+}
+
+#[test]
+fn pretraining_refuses_what_it_must() {
+    let dir = common::scratch("pretrain_refusals");
+    let data = synth(&dir);
+    let run = dir.join("run");
+    let code_and_err = |out: Output| {
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+
+    // --resume with nothing to resume.
+    let (code, err) = code_and_err(run_cmd(&data, &run, 1).arg("--resume").output().unwrap());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no complete checkpoint"), "{err}");
+
+    // An unknown config key.
+    let (code, err) = code_and_err(
+        run_cmd(&data, &run, 1)
+            .args(["--set", "learning_rate=1"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("learning_rate"), "{err}");
+
+    // A finished run is not overwritten, and a resume must keep the run's settings.
+    common::ok(run_cmd(&data, &run, 1).output().unwrap());
+    let (code, err) = code_and_err(run_cmd(&data, &run, 1).output().unwrap());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--resume"), "{err}");
+    let (code, err) = code_and_err(
+        run_cmd(&data, &run, 2)
+            .args(["--resume", "--set", "lr=0.5"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("lr"), "{err}");
+
+    // A diverging run stops with a clear message and keeps its last good checkpoint.
+    let nan = dir.join("nan");
+    let (code, err) = code_and_err(
+        run_cmd(&data, &nan, 2)
+            .args(["--set", "lr=1e6", "--set", "checkpoint_every=1"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not finite") && err.contains("step-"), "{err}");
+    assert!(nan.join("checkpoints/latest").is_file());
+
+    // Missing files: every one named, before any work.
+    let (code, err) = code_and_err(
+        run_cmd(
+            &(data.0.clone(), dir.join("nowhere")),
+            &dir.join("missing"),
+            1,
+        )
+        .output()
+        .unwrap(),
+    );
+    assert_eq!(code, Some(2));
+    assert!(err.contains("16 file(s) cannot be used"), "{err}");
+    assert!(!dir.join("missing/checkpoints").exists());
+}
+
+#[test]
+fn the_tutorial_config_file_is_the_default() {
+    let out = pretrain().arg("--print-config").output().unwrap();
+    let defaults: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/configs/pretrain_tcia.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        defaults, file,
+        "configs/pretrain_tcia.json drifted from the tutorial defaults"
+    );
+    assert_eq!(defaults["max_epochs"], 500);
+    assert_eq!(defaults["temperature"], 0.05);
+    assert_eq!(defaults["model"]["vit"]["hidden_size"], 768);
+}

@@ -1,0 +1,157 @@
+//! The synthetic CT generator: deterministic, CT-like intensities, BTCV labels with organ sizes in
+//! the right order, and datalists that read back like the tutorial's.
+
+use crate::common;
+
+use ssl3d::data::synthetic::{PhantomKind, SynthOptions, SynthSize, generate, synthesize};
+use ssl3d::data::{Split, load_datalist, validate_items};
+use ssl3d::io::{load_labels, load_volume};
+
+fn options(dir: &std::path::Path, seed: u64) -> SynthOptions {
+    SynthOptions {
+        out_dir: dir.join("data"),
+        json_dir: dir.join("json"),
+        seed,
+        size: SynthSize::Tiny,
+        chest_count: 3,
+        labelled: 2,
+        validation: 1,
+    }
+}
+
+#[test]
+fn same_seed_gives_byte_identical_files_and_working_datalists() {
+    let a = common::scratch("synth_a");
+    let b = common::scratch("synth_b");
+    let out_a = generate(&options(&a, 7), &|| {}).unwrap();
+    let out_b = generate(&options(&b, 7), &|| {}).unwrap();
+    assert_eq!(out_a.images.len(), 6);
+    assert_eq!(out_a.labels.len(), 3);
+    for (x, y) in out_a
+        .images
+        .iter()
+        .chain(&out_a.labels)
+        .zip(out_b.images.iter().chain(&out_b.labels))
+    {
+        assert_eq!(
+            std::fs::read(x).unwrap(),
+            std::fs::read(y).unwrap(),
+            "{}",
+            x.display()
+        );
+    }
+    let c = common::scratch("synth_c");
+    let out_c = generate(&options(&c, 8), &|| {}).unwrap();
+    assert_ne!(
+        std::fs::read(&out_a.images[0]).unwrap(),
+        std::fs::read(&out_c.images[0]).unwrap()
+    );
+
+    // Datalists mirror the tutorial's and every file they name is readable.
+    let tcia = load_datalist(
+        &a.join("json/tcia/dataset_split.json"),
+        Split::Training,
+        Some(&a.join("data/tcia")),
+        false,
+    )
+    .unwrap();
+    let tcia_val = load_datalist(
+        &a.join("json/tcia/dataset_split.json"),
+        Split::Validation,
+        Some(&a.join("data/tcia")),
+        false,
+    )
+    .unwrap();
+    assert_eq!((tcia.len(), tcia_val.len()), (2, 1));
+    validate_items(&tcia, false).unwrap();
+    for file in [
+        "dataset_0.json",
+        "dataset_0_init_12.json",
+        "dataset_0_init_6.json",
+    ] {
+        let p = a.join("json/btcv").join(file);
+        let train = load_datalist(&p, Split::Training, Some(&a.join("data/btcv")), true).unwrap();
+        let val = load_datalist(&p, Split::Validation, Some(&a.join("data/btcv")), true).unwrap();
+        assert_eq!((train.len(), val.len()), (2, 1), "{file}");
+        assert!(train[1].image.ends_with("imagesTr/img0002.nii.gz"));
+        assert!(val[0].image.ends_with("imagesTr/img0035.nii.gz"));
+        validate_items(&train, true).unwrap();
+        validate_items(&val, true).unwrap();
+    }
+    // Written files load as CT with a label map on the same grid.
+    let img = load_volume(&out_a.images[3]).unwrap();
+    let lab = load_labels(&out_a.labels[0]).unwrap();
+    ssl3d::io::check_label_matches(&img, &lab, Some(13)).unwrap();
+    assert_eq!(img.data.shape(), [64, 64, 32]);
+}
+
+#[test]
+fn abdomen_has_all_13_organs_with_plausible_sizes_and_intensities() {
+    let mut counts = [0usize; 14];
+    let mut bone = 0;
+    let mut air = 0;
+    for n in 1..=4 {
+        let v = synthesize(PhantomKind::Abdomen, SynthSize::Small, 3, n);
+        let labels = v.labels.as_ref().unwrap();
+        for (&l, &hu) in labels.iter().zip(v.hu.iter()) {
+            counts[l as usize] += 1;
+            bone += (hu > 300) as usize;
+            air += (hu < -900) as usize;
+        }
+        // Anisotropic, CT-like voxel sizes.
+        let sp = ssl3d::io::affine::spacing_of(&v.affine);
+        assert!(sp[0] > 1.5 && sp[0] < 2.5 && sp[2] > 3.0, "{sp:?}");
+    }
+    for (l, &c) in counts.iter().enumerate() {
+        assert!(c > 0, "label {l} never appears: {counts:?}");
+    }
+    use ssl3d::data::synthetic::anatomy::label::*;
+    let c = |l: u8| counts[l as usize];
+    assert!(
+        c(LIVER) > c(SPLEEN) && c(SPLEEN) > c(GALLBLADDER),
+        "{counts:?}"
+    );
+    assert!(
+        c(LIVER) > 10 * c(RIGHT_ADRENAL) && c(LIVER) > 10 * c(LEFT_ADRENAL),
+        "{counts:?}"
+    );
+    assert!(c(RIGHT_KIDNEY) > c(RIGHT_ADRENAL) * 3, "{counts:?}");
+    assert!(bone > 0 && air > 0);
+}
+
+#[test]
+fn organ_intensities_overlap_but_differ() {
+    let v = synthesize(PhantomKind::Abdomen, SynthSize::Small, 11, 1);
+    let labels = v.labels.unwrap();
+    let mean = |want: u8| {
+        let (s, n) = labels
+            .iter()
+            .zip(v.hu.iter())
+            .filter(|(l, _)| **l == want)
+            .fold((0f64, 0usize), |(s, n), (_, &h)| (s + h as f64, n + 1));
+        s / n as f64
+    };
+    use ssl3d::data::synthetic::anatomy::label::*;
+    assert!(
+        mean(AORTA) > mean(LIVER),
+        "contrast-enhanced aorta is brighter than liver"
+    );
+    assert!(mean(GALLBLADDER) < 40.0, "bile is near water");
+    assert!(
+        (mean(LIVER) - mean(SPLEEN)).abs() < 80.0,
+        "liver and spleen are alike"
+    );
+}
+
+#[test]
+fn chest_has_air_filled_lungs_and_no_labels() {
+    let v = synthesize(PhantomKind::Chest, SynthSize::Tiny, 5, 1);
+    assert!(v.labels.is_none());
+    let lung = v.hu.iter().filter(|&&h| (-950..-700).contains(&h)).count();
+    assert!(
+        lung as f64 > 0.1 * v.hu.len() as f64,
+        "lungs fill a good part of a chest CT"
+    );
+    let lesion = v.hu.iter().filter(|&&h| (-650..-250).contains(&h)).count();
+    assert!(lesion > 0, "ground-glass patches are present");
+}

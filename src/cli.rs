@@ -57,7 +57,7 @@ impl RunArgs {
     /// The effective config: defaults, then `--config`, then each `--set`, then `--seed`.
     pub fn layered<C>(&self) -> crate::Result<C>
     where
-        C: serde::Serialize + serde::de::DeserializeOwned + Default,
+        C: crate::train::RunConfig,
     {
         let mut sets = self.overrides.clone();
         if let Some(seed) = self.seed {
@@ -75,7 +75,7 @@ impl RunArgs {
         make: impl FnOnce(C, crate::train::RunSpec) -> J,
     ) -> crate::Result<Option<J>>
     where
-        C: serde::Serialize + serde::de::DeserializeOwned + Default,
+        C: crate::train::RunConfig,
     {
         let cfg: C = self.layered()?;
         if print_config {

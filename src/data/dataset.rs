@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::cache_file;
+use super::cache_mode::CacheMode;
 use super::datalist::DataItem;
 use super::seeding::item_seed;
 use super::validate::validate_items;
@@ -18,17 +19,6 @@ use crate::error::{Error, Result};
 use crate::io::read_header;
 use crate::transforms::Sample;
 use crate::transforms::pipelines::PipelineSpec;
-
-/// Where preprocessed volumes are kept.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CacheMode {
-    /// MONAI's `Dataset`: the whole chain on every access.
-    None,
-    /// MONAI's `CacheDataset`: in memory, refused up front beyond `budget_bytes`.
-    Ram { budget_bytes: u64 },
-    /// MONAI's `PersistentDataset`: one file per volume under `dir`, reused across runs.
-    Disk { dir: PathBuf },
-}
 
 /// A datalist with a pipeline.
 pub struct VolumeDataset {
@@ -67,6 +57,9 @@ impl VolumeDataset {
             }
         }
         if let CacheMode::Disk { dir } = &cache {
+            let dir = dir.as_ref().ok_or_else(|| {
+                Error::InvalidArgument("the disk cache needs a folder (cache.dir)".into())
+            })?;
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let ram = (0..items.len()).map(|_| OnceLock::new()).collect();
@@ -130,7 +123,8 @@ impl VolumeDataset {
     /// The deterministic prefix of item `i`, from the cache when there is one.
     pub fn preprocessed(&self, i: usize) -> Result<Arc<Sample>> {
         match &self.cache {
-            CacheMode::None => Ok(Arc::new(self.compute(i)?)),
+            // `new` refuses a disk cache without a folder.
+            CacheMode::None | CacheMode::Disk { dir: None } => Ok(Arc::new(self.compute(i)?)),
             CacheMode::Ram { .. } => {
                 if let Some(s) = self.ram[i].get() {
                     return Ok(s.clone());
@@ -138,7 +132,7 @@ impl VolumeDataset {
                 let s = Arc::new(self.compute(i)?);
                 Ok(self.ram[i].get_or_init(|| s).clone())
             }
-            CacheMode::Disk { dir } => {
+            CacheMode::Disk { dir: Some(dir) } => {
                 let path = self.disk_path(dir, i)?;
                 if let Ok(bytes) = std::fs::read(&path) {
                     if let Some(mut s) = cache_file::decode(&bytes) {

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod btcv;
 pub mod cache_file;
+pub mod cache_mode;
 pub mod datalist;
 pub mod dataset;
 pub mod loader;
@@ -12,7 +13,8 @@ pub mod synthetic;
 pub mod validate;
 
 pub use batch::{FromCollated, SegBatch, SslBatch};
+pub use cache_mode::CacheMode;
 pub use datalist::{DataItem, Split, load_datalist};
-pub use dataset::{CacheMode, VolumeDataset};
+pub use dataset::VolumeDataset;
 pub use loader::{Batch, LoaderConfig, batches_per_epoch, epoch_batches, epoch_batches_from};
 pub use validate::validate_items;

@@ -162,7 +162,7 @@ pub fn read_header(path: &Path) -> Result<HeaderInfo> {
             .take(NIFTI1_HEADER_SIZE as u64)
             .read_to_end(&mut bytes)
     };
-    res.map_err(|e| Error::bad_file(&hdr_path, super::reader::describe_read_error(&e)))?;
+    res.map_err(|e| Error::bad_file(&hdr_path, super::gzip::describe_read_error(&e)))?;
     let info = parse_header(&hdr_path, paths, &bytes)?;
     if let Some(img) = &info.paths.image
         && !img.exists()

@@ -4,6 +4,7 @@
 pub mod affine;
 pub mod atomic;
 pub mod datatype;
+mod gzip;
 pub mod header;
 pub mod inspect;
 pub mod paths;

@@ -1,13 +1,13 @@
 //! Reading NIfTI-1 voxels into `f32` (intensities), `u8` (label maps) or RGB triples, with the
 //! index order nibabel returns: `data[i, j, k, ...]`, `i` fastest on disk (Fortran layout, no copy).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use rayon::prelude::*;
 
 use super::datatype::StoredType;
+use super::gzip::gunzip;
 use super::header::{HeaderInfo, parse_header};
 use super::paths::{NiftiPaths, is_gz};
 use crate::error::{Error, Result};
@@ -32,19 +32,6 @@ pub struct NiftiImage {
     pub data: VoxelData,
 }
 
-/// A readable explanation of an I/O or gzip error while reading a (possibly compressed) stream.
-pub(crate) fn describe_read_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => {
-            "gzip stream is truncated (unexpected end of file)".into()
-        }
-        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
-            format!("corrupt or not gzip-compressed data: {e}")
-        }
-        _ => e.to_string(),
-    }
-}
-
 /// Whole content of `path`, gunzipped when its name ends in `.gz`.
 fn read_all(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -52,33 +39,6 @@ fn read_all(path: &Path) -> Result<Vec<u8>> {
         return Ok(raw);
     }
     gunzip(path, raw, true)
-}
-
-/// Decompresses a gzip file's bytes; `fast` tries libdeflate first (single-member streams).
-fn gunzip(path: &Path, raw: Vec<u8>, fast: bool) -> Result<Vec<u8>> {
-    // The gzip trailer holds the uncompressed size mod 2^32: libdeflate decompresses a whole
-    // single-member stream into a buffer of that size about twice as fast as zlib streaming.
-    let hint = if raw.len() >= 18 {
-        u32::from_le_bytes(raw[raw.len() - 4..].try_into().unwrap()) as usize
-    } else {
-        0
-    };
-    if fast && hint > 0 {
-        let mut out = vec![0u8; hint];
-        let mut d = libdeflater::Decompressor::new();
-        if let Ok(n) = d.gzip_decompress(&raw, &mut out)
-            && n == hint
-        {
-            return Ok(out);
-        }
-    }
-    // Multi-member, larger than 4 GiB, truncated or corrupt streams: flate2 reads what exists
-    // and explains what does not.
-    let mut out = Vec::with_capacity(hint.max(raw.len()));
-    flate2::bufread::MultiGzDecoder::new(&raw[..])
-        .read_to_end(&mut out)
-        .map_err(|e| Error::bad_file(path, describe_read_error(&e)))?;
-    Ok(out)
 }
 
 /// Reads the header and the raw (unscaled, file byte order) voxel bytes.

@@ -95,8 +95,6 @@ pub fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
 pub trait Real: Copy + Send + Sync + burn::tensor::Element + bytemuck::Pod {
     fn widen(self) -> f64;
     fn from_f64(v: f64) -> Self;
-    /// `e^self` in the type's own precision (as PyTorch's and Burn's kernels compute it).
-    fn exp(self) -> Self;
     fn sqrt(self) -> Self;
 }
 
@@ -106,9 +104,6 @@ impl Real for f32 {
     }
     fn from_f64(v: f64) -> Self {
         v as f32
-    }
-    fn exp(self) -> Self {
-        f32::exp(self)
     }
     fn sqrt(self) -> Self {
         f32::sqrt(self)
@@ -121,9 +116,6 @@ impl Real for f64 {
     }
     fn from_f64(v: f64) -> Self {
         v
-    }
-    fn exp(self) -> Self {
-        f64::exp(self)
     }
     fn sqrt(self) -> Self {
         f64::sqrt(self)

@@ -7,12 +7,12 @@
 
 pub mod attention;
 pub mod conv;
-pub mod dice_ce;
-pub mod dispatch;
+pub(crate) mod dice_ce;
+mod dispatch;
 pub mod fused_adam;
 pub mod gelu;
 pub mod instance_norm;
 pub mod linear;
-pub mod patches;
-pub mod row_softmax;
-pub mod vector_math;
+pub(crate) mod patches;
+mod row_softmax;
+mod vector_math;

@@ -5,7 +5,6 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::font::FONT;
-use crate::error::{Error, Result};
 
 /// One series: a name for the legend and one value per category (NaN: no bar).
 pub struct Series<'a> {
@@ -96,27 +95,4 @@ pub fn draw_bars<DB: DrawingBackend>(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// A single bar chart as a PNG at `out` (written atomically).
-pub fn write_bar_chart(
-    out: &std::path::Path,
-    title: &str,
-    categories: &[String],
-    series: &[Series],
-    y_label: &str,
-    y_max: f64,
-) -> Result<()> {
-    super::font::ensure_font();
-    let tmp = out.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (1000, 480)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| Error::bad_file(out, e.to_string()))?;
-        draw_bars(&root, title, categories, series, y_label, y_max)
-            .map_err(|e| Error::bad_file(out, format!("cannot draw the chart: {e}")))?;
-        root.present()
-            .map_err(|e| Error::bad_file(out, e.to_string()))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
 }

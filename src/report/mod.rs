@@ -3,11 +3,11 @@
 //! writes these; this module never depends on training.
 
 pub mod augmentation_views;
-pub mod bar_chart;
-pub mod colours;
+mod bar_chart;
+mod colours;
 pub mod dice_table;
 pub mod finetune_report;
-pub mod font;
+mod font;
 pub mod loss_plots;
 pub mod pretrain_summary;
 pub mod records;

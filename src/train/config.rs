@@ -4,60 +4,12 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data::LoaderConfig;
 use crate::error::{Error, Result};
-
-/// Where the deterministic prefix of the pipeline (load → spacing → window → crop) is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CacheKind {
-    /// MONAI's `Dataset`: the whole chain on every access (the SSL tutorial's choice; slow).
-    None,
-    /// MONAI's `CacheDataset`: in memory, refused up front beyond `ram_budget_gib`.
-    Ram,
-    /// MONAI's `PersistentDataset`: one file per volume, reused by later runs.
-    Disk,
-}
-
-/// Caching of preprocessed volumes. Cached or not, every sample is identical: only the
-/// deterministic prefix is cached, the random part runs per access.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CacheConfig {
-    pub mode: CacheKind,
-    pub ram_budget_gib: f64,
-    /// Folder of the disk cache; `null` means `<logdir>/cache`.
-    pub dir: Option<std::path::PathBuf>,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            mode: CacheKind::Ram,
-            ram_budget_gib: 32.0,
-            dir: None,
-        }
-    }
-}
-
-impl CacheConfig {
-    /// The dataset cache this config asks for, in run folder `logdir`.
-    pub fn mode(&self, logdir: &Path) -> crate::data::CacheMode {
-        match self.mode {
-            CacheKind::None => crate::data::CacheMode::None,
-            CacheKind::Ram => crate::data::CacheMode::Ram {
-                budget_bytes: (self.ram_budget_gib * (1u64 << 30) as f64) as u64,
-            },
-            CacheKind::Disk => crate::data::CacheMode::Disk {
-                dir: self.dir.clone().unwrap_or_else(|| logdir.join("cache")),
-            },
-        }
-    }
-}
 
 /// Every key of `layer` must exist in `base`; returns the dotted path of the first that does not.
 fn unknown_key(base: &Value, layer: &Value, prefix: &str) -> Option<String> {
@@ -122,8 +74,25 @@ fn merge(base: &mut Value, layer: Value) {
     }
 }
 
+/// Adds the dotted paths of `layer`'s leaves (under `prefix`) with their values to `out`.
+fn leaves(layer: &Value, prefix: &str, out: &mut Vec<(String, Value)>) {
+    match layer {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                let path = match prefix {
+                    "" => k.clone(),
+                    _ => format!("{prefix}.{k}"),
+                };
+                leaves(v, &path, out);
+            }
+        }
+        v => out.push((prefix.to_string(), v.clone())),
+    }
+}
+
 /// Applies one `key.sub=value` override; the value is JSON when it parses as JSON, else a string.
-fn apply_set(cfg: &mut Value, set: &str) -> Result<()> {
+/// Returns the leaves it set.
+fn apply_set(cfg: &mut Value, set: &str) -> Result<Vec<(String, Value)>> {
     let (key, raw) = set.split_once('=').ok_or_else(|| {
         Error::InvalidArgument(format!("--set {set}: expected key=value (e.g. lr=2e-4)"))
     })?;
@@ -146,16 +115,56 @@ fn apply_set(cfg: &mut Value, set: &str) -> Result<()> {
         }
         node = obj.get_mut(*part).unwrap();
     }
+    let mut set_leaves = Vec::new();
+    leaves(&value, key.trim(), &mut set_leaves);
     *node = value;
+    Ok(set_leaves)
+}
+
+/// A run configuration as the layering sees it.
+pub trait RunConfig: Serialize + DeserializeOwned + Default {
+    /// Dotted paths of the fields that must equal `roi_size`: they are set from it, and in a
+    /// config file or `--set` they are accepted as other names for it.
+    const ROI_FIELDS: &'static [&'static str];
+}
+
+/// Declares the crop size once: within the last layer (the config file, then the command line's
+/// `--set`s together) that gives `roi_size` or any of its other names, every such value must agree,
+/// and it becomes `roi_size` and every field derived from it; two different values are an error
+/// naming both.
+fn apply_roi(cfg: &mut Value, layers: &[Vec<(String, Value)>], fields: &[&str]) -> Result<()> {
+    let is_roi = |path: &str| path == "roi_size" || fields.contains(&path);
+    let given: Vec<&(String, Value)> = layers
+        .iter()
+        .rev()
+        .map(|layer| layer.iter().filter(|(p, _)| is_roi(p)).collect::<Vec<_>>())
+        .find(|given| !given.is_empty())
+        .unwrap_or_default();
+    let roi = match given.split_first() {
+        None => cfg["roi_size"].clone(),
+        Some(((path, value), rest)) => {
+            if let Some((other, v)) = rest.iter().find(|(_, v)| v != value) {
+                return Err(Error::InvalidArgument(format!(
+                    "{path} = {value} but {other} = {v}: the crop size is declared once, as \
+                     roi_size (the model's img_size, the crops and the sliding window follow it)"
+                )));
+            }
+            value.clone()
+        }
+    };
+    for path in std::iter::once(&"roi_size").chain(fields) {
+        let node = path.split('.').fold(&mut *cfg, |node, key| &mut node[key]);
+        *node = roi.clone();
+    }
     Ok(())
 }
 
-/// Defaults, then the file (if any), then each `--set`, validated by deserialising.
-pub fn layered_config<T: Serialize + DeserializeOwned + Default>(
-    file: Option<&Path>,
-    sets: &[String],
-) -> Result<T> {
+/// Defaults, then the file (if any), then each `--set`, then the crop size from `roi_size` (or
+/// its other names; the command line's over the file's), validated by deserialising.
+pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Result<T> {
     let mut cfg = serde_json::to_value(T::default()).expect("configs serialise");
+    // The leaves each layer sets: the file's, then the command line's.
+    let (mut from_file, mut from_sets) = (Vec::new(), Vec::new());
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let layer: Value = serde_json::from_str(&text)
@@ -163,10 +172,14 @@ pub fn layered_config<T: Serialize + DeserializeOwned + Default>(
         if let Some(k) = unknown_key(&cfg, &layer, "") {
             return Err(Error::bad_file(path, format!("unknown config key \"{k}\"")));
         }
+        leaves(&layer, "", &mut from_file);
         merge(&mut cfg, layer);
     }
     for s in sets {
-        apply_set(&mut cfg, s)?;
+        from_sets.extend(apply_set(&mut cfg, s)?);
+    }
+    if !T::ROI_FIELDS.is_empty() {
+        apply_roi(&mut cfg, &[from_file, from_sets], T::ROI_FIELDS)?;
     }
     serde_json::from_value(cfg)
         .map_err(|e| Error::InvalidArgument(format!("invalid configuration: {e}")))

@@ -96,6 +96,25 @@ pub enum Schedule {
     Iterations(u64),
 }
 
+impl Schedule {
+    /// Whether a run in `state` has gone the whole way (checked at each epoch's start).
+    fn done<S>(&self, state: &LoopState<S>) -> bool {
+        match *self {
+            Schedule::Epochs(n) => state.epoch >= n,
+            Schedule::Iterations(n) => state.step >= n,
+        }
+    }
+
+    /// Steps of the whole run at `per_epoch` batches an epoch.
+    fn total_steps(&self, per_epoch: usize) -> u64 {
+        let per_epoch = per_epoch as u64;
+        match *self {
+            Schedule::Epochs(n) => n as u64 * per_epoch,
+            Schedule::Iterations(n) => n.div_ceil(per_epoch.max(1)) * per_epoch,
+        }
+    }
+}
+
 /// How a job is driven: on which data, how long, which batches, when to checkpoint (with the
 /// config that rebuilds the model).
 #[derive(Clone)]
@@ -244,16 +263,13 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
         saved_at = Some(state.step);
     }
     let per_epoch = batches_per_epoch(train.len(), &plan.loader);
-    let (total, prefix_total) = match plan.schedule {
-        Schedule::Epochs(n) => ((per_epoch * n) as u64, format!("/{n}")),
-        Schedule::Iterations(n) => (
-            n.div_ceil(per_epoch as u64) * per_epoch as u64,
-            String::new(),
-        ),
+    let of_epochs = match plan.schedule {
+        Schedule::Epochs(n) => format!("/{n}"),
+        Schedule::Iterations(_) => String::new(),
     };
     let mut run = RunContext {
         log: RunLog::open(logdir, state.log_records)?,
-        progress: RunProgress::new(total, state.step),
+        progress: RunProgress::new(plan.schedule.total_steps(per_epoch), state.step),
         state,
         logdir: logdir.to_path_buf(),
     };
@@ -273,10 +289,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
     };
     let interrupted = || interrupt_handled && interrupt::requested();
 
-    while !match plan.schedule {
-        Schedule::Epochs(n) => run.state.epoch >= n,
-        Schedule::Iterations(n) => run.state.step >= n,
-    } {
+    while !plan.schedule.done(&run.state) {
         let epoch = run.state.epoch;
         for batch in epoch_batches_from(
             train.clone(),
@@ -330,7 +343,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
             }))?;
             run.progress.step(
                 step,
-                &format!("epoch {}{prefix_total}", epoch + 1),
+                &format!("epoch {}{of_epochs}", epoch + 1),
                 &format!("{} ({compute_s:.2} s)", losses.describe()),
             );
             job.after_step(trainer, &mut run, &losses)?;

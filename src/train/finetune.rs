@@ -100,7 +100,7 @@ pub fn finetune<B: AutodiffBackend>(
         config: config(),
         train,
     });
-    let cache = cfg.cache.mode(&spec.logdir);
+    let cache = cfg.cache.in_run_folder(&spec.logdir);
     let (train, validation) = start_run(spec, cfg, &FinetuneConfig::RESUMABLE, pipelines, cache)?;
     if let Init::Pretrained { report, .. } = init {
         write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;

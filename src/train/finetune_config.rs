@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{CacheConfig, check_heads, train_loader};
-use crate::data::LoaderConfig;
+use super::config::{RunConfig, check_heads, train_loader};
+use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::metrics::BestMetric;
 use crate::networks::UnetrConfig;
@@ -14,6 +14,9 @@ use crate::transforms::FinetuneTransforms;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FinetuneConfig {
+    /// The crop and window size the model sees, declared once: the model's `img_size`, the
+    /// transforms' `spatial_size` and the sliding window's `roi_size` follow it.
+    pub roi_size: [usize; 3],
     /// Optimisation steps; epochs always run to their end, as in the tutorial.
     pub max_iterations: usize,
     /// Validate after the update whose 0-based iteration is a positive multiple of this (the
@@ -31,7 +34,8 @@ pub struct FinetuneConfig {
     pub best_metric: BestMetric,
     /// Compute HD95 (mm) per organ at each validation.
     pub hd95: bool,
-    pub cache: CacheConfig,
+    /// Where preprocessed volumes are kept (`{"mode": "none"|"ram"|"disk", "ram_budget_gib", "dir"}`).
+    pub cache: CacheMode,
     pub sliding_window: crate::inferers::SlidingWindow,
     pub transforms: FinetuneTransforms,
     pub model: UnetrConfig,
@@ -40,6 +44,7 @@ pub struct FinetuneConfig {
 impl Default for FinetuneConfig {
     fn default() -> Self {
         FinetuneConfig {
+            roi_size: [96; 3],
             max_iterations: 30_000,
             eval_num: 100,
             lr: 1e-4,
@@ -50,7 +55,7 @@ impl Default for FinetuneConfig {
             prefetch_batches: 2,
             best_metric: BestMetric::Tutorial,
             hd95: true,
-            cache: CacheConfig::default(),
+            cache: CacheMode::default(),
             sliding_window: crate::inferers::SlidingWindow::default(),
             transforms: FinetuneTransforms::default(),
             model: UnetrConfig::tutorial(),
@@ -78,12 +83,16 @@ impl FinetuneConfig {
                 m.vit.patch_size
             )));
         }
-        if m.vit.img_size != self.transforms.spatial_size
-            || m.vit.img_size != self.sliding_window.roi_size
+        let roi = self.roi_size;
+        if [
+            m.vit.img_size,
+            self.transforms.spatial_size,
+            self.sliding_window.roi_size,
+        ] != [roi; 3]
         {
             return Err(Error::InvalidArgument(format!(
-                "model.vit.img_size {:?}, transforms.spatial_size {:?} and sliding_window.roi_size {:?} \
-                 must be equal (the crops and windows the model sees)",
+                "roi_size {roi:?}, model.vit.img_size {:?}, transforms.spatial_size {:?} and \
+                 sliding_window.roi_size {:?} differ: set roi_size alone (the others follow it)",
                 m.vit.img_size, self.transforms.spatial_size, self.sliding_window.roi_size
             )));
         }
@@ -107,4 +116,12 @@ impl FinetuneConfig {
     pub fn loader(&self) -> LoaderConfig {
         train_loader(self.volumes_per_batch, self.prefetch_batches, self.seed)
     }
+}
+
+impl RunConfig for FinetuneConfig {
+    const ROI_FIELDS: &'static [&'static str] = &[
+        "model.vit.img_size",
+        "transforms.spatial_size",
+        "sliding_window.roi_size",
+    ];
 }

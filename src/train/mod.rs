@@ -2,27 +2,27 @@
 //! checkpoint cadence) and the jobs that plug into it — self-supervised pretraining and UNETR
 //! fine-tuning — with their steps, validations and optimisers.
 
-pub mod batch_tensors;
-pub mod config;
+mod batch_tensors;
+mod config;
 pub mod driver;
-pub mod finetune;
-pub mod finetune_config;
-pub mod finetune_init;
+mod finetune;
+mod finetune_config;
+mod finetune_init;
 mod finetune_outcome;
-pub mod interrupt;
-pub mod metrics_log;
-pub mod pretrain;
-pub mod pretrain_config;
-pub mod progress;
-pub mod run_checkpoint;
-pub mod run_dir;
-pub mod run_log;
-pub mod seg_step;
-pub mod seg_validation;
+mod interrupt;
+mod metrics_log;
+mod pretrain;
+mod pretrain_config;
+mod progress;
+mod run_checkpoint;
+mod run_dir;
+mod run_log;
+mod seg_step;
+mod seg_validation;
 pub mod ssl_step;
-pub mod ssl_validation;
+mod ssl_validation;
 
-pub use config::{CacheConfig, CacheKind, layered_config};
+pub use config::{RunConfig, layered_config};
 pub use driver::{Job, RunSpec, Trainer, drive};
 pub use finetune::finetune;
 pub use finetune_config::FinetuneConfig;

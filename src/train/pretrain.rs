@@ -92,7 +92,10 @@ pub fn pretrain<B: AutodiffBackend>(
 ) -> Result<PretrainSummary> {
     cfg.check()?;
     let pipeline = PipelineSpec::Pretrain(cfg.transforms.clone());
-    let (cache, pipelines) = (cfg.cache.mode(&spec.logdir), [pipeline.clone(), pipeline]);
+    let (cache, pipelines) = (
+        cfg.cache.in_run_folder(&spec.logdir),
+        [pipeline.clone(), pipeline],
+    );
     let (train, validation) = start_run(spec, cfg, &PretrainConfig::RESUMABLE, pipelines, cache)?;
     B::seed(device, cfg.seed);
     let mut trainer = SslTrainer::new(cfg.model.init::<B>(device), cfg.lr, cfg.temperature);

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{CacheConfig, check_heads, train_loader};
-use crate::data::LoaderConfig;
+use super::config::{RunConfig, check_heads, train_loader};
+use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::networks::VitAutoEncConfig;
 use crate::transforms::PretrainTransforms;
@@ -25,6 +25,9 @@ pub enum ValidationMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PretrainConfig {
+    /// The crop size the model sees, declared once: the model's `img_size` and the transforms'
+    /// `patch_size` follow it.
+    pub roi_size: [usize; 3],
     pub max_epochs: usize,
     /// Validate when `epoch % val_interval == 0` (0-based, as the tutorial).
     pub val_interval: usize,
@@ -40,7 +43,8 @@ pub struct PretrainConfig {
     pub checkpoint_every: usize,
     /// Batches prepared ahead of the training step.
     pub prefetch_batches: usize,
-    pub cache: CacheConfig,
+    /// Where preprocessed volumes are kept (`{"mode": "none"|"ram"|"disk", "ram_budget_gib", "dir"}`).
+    pub cache: CacheMode,
     pub transforms: PretrainTransforms,
     pub model: VitAutoEncConfig,
 }
@@ -48,6 +52,7 @@ pub struct PretrainConfig {
 impl Default for PretrainConfig {
     fn default() -> Self {
         PretrainConfig {
+            roi_size: [96; 3],
             max_epochs: 500,
             val_interval: 2,
             volumes_per_batch: 4,
@@ -57,7 +62,7 @@ impl Default for PretrainConfig {
             validation: ValidationMode::Tutorial,
             checkpoint_every: 100,
             prefetch_batches: 2,
-            cache: CacheConfig::default(),
+            cache: CacheMode::default(),
             transforms: PretrainTransforms::default(),
             model: VitAutoEncConfig::tutorial(),
         }
@@ -72,10 +77,11 @@ impl PretrainConfig {
     /// size, and ViTAutoEnc needs square patch sizes.
     pub fn check(&self) -> Result<()> {
         let vit = &self.model.vit;
-        if vit.img_size != self.transforms.patch_size {
+        if vit.img_size != self.roi_size || self.transforms.patch_size != self.roi_size {
             return Err(Error::InvalidArgument(format!(
-                "model.vit.img_size {:?} must equal transforms.patch_size {:?} (the crops the model sees)",
-                vit.img_size, self.transforms.patch_size
+                "roi_size {:?}, model.vit.img_size {:?} and transforms.patch_size {:?} differ: set \
+                 roi_size alone (the others follow it)",
+                self.roi_size, vit.img_size, self.transforms.patch_size
             )));
         }
         for d in 0..3 {
@@ -102,4 +108,8 @@ impl PretrainConfig {
     pub fn loader(&self) -> LoaderConfig {
         train_loader(self.volumes_per_batch, self.prefetch_batches, self.seed)
     }
+}
+
+impl RunConfig for PretrainConfig {
+    const ROI_FIELDS: &'static [&'static str] = &["model.vit.img_size", "transforms.patch_size"];
 }

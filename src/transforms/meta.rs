@@ -25,6 +25,17 @@ impl MetaImage {
     }
 }
 
+/// Foreground and background voxels of a sample as flat C-order spatial indices (MONAI's
+/// `map_binary_to_indices`): foreground where the label is non-zero in any channel; background
+/// where it is zero and the image (when given) is above `threshold` in any channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FgBgIndices {
+    pub fg: Vec<u32>,
+    pub bg: Vec<u32>,
+    pub shape: [usize; 3],
+    pub threshold: f32,
+}
+
 /// One item flowing through a pipeline: images by key (`image`, `label`, `gt_image`, `image_2`)
 /// and the integer metadata transforms record (`foreground_start_coord`, `crop_center`, ...).
 #[derive(Debug, Clone, Default)]
@@ -34,7 +45,7 @@ pub struct Sample {
     /// The file this sample came from, for error messages.
     pub source: Option<PathBuf>,
     /// Foreground/background index lists of these images, when `FgBgToIndicesd` computed them.
-    pub fg_bg: Option<std::sync::Arc<super::rand_crop_by_pos_neg_label::FgBgIndices>>,
+    pub fg_bg: Option<std::sync::Arc<FgBgIndices>>,
 }
 
 impl Sample {

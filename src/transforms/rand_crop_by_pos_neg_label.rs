@@ -5,7 +5,7 @@
 
 use super::compose::Transform;
 use super::crop_foreground::crop;
-use super::meta::Sample;
+use super::meta::{FgBgIndices, Sample};
 use super::rng::RandomState;
 use crate::error::Result;
 
@@ -47,17 +47,7 @@ impl RandCropByPosNegLabeld {
     }
 }
 
-/// Foreground and background voxels of a sample as flat C-order spatial indices (MONAI's
-/// `map_binary_to_indices`): foreground where the label is non-zero in any channel; background
-/// where it is zero and the image (when given) is above `threshold` in any channel.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FgBgIndices {
-    pub fg: Vec<u32>,
-    pub bg: Vec<u32>,
-    pub shape: [usize; 3],
-    pub threshold: f32,
-}
-
+/// [`FgBgIndices`] of a sample's label (and image, when given).
 pub fn fg_bg_indices(
     sample: &Sample,
     label_key: &str,

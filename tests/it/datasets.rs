@@ -106,7 +106,7 @@ fn cache_modes_give_identical_batches_and_the_disk_cache_survives() {
             items.clone(),
             pretrain_spec(),
             CacheMode::Disk {
-                dir: cache_dir.clone(),
+                dir: Some(cache_dir.clone()),
             },
         )
         .unwrap(),
@@ -137,7 +137,7 @@ fn cache_modes_give_identical_batches_and_the_disk_cache_survives() {
             items.clone(),
             pretrain_spec(),
             CacheMode::Disk {
-                dir: cache_dir.clone(),
+                dir: Some(cache_dir.clone()),
             },
         )
         .unwrap(),
@@ -158,7 +158,7 @@ fn cache_modes_give_identical_batches_and_the_disk_cache_survives() {
         items,
         other,
         CacheMode::Disk {
-            dir: cache_dir.clone(),
+            dir: Some(cache_dir.clone()),
         },
     )
     .unwrap()
@@ -262,7 +262,7 @@ fn fine_tuning_batches_and_bad_input() {
             items.clone(),
             spec.clone(),
             CacheMode::Disk {
-                dir: data.join("../ft_cache"),
+                dir: Some(data.join("../ft_cache")),
             },
         )
         .unwrap(),
@@ -332,7 +332,8 @@ fn two_runs_can_share_a_disk_cache() {
             let (items, dir) = (items.clone(), dir.clone());
             s.spawn(move || {
                 let ds =
-                    VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir }).unwrap();
+                    VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir: Some(dir) })
+                        .unwrap();
                 ds.fill_cache().unwrap();
             });
         }
@@ -346,7 +347,8 @@ fn two_runs_can_share_a_disk_cache() {
         items.len(),
         "no temporary files left: {names:?}"
     );
-    let third =
-        Arc::new(VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir }).unwrap());
+    let third = Arc::new(
+        VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir: Some(dir) }).unwrap(),
+    );
     assert_eq!(fingerprint(third, cfg(2), 0), reference);
 }

@@ -102,6 +102,52 @@ fn files_and_overrides_layer_over_defaults_and_typos_are_errors() {
 }
 
 #[test]
+fn the_crop_size_is_declared_once() {
+    // roi_size sets the model's input, the crops and the sliding window.
+    let sets = ["roi_size=[32,32,16]".to_string()];
+    let p: PretrainConfig = layered_config(None, &sets).unwrap();
+    assert_eq!(
+        (p.model.vit.img_size, p.transforms.patch_size),
+        ([32, 32, 16], [32, 32, 16])
+    );
+    p.check().unwrap();
+    let f: FinetuneConfig = layered_config(None, &["roi_size=[64,64,64]".into()]).unwrap();
+    assert_eq!(
+        (
+            f.model.vit.img_size,
+            f.transforms.spatial_size,
+            f.sliding_window.roi_size
+        ),
+        ([64; 3], [64; 3], [64; 3])
+    );
+    f.check().unwrap();
+    // An older config that sets one of the derived fields sets roi_size with it.
+    let f: FinetuneConfig =
+        layered_config(None, &["sliding_window.roi_size=[48,48,48]".into()]).unwrap();
+    assert_eq!(
+        (f.roi_size, f.model.vit.img_size, f.transforms.spatial_size),
+        ([48; 3], [48; 3], [48; 3])
+    );
+    // Two different sizes are refused, naming both.
+    let sets = [
+        "roi_size=[32,32,32]".to_string(),
+        "model.vit.img_size=[64,64,64]".into(),
+    ];
+    let err = layered_config::<PretrainConfig>(None, &sets)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("roi_size") && err.contains("model.vit.img_size"),
+        "{err}"
+    );
+    // A config built in code that breaks the rule is refused before training.
+    let mut p = PretrainConfig::default();
+    p.model.vit.img_size = [64; 3];
+    let err = p.check().unwrap_err().to_string();
+    assert!(err.contains("set roi_size"), "{err}");
+}
+
+#[test]
 fn metrics_log_survives_a_torn_line_and_truncates_for_resume() {
     let dir = common::scratch("train_metrics");
     let path = dir.join("metrics.jsonl");

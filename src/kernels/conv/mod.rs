@@ -4,10 +4,10 @@
 //! im2col + GEMM convolution and record its faster backward passes ([`flex_autodiff`]); on every
 //! other backend they are exactly Burn's `Conv3d::forward` / `ConvTranspose3d::forward`.
 
-pub mod flex_autodiff;
-pub mod forward;
-pub mod im2col;
-pub mod weight_grad;
+mod flex_autodiff;
+mod forward;
+mod im2col;
+mod weight_grad;
 
 use burn::backend::Flex;
 use burn::nn::PaddingConfig3d;

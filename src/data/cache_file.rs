@@ -23,7 +23,7 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Serialises a sample (images in C order).
-pub fn encode(sample: &Sample) -> Vec<u8> {
+fn encode(sample: &Sample) -> Vec<u8> {
     let mut p = Vec::new();
     put_u64(&mut p, sample.images.len() as u64);
     for (name, img) in &sample.images {

@@ -37,7 +37,7 @@ pub struct DataItem {
 }
 
 /// `os.path.normpath(os.path.join(base, p))`: lexical, no file-system access.
-pub fn join_normalized(base: &Path, p: &Path) -> PathBuf {
+fn join_normalized(base: &Path, p: &Path) -> PathBuf {
     let joined = base.join(p);
     let mut out: Vec<Component> = Vec::new();
     for c in joined.components() {

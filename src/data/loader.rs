@@ -41,7 +41,7 @@ pub struct Batch {
 }
 
 /// `list_data_collate`: flatten volume-major and stack each key.
-pub fn collate(samples: Vec<Sample>) -> Result<BTreeMap<String, Array5<f32>>> {
+fn collate(samples: Vec<Sample>) -> Result<BTreeMap<String, Array5<f32>>> {
     let Some(first) = samples.first() else {
         return Err(Error::InvalidArgument("empty batch".into()));
     };

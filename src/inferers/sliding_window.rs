@@ -86,12 +86,31 @@ pub fn window_starts(
 }
 
 impl SlidingWindow {
+    /// Refuses settings that cannot be right: an overlap outside [0, 1) (1 or more never advances
+    /// the window, below 0 leaves gaps), no windows per batch, an empty window.
+    pub fn check(&self) -> Result<()> {
+        if !(self.overlap.is_finite() && (0.0..1.0).contains(&self.overlap)) {
+            return Err(Error::InvalidArgument(format!(
+                "sliding_window.overlap {} must be at least 0 and below 1",
+                self.overlap
+            )));
+        }
+        if self.sw_batch_size == 0 || self.roi_size.contains(&0) {
+            return Err(Error::InvalidArgument(format!(
+                "sliding_window: sw_batch_size {} and roi_size {:?} must be positive",
+                self.sw_batch_size, self.roi_size
+            )));
+        }
+        Ok(())
+    }
+
     /// Runs `predictor` over `input` `(B, C, X, Y, Z)` and returns the blended `(B, C_out, X, Y, Z)`.
     pub fn infer(
         &self,
         input: ArrayView5<f32>,
         mut predictor: impl FnMut(Array5<f32>) -> Result<Array5<f32>>,
     ) -> Result<Array5<f32>> {
+        self.check()?;
         let roi = self.roi_size;
         let (b, c) = (input.shape()[0], input.shape()[1]);
         let size = [input.shape()[2], input.shape()[3], input.shape()[4]];

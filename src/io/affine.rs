@@ -42,7 +42,7 @@ pub fn best_affine(h: &NiftiHeader, shape: &[usize]) -> Result<(Affine, AffineSo
 }
 
 /// The `srow_*` rows as f64.
-pub fn sform_affine(h: &NiftiHeader) -> Affine {
+fn sform_affine(h: &NiftiHeader) -> Affine {
     let r = |row: &[f32; 4]| [row[0] as f64, row[1] as f64, row[2] as f64, row[3] as f64];
     [
         r(&h.srow_x),
@@ -104,7 +104,7 @@ fn quaternion_to_rotation(w: f64, x: f64, y: f64, z: f64) -> [[f64; 3]; 3] {
 }
 
 /// nibabel's `shape_zoom_affine(shape, zooms, x_flip=True)`: centred, x flipped, 3-D padded.
-pub fn base_affine(shape: &[usize], zooms: &[f64]) -> Affine {
+fn base_affine(shape: &[usize], zooms: &[f64]) -> Affine {
     let mut s = [1.0f64; 3];
     let mut z = [1.0f64; 3];
     for i in 0..3.min(shape.len()) {

@@ -13,7 +13,7 @@ use super::paths::{NiftiPaths, is_gz};
 use crate::error::{Error, Result};
 
 /// Size of a NIfTI-1 header; a single `.nii` file's voxels start at `vox_offset` ≥ 352.
-pub const NIFTI1_HEADER_SIZE: usize = 348;
+const NIFTI1_HEADER_SIZE: usize = 348;
 const NIFTI2_HEADER_SIZE: i32 = 540;
 
 /// Everything ssl3d derives from a header before touching voxels.

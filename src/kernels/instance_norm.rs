@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use super::dispatch::{CpuTrain, OnCpu, Real, back, flex_tensor as tensor, on_cpu, primitive};
 
 /// MONAI's (PyTorch's) `InstanceNorm3d` epsilon.
-pub const EPS: f64 = 1e-5;
+const EPS: f64 = 1e-5;
 
 /// Instance norm of `[B, C, D, H, W]`: each (batch, channel) volume to zero mean, unit variance.
 pub fn instance_norm<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {

@@ -11,7 +11,7 @@ use ndarray::{Array3, ArrayView3, Zip, s};
 use super::distance_transform::distance_to;
 
 /// Voxels of `mask` that a 6-connected erosion removes (outside the array counts as background).
-pub fn surface(mask: ArrayView3<bool>) -> Array3<bool> {
+fn surface(mask: ArrayView3<bool>) -> Array3<bool> {
     let (nx, ny, nz) = mask.dim();
     Array3::from_shape_fn((nx, ny, nz), |(i, j, k)| {
         if !mask[[i, j, k]] {
@@ -37,7 +37,7 @@ pub fn surface(mask: ArrayView3<bool>) -> Array3<bool> {
 }
 
 /// `torch.quantile(values, q)` with linear interpolation; NaN for no values.
-pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+fn quantile(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
     }

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::backend::Flex;
 use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
 
 use super::checkpoint::{read_safetensors, read_torch_state_dict};
 use super::native::{load_config, load_native};
@@ -40,8 +40,12 @@ fn resolve(path: &Path) -> Result<PathBuf> {
     Ok(path.to_path_buf())
 }
 
-/// An ssl3d native checkpoint as MONAI-named tensors (the config beside it says which network).
-fn read_native(path: &Path) -> Result<BTreeMap<String, TensorData>> {
+/// An ssl3d native checkpoint as MONAI-named tensors (the config beside it says which network),
+/// loaded through backend `B` on `device`.
+fn read_native<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<BTreeMap<String, TensorData>> {
     let stem = path.with_extension("");
     let config = stem.with_extension("config.json");
     if !config.is_file() {
@@ -50,24 +54,27 @@ fn read_native(path: &Path) -> Result<BTreeMap<String, TensorData>> {
             format!("its model config {} is missing", config.display()),
         ));
     }
-    let device = Default::default();
     if let Ok(cfg) = load_config::<VitAutoEncConfig>(&config) {
-        let model = load_native(cfg.init::<Flex>(&device), path, &device)?;
+        let model = load_native(cfg.init::<B>(device), path, device)?;
         return export_state_dict(&model, Arch::VitAutoEnc);
     }
     let cfg = load_config::<UnetrConfig>(&config)?;
-    let model = load_native(cfg.init::<Flex>(&device), path, &device)?;
+    let model = load_native(cfg.init::<B>(device), path, device)?;
     export_state_dict(&model, Arch::Unetr)
 }
 
-/// The tensors of a pretrained checkpoint by MONAI key, and the file they came from.
-pub fn read_pretrained(path: &Path) -> Result<(PathBuf, BTreeMap<String, TensorData>)> {
+/// The tensors of a pretrained checkpoint by MONAI key, and the file they came from (an ssl3d
+/// native checkpoint is loaded through backend `B` on `device`).
+pub fn read_pretrained<B: Backend>(
+    path: &Path,
+    device: &B::Device,
+) -> Result<(PathBuf, BTreeMap<String, TensorData>)> {
     let file = resolve(path)?;
     let name = file.to_string_lossy().to_lowercase();
     let tensors = if name.ends_with(".safetensors") {
         read_safetensors(&file)?
     } else if name.ends_with(".mpk") {
-        read_native(&file)?
+        read_native::<B>(&file, device)?
     } else if name.ends_with(".pt") || name.ends_with(".pth") || name.ends_with(".bin") {
         read_torch_state_dict(&file)?
     } else {

@@ -62,7 +62,7 @@ fn rename(parts: &mut [String], to_burn: bool) -> bool {
 
 /// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
 /// `None` for keys ssl3d does not model (unused cross-attention).
-pub fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
+fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
     if is_unused_monai_key(key) {
         return None;
     }
@@ -75,7 +75,7 @@ pub fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
 }
 
 /// The MONAI key for a Burn parameter path (inverse of [`monai_to_burn`]).
-pub fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
+fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
     let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
     if arch == Arch::VitAutoEnc && parts[0] == "vit" {
         parts.remove(0);

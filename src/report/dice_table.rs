@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 
 /// The tutorial README's table (Dice in %, background included): (training volumes, random,
 /// pretrained).
-pub const PUBLISHED: [(usize, f64, f64); 3] =
+const PUBLISHED: [(usize, f64, f64); 3] =
     [(6, 63.07, 70.09), (12, 76.06, 79.55), (24, 78.91, 82.30)];
 
 /// One run in the table.
@@ -184,7 +184,7 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
 }
 
 /// The bar chart: per row, random and pretrained (tutorial Dice and 13-organ Dice).
-pub fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
+fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
     ensure_font();
     let cells = cells(runs)?;
     let mut rows: Vec<usize> = cells.keys().map(|k| k.0).collect();

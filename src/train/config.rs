@@ -185,6 +185,16 @@ pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Res
         .map_err(|e| Error::InvalidArgument(format!("invalid configuration: {e}")))
 }
 
+/// A learning rate (or another setting named `key`) must be a finite number above 0.
+pub(crate) fn check_positive(key: &str, value: f64) -> Result<()> {
+    if !(value.is_finite() && value > 0.0) {
+        return Err(Error::InvalidArgument(format!(
+            "{key} {value} must be a finite number above 0"
+        )));
+    }
+    Ok(())
+}
+
 /// Attention splits the hidden size evenly over the heads.
 pub(crate) fn check_heads(hidden_size: usize, num_heads: usize) -> Result<()> {
     if num_heads == 0 || !hidden_size.is_multiple_of(num_heads) {

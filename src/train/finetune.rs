@@ -30,13 +30,13 @@ pub struct FinetuneState {
     pub validation: SegValidationState,
 }
 
-pub(super) struct FinetuneJob<'a> {
+struct FinetuneJob<'a> {
     cfg: &'a FinetuneConfig,
     validation: Arc<VolumeDataset>,
     keep_predictions: bool,
 }
 
-pub(super) type Run<B> = JobContext<B, FinetuneJob<'static>>;
+type Run<B> = JobContext<B, FinetuneJob<'static>>;
 
 impl<B: AutodiffBackend> Job<B> for FinetuneJob<'_> {
     type Trainer = SegTrainer<B>;
@@ -121,7 +121,14 @@ pub fn finetune<B: AutodiffBackend>(
         checkpoint_at_epoch_end: false,
     };
     let run = drive(&mut job, &mut trainer, plan, spec, device)?;
-    let report = finetune_report::<B>(cfg, spec, init, &run, n_train);
+    let (state, vals) = (&run.state, validations(run.records()));
+    let report = finetune_report(
+        (cfg, spec, init),
+        state,
+        &state.job.validation,
+        &vals,
+        n_train,
+    );
     report.write(&spec.logdir)?;
     Ok(report)
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{RunConfig, check_heads, train_loader};
+use super::config::{RunConfig, check_heads, check_positive, train_loader};
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::metrics::BestMetric;
@@ -104,6 +104,14 @@ impl FinetuneConfig {
             )));
         }
         check_heads(m.vit.hidden_size, m.vit.num_heads)?;
+        check_positive("lr", self.lr)?;
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "weight_decay {} must be a finite number, 0 or above",
+                self.weight_decay
+            )));
+        }
+        self.sliding_window.check()?;
         if self.max_iterations == 0 || self.eval_num == 0 || self.volumes_per_batch == 0 {
             return Err(Error::InvalidArgument(
                 "max_iterations, eval_num and volumes_per_batch must be at least 1".into(),

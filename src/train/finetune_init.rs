@@ -44,7 +44,7 @@ pub fn starting_unetr<B: AutodiffBackend>(
     let Some(source) = pretrained else {
         return Ok((model, Init::Random));
     };
-    let (file, tensors) = read_pretrained(source)?;
+    let (file, tensors) = read_pretrained::<B::InnerBackend>(source, device)?;
     let report = transfer_backbone(&mut model, &tensors)
         .map_err(|e| Error::bad_file(&file, e.to_string()))?;
     eprintln!(

@@ -1,31 +1,29 @@
 //! What a finished fine-tuning run reports (`report.json`, `report.md`): how it started, its
 //! data, and its best and last validations as the log holds them.
 
-use burn::tensor::backend::AutodiffBackend;
-
-use super::driver::RunSpec;
-use super::finetune::Run;
+use super::driver::{LoopState, RunSpec};
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::Init;
+use super::seg_validation::SegValidationState;
 use crate::data::btcv::organ_names;
 use crate::report::FinetuneReport;
-use crate::report::records::validations;
+use crate::report::records::SegValRecord;
 
-pub(super) fn finetune_report<B: AutodiffBackend>(
-    cfg: &FinetuneConfig,
-    spec: &RunSpec,
-    init: &Init,
-    run: &Run<B>,
+/// The report of a run that started as `init`, ended in `state` with `validation`'s best, and
+/// logged `vals`.
+pub(super) fn finetune_report<S>(
+    (cfg, spec, init): (&FinetuneConfig, &RunSpec, &Init),
+    state: &LoopState<S>,
+    validation: &SegValidationState,
+    vals: &[&SegValRecord],
     train_volumes: usize,
 ) -> FinetuneReport {
-    let vals = validations(run.records());
     if vals.is_empty() {
         let (first, max) = (cfg.eval_num, cfg.max_iterations);
         eprintln!(
             "note: no validation ran (the first is after iteration {first}; max_iterations is {max})"
         );
     }
-    let validation = &run.state.job.validation;
     FinetuneReport {
         init: init.name().into(),
         pretrained: init.source(),
@@ -33,7 +31,7 @@ pub(super) fn finetune_report<B: AutodiffBackend>(
         datalist: spec.datalist.display().to_string(),
         train_volumes,
         validation_volumes: spec.validation.len(),
-        steps: run.state.step,
+        steps: state.step,
         best_metric: cfg.best_metric,
         best_iteration: validation.best_iteration,
         best: vals
@@ -43,8 +41,8 @@ pub(super) fn finetune_report<B: AutodiffBackend>(
             .map(|v| v.result.clone()),
         last: vals.last().map(|v| v.result.clone()),
         organs: organ_names(cfg.transforms.num_classes),
-        wall_s: run.state.wall_s,
-        data_wait_share: run.state.data_wait_share(),
+        wall_s: state.wall_s,
+        data_wait_share: state.data_wait_share(),
         validation_s: validation.validation_s,
         device: spec.device_name.clone(),
     }

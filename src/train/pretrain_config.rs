@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{RunConfig, check_heads, train_loader};
+use super::config::{RunConfig, check_heads, check_positive, train_loader};
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::networks::VitAutoEncConfig;
@@ -96,6 +96,9 @@ impl PretrainConfig {
             }
         }
         check_heads(vit.hidden_size, vit.num_heads)?;
+        check_positive("lr", self.lr)?;
+        // The contrastive loss divides by it: 0 is a NaN at the first step.
+        check_positive("temperature", self.temperature)?;
         if self.max_epochs == 0 || self.val_interval == 0 || self.volumes_per_batch == 0 {
             return Err(Error::InvalidArgument(
                 "max_epochs, val_interval and volumes_per_batch must be at least 1".into(),

@@ -27,7 +27,7 @@ use crate::transforms::invert_labels::labels_to_grid;
 
 /// Validates the trainer's model on every volume of `val`; with `keep`, returns the predicted
 /// label maps (in the preprocessed grid) too.
-pub fn validate_seg<B: AutodiffBackend>(
+fn validate_seg<B: AutodiffBackend>(
     trainer: &SegTrainer<B>,
     val: &VolumeDataset,
     cfg: &FinetuneConfig,

@@ -24,7 +24,7 @@ fn validation_seed(seed: u64) -> u64 {
 }
 
 /// Mean validation L1 after 0-based `epoch`, and the number of batches it averaged.
-pub fn validate_ssl<B: AutodiffBackend>(
+fn validate_ssl<B: AutodiffBackend>(
     trainer: &SslTrainer<B>,
     dataset: &Arc<VolumeDataset>,
     cfg: &PretrainConfig,

@@ -12,7 +12,7 @@ use crate::io::Affine;
 /// nibabel's `io_orientation`: for each voxel axis, the world axis it runs along and its sign.
 /// Axes are assigned strongest first (nibabel ≥ 5.4; identical to older versions for the
 /// axis-aligned affines CT has).
-pub fn io_orientation(affine: &Affine) -> [(usize, f64); 3] {
+fn io_orientation(affine: &Affine) -> [(usize, f64); 3] {
     let mut rs = Matrix3::<f64>::zeros();
     for j in 0..3 {
         let norm = (0..3)

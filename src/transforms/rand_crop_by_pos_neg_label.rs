@@ -48,7 +48,7 @@ impl RandCropByPosNegLabeld {
 }
 
 /// [`FgBgIndices`] of a sample's label (and image, when given).
-pub fn fg_bg_indices(
+fn fg_bg_indices(
     sample: &Sample,
     label_key: &str,
     image_key: Option<&str>,

@@ -406,3 +406,17 @@ fn identity_predictor_is_exact_for_any_shape_and_blending() {
         assert!(err < 1e-5, "gaussian shape {i}: {err}");
     }
 }
+
+#[test]
+fn sliding_window_refuses_an_overlap_that_never_advances_or_leaves_gaps() {
+    let input = Array5::from_elem((1, 1, 40, 20, 20), 1.0f32);
+    for overlap in [1.0, 1.5, -0.5, f64::NAN] {
+        let sw = SlidingWindow {
+            roi_size: [16, 16, 16],
+            overlap,
+            ..Default::default()
+        };
+        let err = sw.infer(input.view(), Ok).unwrap_err().to_string();
+        assert!(err.contains("overlap"), "{overlap}: {err}");
+    }
+}

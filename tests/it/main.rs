@@ -13,6 +13,7 @@ mod conv_backward;
 mod datalist;
 mod datasets;
 mod dice_ce_cpu;
+mod docs;
 mod finetune_run;
 mod hd95;
 mod instance_norm;

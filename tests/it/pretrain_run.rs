@@ -1,5 +1,6 @@
 //! `ssl-pretrain` end to end on tiny synthetic CT with the demo config: it learns, writes every
-//! output, resumes bit-exactly after SIGKILL and after Ctrl-C, and refuses what it must refuse.
+//! output, resumes bit-exactly after SIGKILL and after Ctrl-C, stops cleanly on SIGTERM, and
+//! refuses what it must refuse.
 
 use crate::common;
 
@@ -210,6 +211,18 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
             .unwrap(),
     );
     assert_eq!(losses(&stopped), losses(&full));
+
+    // SIGTERM (what a job scheduler sends) behaves like Ctrl-C: a checkpoint and exit code 130.
+    let terminated = dir.join("sigterm");
+    let child = start_until_step(run_cmd(&data, &terminated, 6), &terminated, 3);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(terminated.join("checkpoints/latest").is_file());
 
     // A finished run can be extended by raising max_epochs, and the history continues.
     common::ok(run_cmd(&data, &full, 7).arg("--resume").output().unwrap());

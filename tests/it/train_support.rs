@@ -148,6 +148,47 @@ fn the_crop_size_is_declared_once() {
 }
 
 #[test]
+fn settings_that_cannot_be_right_are_refused_before_training() {
+    let pretrain_err = |set: &str| {
+        let p: PretrainConfig = layered_config(None, &[set.to_string()]).unwrap();
+        p.check().unwrap_err().to_string()
+    };
+    for (set, key) in [
+        ("lr=-1", "lr"),
+        ("lr=0", "lr"),
+        ("temperature=-0.05", "temperature"),
+        ("temperature=0", "temperature"),
+    ] {
+        let err = pretrain_err(set);
+        assert!(err.contains(key), "{set}: {err}");
+    }
+    let finetune_err = |set: &str| {
+        let f: FinetuneConfig = layered_config(None, &[set.to_string()]).unwrap();
+        f.check().unwrap_err().to_string()
+    };
+    for (set, key) in [
+        ("lr=0", "lr"),
+        ("weight_decay=-1e-5", "weight_decay"),
+        ("sliding_window.overlap=1.0", "overlap"),
+        ("sliding_window.overlap=1.5", "overlap"),
+        ("sliding_window.overlap=-0.5", "overlap"),
+        ("sliding_window.sw_batch_size=0", "sw_batch_size"),
+    ] {
+        let err = finetune_err(set);
+        assert!(err.contains(key), "{set}: {err}");
+    }
+    // The tutorial's own settings pass.
+    layered_config::<PretrainConfig>(None, &[])
+        .unwrap()
+        .check()
+        .unwrap();
+    layered_config::<FinetuneConfig>(None, &[])
+        .unwrap()
+        .check()
+        .unwrap();
+}
+
+#[test]
 fn metrics_log_survives_a_torn_line_and_truncates_for_resume() {
     let dir = common::scratch("train_metrics");
     let path = dir.join("metrics.jsonl");

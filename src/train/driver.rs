@@ -23,6 +23,7 @@ use super::interrupt;
 use super::progress::RunProgress;
 use super::run_checkpoint::RunCheckpoints;
 use super::run_dir::prepare_logdir;
+use super::run_lock::RunLock;
 use super::run_log::RunLog;
 use crate::data::{
     Batch, DataItem, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch,
@@ -207,17 +208,17 @@ pub struct RunSpec {
     pub device_name: String,
 }
 
-/// Starts a run: prepares its folder (refusing one that holds another run, or a resume with other
-/// settings than `may_change`), records the effective `config`, then opens the training and
-/// validation datasets, refused if either is empty, caches filled.
+/// Starts a run: locks and prepares its folder (refusing one in use or holding another run, or a
+/// resume with other settings than `may_change`), records the effective `config`, then opens the
+/// training and validation datasets, refused if either is empty, caches filled.
 pub fn start_run<C: Serialize>(
     spec: &RunSpec,
     config: &C,
     may_change: &[&str],
     pipelines: [PipelineSpec; 2],
     cache: crate::data::CacheMode,
-) -> Result<(Arc<VolumeDataset>, Arc<VolumeDataset>)> {
-    prepare_logdir(config, &spec.logdir, spec.resume, may_change)?;
+) -> Result<RunData> {
+    let lock = prepare_logdir(config, &spec.logdir, spec.resume, may_change)?;
     let [train, validation] = pipelines;
     let train = VolumeDataset::new(spec.train.clone(), train, cache.clone())?;
     let val = VolumeDataset::new(spec.validation.clone(), validation, cache)?;
@@ -228,7 +229,18 @@ pub fn start_run<C: Serialize>(
     }
     train.fill_cache()?;
     val.fill_cache()?;
-    Ok((Arc::new(train), Arc::new(val)))
+    Ok(RunData {
+        train: Arc::new(train),
+        validation: Arc::new(val),
+        lock,
+    })
+}
+
+/// A started run's datasets, and the lock of its folder (keep it until the run ends).
+pub struct RunData {
+    pub train: Arc<VolumeDataset>,
+    pub validation: Arc<VolumeDataset>,
+    pub lock: RunLock,
 }
 
 /// Runs (or, with `spec.resume`, continues) `job` with `trainer` as `plan` says, logging and

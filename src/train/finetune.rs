@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use super::driver::{Job, JobContext, Plan, RunSpec, Schedule, drive, start_run};
+use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::Init;
 use super::finetune_outcome::finetune_report;
@@ -101,7 +101,11 @@ pub fn finetune<B: AutodiffBackend>(
         train,
     });
     let cache = cfg.cache.in_run_folder(&spec.logdir);
-    let (train, validation) = start_run(spec, cfg, &FinetuneConfig::RESUMABLE, pipelines, cache)?;
+    let RunData {
+        train,
+        validation,
+        lock: _lock,
+    } = start_run(spec, cfg, &FinetuneConfig::RESUMABLE, pipelines, cache)?;
     if let Init::Pretrained { report, .. } = init {
         write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
     }

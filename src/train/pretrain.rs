@@ -7,7 +7,7 @@ use std::sync::Arc;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use super::driver::{Job, JobContext, Plan, RunSpec, Schedule, drive, start_run};
+use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
 use super::pretrain_config::PretrainConfig;
 use super::ssl_step::SslTrainer;
 use super::ssl_validation::SslValidationState;
@@ -96,7 +96,11 @@ pub fn pretrain<B: AutodiffBackend>(
         cfg.cache.in_run_folder(&spec.logdir),
         [pipeline.clone(), pipeline],
     );
-    let (train, validation) = start_run(spec, cfg, &PretrainConfig::RESUMABLE, pipelines, cache)?;
+    let RunData {
+        train,
+        validation,
+        lock: _lock,
+    } = start_run(spec, cfg, &PretrainConfig::RESUMABLE, pipelines, cache)?;
     B::seed(device, cfg.seed);
     let mut trainer = SslTrainer::new(cfg.model.init::<B>(device), cfg.lr, cfg.temperature);
     let mut job = PretrainJob { cfg, validation };

@@ -1,6 +1,7 @@
-//! The run folder's rules, shared by both training jobs: a fresh run never overwrites one that
-//! holds checkpoints, and a resumed run must use the configuration it started with (apart from
-//! the keys that cannot change its results, such as how long to run).
+//! The run folder's rules, shared by both training jobs: one run at a time holds it ([`RunLock`]),
+//! a fresh run never starts in a folder that holds another run's outputs, and a resumed run must
+//! use the configuration it started with (apart from the keys that cannot change its results,
+//! such as how long to run).
 
 use std::path::Path;
 
@@ -9,17 +10,36 @@ use serde_json::Value;
 
 use super::config::differing_keys;
 use super::run_checkpoint::RunCheckpoints;
+use super::run_lock::RunLock;
 use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
 
-/// Creates or checks `logdir` and writes the effective `cfg` as `logdir/config.json`.
+/// What a finished or interrupted run leaves in its folder (besides `config.json`, which a run
+/// that failed its data check may leave alone).
+const RUN_OUTPUTS: [&str; 8] = [
+    "checkpoints",
+    "metrics.jsonl",
+    "best_model.safetensors",
+    "best_model.mpk",
+    "best_metric_model.safetensors",
+    "best_metric_model.mpk",
+    "summary.json",
+    "report.json",
+];
+
+/// Creates or checks `logdir`, takes its lock (held until the returned guard is dropped) and
+/// writes the effective `cfg` as `logdir/config.json`.
 pub fn prepare_logdir<C: Serialize>(
     cfg: &C,
     logdir: &Path,
     resume: bool,
     may_change: &[&str],
-) -> Result<()> {
+) -> Result<RunLock> {
+    if logdir.exists() && !logdir.is_dir() {
+        return Err(Error::bad_file(logdir, "--logdir is a file, not a folder"));
+    }
     std::fs::create_dir_all(logdir).map_err(|e| Error::io(logdir, e))?;
+    let lock = RunLock::acquire(logdir)?;
     let saved = logdir.join("config.json");
     let has_ckpt = RunCheckpoints::new(logdir).latest()?.is_some();
     if resume {
@@ -52,6 +72,20 @@ pub fn prepare_logdir<C: Serialize>(
              another --logdir",
             logdir.display()
         )));
+    } else {
+        let found: Vec<&str> = RUN_OUTPUTS
+            .into_iter()
+            .filter(|f| logdir.join(f).exists())
+            .collect();
+        if !found.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "{} holds another run's outputs ({}): choose another --logdir (or delete them \
+                 to start over)",
+                logdir.display(),
+                found.join(", ")
+            )));
+        }
     }
-    write_json_atomic(cfg, &saved)
+    write_json_atomic(cfg, &saved)?;
+    Ok(lock)
 }

@@ -273,6 +273,36 @@ fn pretraining_refuses_what_it_must() {
     assert_eq!(code, Some(2));
     assert!(err.contains("lr"), "{err}");
 
+    // A finished run whose checkpoints were deleted (to save disk) is not overwritten either.
+    std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
+    let (code, err) = code_and_err(run_cmd(&data, &run, 1).output().unwrap());
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("another run's outputs") && err.contains("metrics.jsonl"),
+        "{err}"
+    );
+
+    // A --logdir that is a file says so.
+    let file = dir.join("a_file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let (code, err) = code_and_err(run_cmd(&data, &file, 1).output().unwrap());
+    assert_eq!(code, Some(2));
+    assert!(err.contains("is a file"), "{err}");
+
+    // Two runs never share a folder: the second is refused while the first holds it.
+    let busy = dir.join("busy");
+    let mut first = start_until_step(run_cmd(&data, &busy, 2), &busy, 1);
+    let (code, err) = code_and_err(run_cmd(&data, &busy, 2).output().unwrap());
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("in use by another run") && err.contains("pid"),
+        "{err}"
+    );
+    assert!(
+        first.wait().unwrap().success(),
+        "the first run is undisturbed"
+    );
+
     // A diverging run stops with a clear message and keeps its last good checkpoint.
     let nan = dir.join("nan");
     let (code, err) = code_and_err(

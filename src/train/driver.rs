@@ -23,6 +23,7 @@ use super::interrupt;
 use super::progress::RunProgress;
 use super::run_checkpoint::RunCheckpoints;
 use super::run_dir::prepare_logdir;
+use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use super::run_log::RunLog;
 use crate::data::{
@@ -213,12 +214,12 @@ pub struct RunSpec {
 /// training and validation datasets, refused if either is empty, caches filled.
 pub fn start_run<C: Serialize>(
     spec: &RunSpec,
-    config: &C,
-    may_change: &[&str],
+    (config, may_change): (&C, &[&str]),
+    identity: &RunIdentity,
     pipelines: [PipelineSpec; 2],
     cache: crate::data::CacheMode,
 ) -> Result<RunData> {
-    let lock = prepare_logdir(config, &spec.logdir, spec.resume, may_change)?;
+    let lock = prepare_logdir(config, identity, &spec.logdir, spec.resume, may_change)?;
     let [train, validation] = pipelines;
     let train = VolumeDataset::new(spec.train.clone(), train, cache.clone())?;
     let val = VolumeDataset::new(spec.validation.clone(), validation, cache)?;

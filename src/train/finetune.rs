@@ -11,6 +11,7 @@ use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, st
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::Init;
 use super::finetune_outcome::finetune_report;
+use super::run_identity::RunIdentity;
 use super::seg_step::SegTrainer;
 use super::seg_validation::{SegValidationState, ValidationPoint};
 use crate::data::VolumeDataset;
@@ -101,11 +102,13 @@ pub fn finetune<B: AutodiffBackend>(
         train,
     });
     let cache = cfg.cache.in_run_folder(&spec.logdir);
+    let identity = RunIdentity::new(spec, Some(init.identity()?));
+    let resumable = (cfg, &FinetuneConfig::RESUMABLE[..]);
     let RunData {
         train,
         validation,
         lock: _lock,
-    } = start_run(spec, cfg, &FinetuneConfig::RESUMABLE, pipelines, cache)?;
+    } = start_run(spec, resumable, &identity, pipelines, cache)?;
     if let Init::Pretrained { report, .. } = init {
         write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
     }

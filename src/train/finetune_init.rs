@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
 
+use super::run_identity::{InitIdentity, pretrained_identity, random_identity};
 use crate::error::{Error, Result};
 use crate::networks::checkpoint::{TransferReport, transfer_backbone};
 use crate::networks::pretrained::read_pretrained;
@@ -69,6 +70,15 @@ impl Init {
         match self {
             Init::Random => None,
             Init::Pretrained { path, .. } => Some(path.display().to_string()),
+        }
+    }
+
+    /// How the run started, for its identity (`run.json`): random, or the pretrained file by the
+    /// hash of its bytes.
+    pub fn identity(&self) -> Result<InitIdentity> {
+        match self {
+            Init::Random => Ok(random_identity()),
+            Init::Pretrained { path, .. } => pretrained_identity(path),
         }
     }
 

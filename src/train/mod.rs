@@ -16,6 +16,7 @@ mod pretrain_config;
 mod progress;
 mod run_checkpoint;
 mod run_dir;
+mod run_identity;
 mod run_lock;
 mod run_log;
 mod seg_step;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
 use super::pretrain_config::PretrainConfig;
+use super::run_identity::RunIdentity;
 use super::ssl_step::SslTrainer;
 use super::ssl_validation::SslValidationState;
 use crate::data::VolumeDataset;
@@ -96,11 +97,13 @@ pub fn pretrain<B: AutodiffBackend>(
         cfg.cache.in_run_folder(&spec.logdir),
         [pipeline.clone(), pipeline],
     );
+    let identity = RunIdentity::new(spec, None);
+    let resumable = (cfg, &PretrainConfig::RESUMABLE[..]);
     let RunData {
         train,
         validation,
         lock: _lock,
-    } = start_run(spec, cfg, &PretrainConfig::RESUMABLE, pipelines, cache)?;
+    } = start_run(spec, resumable, &identity, pipelines, cache)?;
     B::seed(device, cfg.seed);
     let mut trainer = SslTrainer::new(cfg.model.init::<B>(device), cfg.lr, cfg.temperature);
     let mut job = PretrainJob { cfg, validation };

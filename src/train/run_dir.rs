@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::config::differing_keys;
 use super::run_checkpoint::RunCheckpoints;
+use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
@@ -27,10 +28,12 @@ const RUN_OUTPUTS: [&str; 8] = [
     "report.json",
 ];
 
-/// Creates or checks `logdir`, takes its lock (held until the returned guard is dropped) and
-/// writes the effective `cfg` as `logdir/config.json`.
+/// Creates or checks `logdir`, takes its lock (held until the returned guard is dropped), records
+/// a fresh run's `identity` (or refuses a resume with another) and writes the effective `cfg` as
+/// `logdir/config.json`.
 pub fn prepare_logdir<C: Serialize>(
     cfg: &C,
+    identity: &RunIdentity,
     logdir: &Path,
     resume: bool,
     may_change: &[&str],
@@ -66,6 +69,7 @@ pub fn prepare_logdir<C: Serialize>(
                 may_change.join(", ")
             )));
         }
+        identity.check_resume(logdir)?;
     } else if has_ckpt {
         return Err(Error::InvalidArgument(format!(
             "{} already holds a run (checkpoints/): add --resume to continue it, or choose \
@@ -85,6 +89,9 @@ pub fn prepare_logdir<C: Serialize>(
                 found.join(", ")
             )));
         }
+    }
+    if !resume {
+        identity.record(logdir)?;
     }
     write_json_atomic(cfg, &saved)?;
     Ok(lock)

@@ -194,6 +194,41 @@ fn finetuning_learns_reports_and_resumes_exactly() {
         serde_json::from_str(&std::fs::read_to_string(pre.join("transfer_report.json")).unwrap())
             .unwrap();
     assert!(transfer["loaded"].as_array().unwrap().len() > 100);
+
+    // A resume keeps the run's start and data: a random-init run resumed with --pretrained, or a
+    // run resumed on another datalist, is refused (it would be relabelled or measured elsewhere).
+    let best = full.join("best_metric_model.safetensors");
+    let out = run_cmd(&data, &full, 67, &["--pretrained"])
+        .arg(&best)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("started from random") && err.contains("pretrained"),
+        "{err}"
+    );
+    let mut list: Value = serde_json::from_str(&std::fs::read_to_string(&data.0).unwrap()).unwrap();
+    list["training"].as_array_mut().unwrap().pop();
+    let fewer = dir.join("json/btcv/fewer.json");
+    std::fs::write(&fewer, list.to_string()).unwrap();
+    let other_list = (fewer, data.1.clone());
+    let out = run_cmd(&other_list, &pre, 22, &["--pretrained"])
+        .arg(&best)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("datalist"), "{err}");
+    assert!(
+        FinetuneReport::read(&full.join("report.json"))
+            .unwrap()
+            .init
+            == "random",
+        "the refused resume changed nothing"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_ssl-report"))
         .arg("table")
         .arg(&full)

@@ -20,10 +20,13 @@ pub enum CacheMode {
     Disk { dir: Option<PathBuf> },
 }
 
+/// The RAM cache's default budget.
+const DEFAULT_RAM_BUDGET_GIB: f64 = 32.0;
+
 impl Default for CacheMode {
     fn default() -> Self {
         CacheMode::Ram {
-            budget_bytes: 32 << 30,
+            budget_bytes: (DEFAULT_RAM_BUDGET_GIB * GIB) as u64,
         }
     }
 }
@@ -80,7 +83,7 @@ impl From<CacheFields> for CacheMode {
 
 impl From<CacheMode> for CacheFields {
     fn from(m: CacheMode) -> Self {
-        let default_budget = 32.0;
+        let default_budget = DEFAULT_RAM_BUDGET_GIB;
         match m {
             CacheMode::None => CacheFields {
                 mode: Kind::None,

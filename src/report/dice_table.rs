@@ -11,6 +11,7 @@ use super::bar_chart::{Series, draw_bars};
 use super::finetune_report::FinetuneReport;
 use super::font::ensure_font;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 
 /// The tutorial README's table (Dice in %, background included): (training volumes, random,
 /// pretrained).
@@ -252,10 +253,7 @@ fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
 pub fn write_table(runs: &[TableRun], out_dir: &Path) -> Result<String> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let md = markdown(runs)?;
-    let path = out_dir.join("table.md");
-    let tmp = out_dir.join(".table.md.tmp");
-    std::fs::write(&tmp, &md).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    write_atomic(&out_dir.join("table.md"), md.as_bytes())?;
     write_chart(runs, &out_dir.join("table.png"))?;
     Ok(md)
 }

@@ -289,7 +289,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
     let session_start = Instant::now();
     let wall_before = run.state.wall_s;
     let wall = || wall_before + session_start.elapsed().as_secs_f64();
-    let save = |trainer: &J::Trainer, run: &mut JobContext<B, J>| -> Result<Option<u64>> {
+    let save = |trainer: &J::Trainer, run: &mut JobContext<B, J>| -> Result<()> {
         run.state.wall_s = wall();
         ckpts.save::<B, _, _, _, _>(
             run.state.step,
@@ -298,7 +298,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
             trainer.optimizer_record(),
             &run.state,
         )?;
-        Ok(Some(run.state.step))
+        Ok(())
     };
     let interrupted = || interrupt_handled && interrupt::requested();
 
@@ -365,7 +365,8 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
                 && step.is_multiple_of(plan.checkpoint_every as u64)
                 && !(plan.checkpoint_at_epoch_end && last_of_epoch);
             if interrupted() || due {
-                saved_at = save(trainer, &mut run)?;
+                save(trainer, &mut run)?;
+                saved_at = Some(step);
             }
             if interrupted() {
                 run.progress.finish();
@@ -382,7 +383,8 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
         s.epoch_data_wait_s = 0.0;
         s.epoch_compute_s = 0.0;
         if plan.checkpoint_at_epoch_end || interrupted() {
-            saved_at = save(trainer, &mut run)?;
+            save(trainer, &mut run)?;
+            saved_at = Some(run.state.step);
         }
         if interrupted() {
             run.progress.finish();

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 
 pub struct MetricsLog {
     path: PathBuf,
@@ -58,18 +59,17 @@ pub fn read_records(path: &Path) -> Result<Vec<Value>> {
 }
 
 /// Rewrites the log with only the records `keep` accepts (atomically), e.g. those up to the step
-/// a resumed run restarts from.
-pub fn truncate_records(path: &Path, mut keep: impl FnMut(&Value) -> bool) -> Result<()> {
+/// a resumed run restarts from; returns them.
+pub fn truncate_records(path: &Path, mut keep: impl FnMut(&Value) -> bool) -> Result<Vec<Value>> {
     let kept: Vec<Value> = read_records(path)?
         .into_iter()
         .filter(|r| keep(r))
         .collect();
-    let tmp = path.with_extension("jsonl.tmp");
     let mut text = String::new();
     for r in &kept {
         text.push_str(&serde_json::to_string(r).expect("records serialise"));
         text.push('\n');
     }
-    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_atomic(path, text.as_bytes())?;
+    Ok(kept)
 }

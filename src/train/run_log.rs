@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::metrics_log::{MetricsLog, read_records, truncate_records};
+use super::metrics_log::{MetricsLog, truncate_records};
 use crate::error::{Error, Result};
 use crate::report::records::Scalars;
 use crate::report::tensorboard::{EVENT_FILE, EventWriter};
@@ -24,22 +24,21 @@ impl<R: Serialize + DeserializeOwned + Scalars> RunLog<R> {
     pub fn open(logdir: &Path, keep: usize) -> Result<Self> {
         let path = logdir.join("metrics.jsonl");
         let mut kept = 0;
-        truncate_records(&path, |_| {
+        let records = truncate_records(&path, |_| {
             kept += 1;
             kept <= keep
-        })?;
-        let records = read_records(&path)?
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                serde_json::from_value(r).map_err(|e| {
-                    Error::bad_file(
-                        &path,
-                        format!("record {} is not one of this job's: {e}", i + 1),
-                    )
-                })
+        })?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            serde_json::from_value(r).map_err(|e| {
+                Error::bad_file(
+                    &path,
+                    format!("record {} is not one of this job's: {e}", i + 1),
+                )
             })
-            .collect::<Result<Vec<R>>>()?;
+        })
+        .collect::<Result<Vec<R>>>()?;
         let mut events = EventWriter::create(&logdir.join(EVENT_FILE))?;
         for r in &records {
             events.scalars(r.step(), &r.scalars())?;

@@ -198,13 +198,13 @@ fn finetuning_learns_reports_and_resumes_exactly() {
     // A resume keeps the run's start and data: a random-init run resumed with --pretrained, or a
     // run resumed on another datalist, is refused (it would be relabelled or measured elsewhere).
     let best = full.join("best_metric_model.safetensors");
-    let out = run_cmd(&data, &full, 67, &["--pretrained"])
-        .arg(&best)
-        .arg("--resume")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let refused = |mut cmd: Command| {
+        let out = cmd.arg(&best).arg("--resume").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = refused(run_cmd(&data, &full, 67, &["--pretrained"]));
     assert!(
         err.contains("started from random") && err.contains("pretrained"),
         "{err}"
@@ -214,13 +214,7 @@ fn finetuning_learns_reports_and_resumes_exactly() {
     let fewer = dir.join("json/btcv/fewer.json");
     std::fs::write(&fewer, list.to_string()).unwrap();
     let other_list = (fewer, data.1.clone());
-    let out = run_cmd(&other_list, &pre, 22, &["--pretrained"])
-        .arg(&best)
-        .arg("--resume")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused(run_cmd(&other_list, &pre, 22, &["--pretrained"]));
     assert!(err.contains("datalist"), "{err}");
     assert!(
         FinetuneReport::read(&full.join("report.json"))

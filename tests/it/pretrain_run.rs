@@ -93,6 +93,18 @@ fn start_until_step(mut cmd: Command, logdir: &Path, step: u64) -> Child {
     }
 }
 
+/// Starts a 6-epoch run, sends it `signal` (a `kill` option) once step 3 is logged, and returns
+/// its exit code.
+fn signal_at_step_3(data: &(PathBuf, PathBuf), logdir: &Path, signal: &str) -> Option<i32> {
+    let child = start_until_step(run_cmd(data, logdir, 6), logdir, 3);
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap().status.code()
+}
+
 #[test]
 fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     let dir = common::scratch("pretrain_run");
@@ -196,14 +208,7 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
 
     // Ctrl-C: a checkpoint, exit code 130, and again an exact resume.
     let stopped = dir.join("ctrl_c");
-    let child = start_until_step(run_cmd(&data, &stopped, 6), &stopped, 3);
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(signal_at_step_3(&data, &stopped, "-INT"), Some(130));
     common::ok(
         run_cmd(&data, &stopped, 6)
             .arg("--resume")
@@ -214,14 +219,7 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
 
     // SIGTERM (what a job scheduler sends) behaves like Ctrl-C: a checkpoint and exit code 130.
     let terminated = dir.join("sigterm");
-    let child = start_until_step(run_cmd(&data, &terminated, 6), &terminated, 3);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(signal_at_step_3(&data, &terminated, "-TERM"), Some(130));
     assert!(terminated.join("checkpoints/latest").is_file());
 
     // A finished run can be extended by raising max_epochs, and the history continues.

@@ -19,7 +19,7 @@ use self::anatomy::Trunk;
 use self::phantom::Grid;
 use super::btcv::BTCV_CLASSES;
 use crate::error::{Error, Result};
-use crate::io::{Affine, write_volume};
+use crate::io::{Affine, write_json_atomic, write_volume};
 
 /// Volume size: `tiny` for tests and the CPU demo, `full` for benchmarks (512² like clinical CT).
 #[derive(
@@ -147,10 +147,7 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let text = serde_json::to_string_pretty(value).expect("JSON values serialise");
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_json_atomic(value, path)
 }
 
 /// Paths of everything [`generate`] wrote.

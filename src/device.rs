@@ -52,8 +52,10 @@ impl fmt::Display for DeviceSpec {
 }
 
 impl DeviceSpec {
-    /// Checks that this device can be used by this build on this machine.
+    /// Checks that this device can be used by this build on this machine, and that
+    /// `SSL3D_KERNELS`, if set, names a kernel choice.
     pub fn check_available(&self) -> Result<()> {
+        crate::kernels::KernelChoice::from_env().map_err(Error::InvalidArgument)?;
         match self {
             DeviceSpec::Cpu => Ok(()),
             DeviceSpec::Cuda(n) => cuda_check(*n).map_err(|problem| Error::Device {

@@ -11,7 +11,7 @@ use super::timing::time_steady;
 use crate::kernels::conv::uses_fast_backward;
 use crate::kernels::fused_adam::{FusedAdam, FusedAdamW};
 use crate::losses::DiceCeLossConfig;
-use crate::networks::blocks::dynunet_block::Convolution;
+use crate::networks::blocks::dynunet_block::{Convolution, TransposedConvolution};
 use crate::networks::{UnetrConfig, VitAutoEnc, VitAutoEncConfig};
 use crate::train::ssl_step::ssl_losses;
 
@@ -26,6 +26,9 @@ pub enum Subject {
     /// One of UNETR's full-resolution convolutions (16→16, 3³, 96³): forward, and forward +
     /// backward through ssl3d's convolution and through Burn's own.
     Conv,
+    /// UNETR's largest up-sampling (a transposed convolution 32→16, kernel = stride = 2, 48³ →
+    /// 96³, no bias): forward, and forward + backward through ssl3d's and through Burn's own.
+    TransposedConv,
     /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³).
     DiceCe,
 }
@@ -36,9 +39,9 @@ pub struct Times {
     pub forward: f64,
     pub forward_backward: f64,
     pub step: Option<f64>,
-    /// `Conv` only: forward + backward through Burn's own convolution.
+    /// `Conv`, `TransposedConv`: forward + backward through Burn's own convolution.
     pub burn_forward_backward: Option<f64>,
-    /// `Conv` only: whether ssl3d's backward differs from Burn's on this backend.
+    /// `Conv`, `TransposedConv`: whether ssl3d's path differs from Burn's on this backend.
     pub own_backward: bool,
 }
 
@@ -143,6 +146,26 @@ pub fn time_network<B: AutodiffBackend>(
                 drop(conv.conv.forward(x().require_grad()).sum().backward())
             }));
             times.own_backward = uses_fast_backward::<B>();
+        }
+        Subject::TransposedConv => {
+            let up = TransposedConvolution::<B>::new([32, 16], device);
+            let half = size / 2;
+            let input = Tensor::<B, 5>::random(
+                [batch, 32, half, half, half],
+                Distribution::Uniform(-1.0, 1.0),
+                device,
+            );
+            let x = || input.clone();
+            times.forward = time_steady(repeat, || {
+                let _ = up.forward(x()).sum().into_data();
+            });
+            times.forward_backward = time_steady(repeat, || {
+                drop(up.forward(x().require_grad()).sum().backward())
+            });
+            times.burn_forward_backward = Some(time_steady(repeat, || {
+                drop(up.conv.forward(x().require_grad()).sum().backward())
+            }));
+            times.own_backward = true;
         }
     }
     times

@@ -18,6 +18,9 @@ enum Model {
     /// One of UNETR's full-resolution convolutions (16→16, 3³, 96³): forward, and forward +
     /// backward through ssl3d's convolution and through Burn's own.
     Conv,
+    /// UNETR's largest up-sampling (transposed convolution 32→16, kernel = stride = 2, 48³ →
+    /// 96³): forward, and forward + backward through ssl3d's and through Burn's own.
+    TransposedConv,
     /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³):
     /// forward, and forward + backward to the logits.
     DiceCe,
@@ -46,6 +49,7 @@ impl OnBackend for &Args {
             Model::Vitautoenc => Subject::VitAutoEnc,
             Model::Unetr => Subject::Unetr,
             Model::Conv => Subject::Conv,
+            Model::TransposedConv => Subject::TransposedConv,
             Model::DiceCe => Subject::DiceCe,
         };
         let t = time_network::<B>(subject, self.batch, 96, self.repeat, device);
@@ -59,6 +63,9 @@ impl OnBackend for &Args {
                 } else {
                     " (same path on this backend)"
                 },
+            ),
+            (Subject::TransposedConv, _, Some(burns)) => println!(
+                "ConvTranspose3d 32->16 k2 s2 48^3->96^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (ssl3d) / {burns:.3} s (Burn's default) (median of {repeat})",
             ),
             (_, Some(step), _) => println!(
                 "{:?} 96^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s, training step {step:.3} s (median of {repeat})",

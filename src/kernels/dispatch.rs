@@ -2,8 +2,13 @@
 //! run: when the backend type parameter *is* `Autodiff<Flex>` or `Flex`, tensors are moved to
 //! that concrete type and back ([`on_cpu`], [`back`]), so the kernels run without a trait bound
 //! on every model; on any other backend (CUDA) the models use Burn's generic ops.
+//!
+//! [`KERNELS_ENV`]` = generic` (or [`with_generic_ops`] in code) makes the CPU backend take the
+//! generic ops too: the very code path CUDA runs, testable on any machine.
 
 use std::any::Any;
+use std::cell::Cell;
+use std::sync::OnceLock;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
@@ -38,8 +43,70 @@ pub enum OnCpu<B: Backend, const D: usize> {
     Generic(Tensor<B, D>),
 }
 
+/// The environment variable that picks the kernels on the CPU backend: `cpu` (the default:
+/// ssl3d's CPU kernels) or `generic` (Burn's generic ops, the code path of CUDA).
+pub const KERNELS_ENV: &str = "SSL3D_KERNELS";
+
+/// Which operations the models run on the CPU backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// ssl3d's CPU kernels where they exist (the default).
+    Cpu,
+    /// Burn's generic ops everywhere, as on CUDA.
+    Generic,
+}
+
+impl KernelChoice {
+    /// The choice named by [`KERNELS_ENV`]'s value; unset or empty is [`KernelChoice::Cpu`].
+    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value.map(str::trim) {
+            None | Some("") | Some("cpu") => Ok(KernelChoice::Cpu),
+            Some("generic") => Ok(KernelChoice::Generic),
+            Some(other) => Err(format!(
+                "{KERNELS_ENV}={other:?} is not a kernel choice: use `cpu` (ssl3d's CPU kernels, \
+                 the default) or `generic` (Burn's generic ops, the code path CUDA runs)"
+            )),
+        }
+    }
+
+    /// [`KERNELS_ENV`] as this process started with it (read once), or the error naming it.
+    pub fn from_env() -> Result<Self, String> {
+        static CHOICE: OnceLock<Result<KernelChoice, String>> = OnceLock::new();
+        CHOICE
+            .get_or_init(|| KernelChoice::parse(std::env::var(KERNELS_ENV).ok().as_deref()))
+            .clone()
+    }
+}
+
+thread_local! {
+    /// Set while [`with_generic_ops`] runs on this thread.
+    static GENERIC_SCOPE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with Burn's generic ops in place of ssl3d's CPU kernels on this thread (tests and
+/// benchmarks of the CUDA code path on a CPU), restoring the previous choice afterwards.
+pub fn with_generic_ops<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GENERIC_SCOPE.set(self.0);
+        }
+    }
+    let _restore = Restore(GENERIC_SCOPE.replace(true));
+    f()
+}
+
+/// Whether the CPU kernels are switched off here ([`with_generic_ops`] or [`KERNELS_ENV`]). An
+/// invalid [`KERNELS_ENV`] counts as `cpu` here; the binaries refuse it before any work.
+pub fn generic_ops_only() -> bool {
+    GENERIC_SCOPE.get() || KernelChoice::from_env() == Ok(KernelChoice::Generic)
+}
+
 /// Which of ssl3d's kernel paths `x`'s backend takes.
 pub fn on_cpu<B: Backend, const D: usize>(x: Tensor<B, D>) -> OnCpu<B, D> {
+    if generic_ops_only() {
+        return OnCpu::Generic(x);
+    }
     match cast::<_, Tensor<CpuTrain, D>>(x) {
         Ok(x) => OnCpu::Train(x),
         Err(x) => match cast::<_, Tensor<Flex, D>>(x) {
@@ -65,9 +132,9 @@ pub fn back<C: Backend, B: Backend, const D: usize>(out: C::FloatTensorPrimitive
     same(Tensor::<C, D>::from_primitive(float(out)))
 }
 
-/// Whether backend `B` trains through ssl3d's CPU kernels (`Autodiff<Flex>`).
+/// Whether backend `B` trains through ssl3d's CPU kernels (`Autodiff<Flex>`, not switched off).
 pub fn trains_on_cpu_kernels<B: Backend>() -> bool {
-    std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>()
+    !generic_ops_only() && std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>()
 }
 
 /// The float primitive of a tensor (ssl3d uses no quantized tensors).

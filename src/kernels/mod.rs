@@ -3,12 +3,14 @@
 //! the same values — to rounding, bit for bit where the tests say so — in parallel, vectorised
 //! passes, and record their own backward under autodiff. [`dispatch`] is the one place that picks
 //! them: on `Autodiff<Flex>` and `Flex` the kernel runs, on any other backend (CUDA) Burn's generic
-//! op does. Models and losses call the functions here and stay backend-agnostic.
+//! op does, and `SSL3D_KERNELS=generic` makes the CPU take that path too. Models and losses call the
+//! functions here and stay backend-agnostic.
 
 pub mod attention;
 pub mod conv;
 pub(crate) mod dice_ce;
 mod dispatch;
+pub use dispatch::{KERNELS_ENV, KernelChoice, generic_ops_only, with_generic_ops};
 pub mod fused_adam;
 pub mod gelu;
 pub mod instance_norm;

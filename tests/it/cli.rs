@@ -65,6 +65,35 @@ fn unavailable_cuda_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
+fn an_unknown_kernel_choice_is_refused_before_any_work() {
+    use ssl3d::kernels::KernelChoice;
+    for (value, choice) in [
+        (None, KernelChoice::Cpu),
+        (Some(""), KernelChoice::Cpu),
+        (Some("cpu"), KernelChoice::Cpu),
+        (Some(" generic "), KernelChoice::Generic),
+    ] {
+        assert_eq!(KernelChoice::parse(value), Ok(choice), "{value:?}");
+    }
+    for (name, args) in [
+        ("ssl-pretrain", &[][..]),
+        ("ssl-finetune", &["--random-init"][..]),
+    ] {
+        let out = bin(name)
+            .args(args)
+            .env(ssl3d::kernels::KERNELS_ENV, "fastest")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains("SSL3D_KERNELS=\"fastest\"") && err.contains("`generic`"),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
 fn training_binaries_need_a_datalist_and_a_logdir() {
     for (name, extra) in [
         ("ssl-pretrain", None),

@@ -6,8 +6,12 @@ use burn::backend::{Autodiff, Flex};
 use burn::module::{AutodiffModule, Param};
 use burn::nn::PaddingConfig3d;
 use burn::nn::conv::{Conv3d, Conv3dConfig, ConvTranspose3d, ConvTranspose3dConfig};
+use burn::tensor::ops::ConvTransposeOptions;
 use burn::tensor::{DType, Distribution, Tensor};
-use ssl3d::kernels::conv::{conv_transpose3d, conv3d, uses_fast_backward};
+use ssl3d::kernels::conv::{
+    conv_transpose3d, conv_transpose3d_gemm, conv3d, is_kernel_equal_stride, uses_fast_backward,
+};
+use ssl3d::kernels::{generic_ops_only, with_generic_ops};
 
 type A = Autodiff<Flex>;
 
@@ -124,6 +128,8 @@ fn check_transposed(
     let mut conv: ConvTranspose3d<A> = config.init(&Default::default());
     conv.weight = cast_param(conv.weight, dtype);
     conv.bias = conv.bias.map(|b| cast_param(b, dtype));
+    let plain = conv.valid();
+    let on_flex = |x| conv_transpose3d(&plain, x);
     compare(
         name,
         x_shape,
@@ -133,7 +139,86 @@ fn check_transposed(
         conv.bias.as_ref(),
         |x| conv.forward(x),
         |x| conv_transpose3d(&conv, x),
-        None,
+        Some(&on_flex),
+    );
+}
+
+/// Options of a transposed convolution with `kernel` == `stride` and nothing else.
+fn kernel_equal_stride(kernel: [usize; 3]) -> ConvTransposeOptions<3> {
+    ConvTransposeOptions::new(kernel, [0; 3], [0; 3], [1; 3], 1)
+}
+
+#[test]
+fn transposed_convolutions_with_kernel_equal_stride_are_one_gemm_equal_to_burns() {
+    assert!(is_kernel_equal_stride([4; 3], &kernel_equal_stride([4; 3])));
+    assert!(is_kernel_equal_stride(
+        [2, 4, 1],
+        &kernel_equal_stride([2, 4, 1])
+    ));
+    let overlapping = ConvTransposeOptions::new([2; 3], [0; 3], [0; 3], [1; 3], 1);
+    assert!(!is_kernel_equal_stride([3; 3], &overlapping));
+    let padded = ConvTransposeOptions::new([2; 3], [1; 3], [0; 3], [1; 3], 1);
+    assert!(!is_kernel_equal_stride([2; 3], &padded));
+    let widened = ConvTransposeOptions::new([2; 3], [0; 3], [1; 3], [1; 3], 1);
+    assert!(!is_kernel_equal_stride([2; 3], &widened));
+    for (dtype, rel) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+        // ViTAutoEnc's two up-samplings (768 → 16 → 1 channels, k = s = 4, bias), UNETR's
+        // (k = s = 2, no bias) on small grids, and a non-cubic kernel on a non-cubic grid; each
+        // through ssl3d's dispatch on Autodiff<Flex> and Flex, and through Burn's generic ops.
+        let cases: [(&str, ConvTranspose3dConfig, [usize; 5]); 4] = [
+            (
+                "ViTAutoEnc conv3d_transpose",
+                ConvTranspose3dConfig::new([768, 16], [4; 3]).with_stride([4; 3]),
+                [1, 768, 2, 3, 2],
+            ),
+            (
+                "ViTAutoEnc conv3d_transpose_1",
+                ConvTranspose3dConfig::new([16, 1], [4; 3]).with_stride([4; 3]),
+                [2, 16, 3, 2, 4],
+            ),
+            (
+                "UNETR transp_conv",
+                ConvTranspose3dConfig::new([64, 32], [2; 3])
+                    .with_stride([2; 3])
+                    .with_bias(false),
+                [2, 64, 3, 4, 2],
+            ),
+            (
+                "non-cubic kernel 2×4×1",
+                ConvTranspose3dConfig::new([3, 5], [2, 4, 1]).with_stride([2, 4, 1]),
+                [2, 3, 3, 2, 5],
+            ),
+        ];
+        for (name, config, x_shape) in cases {
+            check_transposed(name, config.clone(), x_shape, dtype, rel);
+            with_generic_ops(|| {
+                assert!(generic_ops_only());
+                check_transposed(&format!("{name}, generic ops"), config, x_shape, dtype, rel)
+            });
+            assert!(
+                !generic_ops_only(),
+                "the generic-ops scope ends with its closure"
+            );
+        }
+    }
+    // The GEMM on its own, against Burn's transposed convolution, without a module around it.
+    let x = random([1, 3, 2, 3, 4], DType::F64);
+    let weight = random([3, 2, 2, 2, 2], DType::F64);
+    let bias = random([2], DType::F64);
+    let options = kernel_equal_stride([2; 3]);
+    let burns = burn::tensor::module::conv_transpose3d(
+        x.clone(),
+        weight.clone(),
+        Some(bias.clone()),
+        options,
+    );
+    let ours = conv_transpose3d_gemm(x, weight, Some(bias));
+    assert_eq!(ours.dims(), [1, 2, 4, 6, 8]);
+    assert_close(
+        "bare GEMM forward",
+        &[to_vec(ours.inner())],
+        &[to_vec(burns.inner())],
+        1e-12,
     );
 }
 
@@ -149,6 +234,10 @@ fn convolution_gradients_equal_burns() {
         "the CPU training backend must take the fast path under test"
     );
     assert!(!uses_fast_backward::<Flex>());
+    assert!(
+        !with_generic_ops(uses_fast_backward::<A>),
+        "SSL3D_KERNELS=generic's scope switches the CPU kernels off"
+    );
     for (dtype, rel) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
         // UNETR's convolutions: 3³ "same" without bias, 1³ with bias (the output block).
         check_conv(

@@ -145,6 +145,16 @@ fn contrastive_gradients_flow_through_both_ssl_factors() {
 
 #[test]
 fn dicece_loss_equals_monai() {
+    dicece_against_monai();
+}
+
+/// The code path CUDA runs (Burn's generic ops, no CPU kernel), against the same MONAI values.
+#[test]
+fn dicece_loss_equals_monai_through_burns_generic_ops() {
+    ssl3d::kernels::with_generic_ops(dicece_against_monai);
+}
+
+fn dicece_against_monai() {
     let Some(v) = vectors() else { return };
     let e = &v["dicece_loss"];
     let ls = shape_in(e["logits_formula"].as_str().unwrap());

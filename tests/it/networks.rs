@@ -11,6 +11,7 @@ use burn::backend::Flex;
 use burn::module::Module;
 use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
+use ssl3d::kernels::with_generic_ops;
 use ssl3d::losses::{DiceCeLossConfig, contrastive_loss, l1_loss};
 use ssl3d::networks::state_dict::{Arch, export_state_dict, is_unused_monai_key, load_state_dict};
 use ssl3d::networks::{UnetrConfig, VitAutoEncConfig, VitConfig};
@@ -143,6 +144,27 @@ fn check_summary(got: &[f64], s: &Value, tol: f64, what: &str) {
 
 #[test]
 fn tiny_vitautoenc_reproduces_monai() {
+    tiny_vitautoenc_against_monai();
+}
+
+/// The code path CUDA runs (Burn's generic ops, no CPU kernel), against the same MONAI values.
+#[test]
+fn tiny_vitautoenc_reproduces_monai_through_burns_generic_ops() {
+    with_generic_ops(tiny_vitautoenc_against_monai);
+}
+
+#[test]
+fn tiny_unetr_reproduces_monai() {
+    tiny_unetr_against_monai();
+}
+
+/// As [`tiny_vitautoenc_reproduces_monai_through_burns_generic_ops`], UNETR and DiceCE.
+#[test]
+fn tiny_unetr_reproduces_monai_through_burns_generic_ops() {
+    with_generic_ops(tiny_unetr_against_monai);
+}
+
+fn tiny_vitautoenc_against_monai() {
     let Some(v) = json("monai/model_vectors.json") else {
         return;
     };
@@ -219,8 +241,7 @@ fn tiny_vitautoenc_reproduces_monai() {
     );
 }
 
-#[test]
-fn tiny_unetr_reproduces_monai() {
+fn tiny_unetr_against_monai() {
     let Some(v) = json("monai/model_vectors.json") else {
         return;
     };

@@ -15,6 +15,7 @@ use ssl3d::data::{
     CacheMode, FromCollated, LoaderConfig, Split, SslBatch, VolumeDataset, epoch_batches,
     load_datalist,
 };
+use ssl3d::kernels::with_generic_ops;
 use ssl3d::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use ssl3d::networks::{VitAutoEnc, VitAutoEncConfig, VitConfig};
 use ssl3d::train::Trainer;
@@ -40,7 +41,17 @@ fn small_autoenc() -> VitAutoEnc<A> {
 
 #[test]
 fn reconstruction_loss_falls_on_synthetic_ct() {
-    let dir = common::scratch("ssl_learning");
+    reconstruction_loss_falls("ssl_learning");
+}
+
+/// The same learning through the code path CUDA runs: Burn's generic ops and optimiser.
+#[test]
+fn reconstruction_loss_falls_through_burns_generic_ops() {
+    with_generic_ops(|| reconstruction_loss_falls("ssl_learning_generic"));
+}
+
+fn reconstruction_loss_falls(scratch: &str) {
+    let dir = common::scratch(scratch);
     let opts = SynthOptions {
         out_dir: dir.join("data"),
         json_dir: dir.join("json"),

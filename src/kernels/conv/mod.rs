@@ -2,11 +2,13 @@
 //!
 //! On the CPU backend (`Flex`, and `Autodiff<Flex>` for training) they run ssl3d's tiled
 //! im2col + GEMM convolution and record its faster backward passes ([`flex_autodiff`]); on every
-//! other backend they are exactly Burn's `Conv3d::forward` / `ConvTranspose3d::forward`.
+//! other backend they are Burn's `Conv3d::forward`, and transposed convolutions with kernel ==
+//! stride are one matrix product of Burn's generic ops ([`transposed_gemm`]).
 
 mod flex_autodiff;
 mod forward;
 mod im2col;
+mod transposed_gemm;
 mod weight_grad;
 
 use burn::backend::Flex;
@@ -17,6 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use super::dispatch::{CpuTrain, OnCpu, back, on_cpu, primitive, same, trains_on_cpu_kernels};
+pub use transposed_gemm::{conv_transpose3d_gemm, is_kernel_equal_stride};
 
 /// `conv.forward(x)`: ssl3d's convolution and backward on the CPU backend, Burn's elsewhere.
 pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
@@ -42,8 +45,12 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
     }
 }
 
-/// `conv.forward(x)` of a transposed convolution, with ssl3d's backward on the CPU training
-/// backend.
+/// `conv.forward(x)` of a transposed convolution. On the CPU backend: Flex's forward, with
+/// ssl3d's backward when training. On every other backend (and under `SSL3D_KERNELS=generic`):
+/// one matrix product when kernel == stride, as in all of ssl3d's networks
+/// ([`conv_transpose3d_gemm`]), Burn's transposed convolution otherwise. (On Flex the GEMM form is
+/// about 4× slower than this path, its 8-D depth-to-space copy being single-threaded: see
+/// docs/BENCHMARKS.md, so the CPU keeps its own.)
 pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
     let options = ConvTransposeOptions::new(
         conv.stride,
@@ -52,14 +59,15 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
         conv.dilation,
         conv.groups,
     );
+    let bias = || conv.bias.as_ref().map(|b| b.val());
     match on_cpu(x) {
         OnCpu::Train(x) => {
             let weight = primitive::<CpuTrain, 5>(same(conv.weight.val()));
             let out = flex_autodiff::conv_transpose3d(primitive(x), weight, options);
-            add_bias(
-                back::<CpuTrain, B, 5>(out),
-                conv.bias.as_ref().map(|b| b.val()),
-            )
+            add_bias(back::<CpuTrain, B, 5>(out), bias())
+        }
+        OnCpu::Generic(x) if is_kernel_equal_stride(conv.kernel_size, &options) => {
+            conv_transpose3d_gemm(x, conv.weight.val(), bias())
         }
         x => conv.forward(x.into_generic()),
     }

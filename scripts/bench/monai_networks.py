@@ -1,12 +1,16 @@
-"""Times MONAI's tutorial networks on CPU like `ssl-bench --model vitautoenc|unetr|dice-ce`, for
-docs/BENCHMARKS.md: forward (no grad), forward + backward, and one tutorial training step at 96³.
+"""Times MONAI's tutorial networks like `ssl-bench --model vitautoenc|unetr|dice-ce`, for
+docs/BENCHMARKS.md: forward (no grad), forward + backward, and one tutorial training step.
 
-    pip install "monai==1.5.0" torch
-    python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dice-ce] [--batch B] [--repeat R] [--threads T]
+    pip install "monai==1.5.0" torch einops
+    python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dice-ce] [--batch B] [--repeat R]
+        [--threads T] [--device cpu|cuda] [--size S] [--precision f32|bf16] [--json]
 Two warm-ups (as ssl-bench: a training step reaches its steady state on its second run), then
-the median of R repetitions (default 3), 2 threads by default.
+the median of R repetitions (default 3), 2 CPU threads by default. On CUDA every timing ends with
+a synchronisation, and the peak of allocated GPU memory is reported; `--precision bf16` runs the
+model under `torch.autocast(dtype=bfloat16)` (f32 weights, bf16 matrix products), PyTorch's usual
+mixed precision. `--json` prints one JSON object (what scripts/gpu_check.sh collects).
 """
-import argparse, statistics, time
+import argparse, contextlib, json, statistics, time
 import torch
 from monai.losses import ContrastiveLoss, DiceCELoss
 from monai.networks.nets import UNETR, ViTAutoEnc
@@ -16,51 +20,76 @@ p.add_argument("model", choices=["vitautoenc", "unetr", "dice-ce"])
 p.add_argument("--batch", type=int, default=1)
 p.add_argument("--repeat", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
+p.add_argument("--device", default="cpu")
+p.add_argument("--size", type=int, default=96)
+p.add_argument("--precision", choices=["f32", "bf16"], default="f32")
+p.add_argument("--json", action="store_true")
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
-shape = (a.batch, 1, 96, 96, 96)
+dev = torch.device(a.device)
+cuda = dev.type == "cuda"
+shape = (a.batch, 1, a.size, a.size, a.size)
+
+
+def autocast():
+    if a.precision == "bf16":
+        return torch.autocast(device_type=dev.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def timed(f):
-    f()
-    f()
+    def run():
+        f()
+        if cuda:
+            torch.cuda.synchronize(dev)
+
+    run()
+    run()
     times = []
     for _ in range(a.repeat):
         t = time.perf_counter()
-        f()
+        run()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
 
+def rand(*s):
+    return torch.rand(s, device=dev)
+
+
 if a.model == "vitautoenc":
-    model = ViTAutoEnc(in_channels=1, img_size=(96, 96, 96), patch_size=(16, 16, 16), proj_type="conv",
-                       hidden_size=768, mlp_dim=3072)
+    model = ViTAutoEnc(in_channels=1, img_size=(a.size,) * 3, patch_size=(16, 16, 16), proj_type="conv",
+                       hidden_size=768, mlp_dim=3072).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     recon, contrastive = torch.nn.L1Loss(), ContrastiveLoss(temperature=0.05)
 
     def loss():
-        x, x2, gt = torch.rand(shape), torch.rand(shape), torch.rand(shape)
-        y1, _ = model(x)
-        y2, _ = model(x2)
+        x, x2, gt = rand(*shape), rand(*shape), rand(*shape)
+        with autocast():
+            y1, _ = model(x)
+            y2, _ = model(x2)
+        y1, y2 = y1.float(), y2.float()
         r = recon(y1, gt)
         c = contrastive(y1.flatten(start_dim=1), y2.flatten(start_dim=1))
         return r + c * r
 elif a.model == "unetr":
-    model = UNETR(in_channels=1, out_channels=14, img_size=(96, 96, 96), feature_size=16, hidden_size=768,
+    model = UNETR(in_channels=1, out_channels=14, img_size=(a.size,) * 3, feature_size=16, hidden_size=768,
                   mlp_dim=3072, num_heads=12, proj_type="conv", norm_name="instance", res_block=True,
-                  dropout_rate=0.0)
+                  dropout_rate=0.0).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
     dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
 
     def loss():
-        x = torch.rand(shape)
-        y = torch.randint(0, 14, shape).float()
-        return dice_ce(model(x), y)
+        x = rand(*shape)
+        y = torch.randint(0, 14, shape, device=dev).float()
+        with autocast():
+            logits = model(x)
+        return dice_ce(logits.float(), y)
 else:
     dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
-    logits = torch.rand((a.batch, 14, 96, 96, 96)) * 6 - 3
-    labels = torch.randint(0, 14, shape).float()
+    logits = rand(a.batch, 14, a.size, a.size, a.size) * 6 - 3
+    labels = torch.randint(0, 14, shape, device=dev).float()
 
     def forward():
         with torch.no_grad():
@@ -70,14 +99,19 @@ else:
         x = logits.clone().requires_grad_()
         dice_ce(x, labels).backward()
 
-    print(f"MONAI DiceCE 14x96^3 batch {a.batch}, {a.threads} threads: forward {timed(forward):.3f} s, "
-          f"forward+backward {timed(fwd_bwd):.3f} s (median of {a.repeat})")
+    fwd, fb = timed(forward), timed(fwd_bwd)
+    if a.json:
+        print(json.dumps({"model": a.model, "batch": a.batch, "size": a.size, "device": a.device,
+                          "forward_s": fwd, "forward_backward_s": fb, "torch": torch.__version__}))
+    else:
+        print(f"MONAI DiceCE 14x{a.size}^3 batch {a.batch} on {a.device}, {a.threads} threads: forward {fwd:.3f} s, "
+              f"forward+backward {fb:.3f} s (median of {a.repeat})")
     raise SystemExit
 
 
 def forward():
-    with torch.no_grad():
-        model(torch.rand(shape))
+    with torch.no_grad(), autocast():
+        model(rand(*shape))
 
 
 def fwd_bwd():
@@ -91,6 +125,17 @@ def step():
     opt.step()
 
 
-print(f"MONAI {a.model} 96^3 batch {a.batch}, {a.threads} threads, torch {torch.__version__}: "
-      f"forward {timed(forward):.3f} s, forward+backward {timed(fwd_bwd):.3f} s, "
-      f"training step {timed(step):.3f} s (median of {a.repeat})")
+if cuda:
+    torch.cuda.reset_peak_memory_stats(dev)
+fwd, fb, st = timed(forward), timed(fwd_bwd), timed(step)
+peak = torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None
+if a.json:
+    import monai
+    print(json.dumps({"model": a.model, "batch": a.batch, "size": a.size, "device": a.device,
+                      "precision": a.precision, "forward_s": fwd, "forward_backward_s": fb, "step_s": st,
+                      "peak_allocated_mib": peak, "torch": torch.__version__, "monai": monai.__version__}))
+else:
+    print(f"MONAI {a.model} {a.size}^3 batch {a.batch} on {a.device} ({a.precision}), {a.threads} threads, "
+          f"torch {torch.__version__}: forward {fwd:.3f} s, forward+backward {fb:.3f} s, "
+          f"training step {st:.3f} s (median of {a.repeat})"
+          + (f", peak allocated {peak:.0f} MiB" if peak is not None else ""))

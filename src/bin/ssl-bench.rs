@@ -1,12 +1,15 @@
 //! `ssl-bench`: speed of the full-size tutorial networks — forward, forward+backward and one
-//! training step (the tutorial's losses and optimisers) at 96³ — on the chosen device.
+//! training step (the tutorial's losses and optimisers) at 96³ — on the chosen device; and
+//! `--model parity`, the device's agreement with the CPU on tiny models.
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
-use ssl3d::Result;
+use ssl3d::bench::device_parity::device_parity;
 use ssl3d::bench::networks::{Subject, time_network};
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::device::OnBackend;
+use ssl3d::kernels::{generic_ops_only, is_cpu_backend};
+use ssl3d::{Error, Result};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Model {
@@ -24,6 +27,10 @@ enum Model {
     /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³):
     /// forward, and forward + backward to the logits.
     DiceCe,
+    /// Not a timing: tiny ViTAutoEnc and UNETR on --device against the CPU (same weights and
+    /// inputs): outputs, losses and every gradient norm, as JSON. On `cpu` the device side runs
+    /// Burn's generic ops, the code path CUDA takes.
+    Parity,
 }
 
 /// Time the full-size tutorial networks at 96³.
@@ -38,6 +45,12 @@ struct Args {
     /// Timed repetitions after two warm-ups.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Crop edge in voxels (the tutorials: 96; a multiple of 16; small sizes for quick checks).
+    #[arg(long, default_value_t = 96)]
+    size: usize,
+    /// Print one JSON object instead of the sentence.
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     device: DeviceArgs,
 }
@@ -51,13 +64,44 @@ impl OnBackend for &Args {
             Model::Conv => Subject::Conv,
             Model::TransposedConv => Subject::TransposedConv,
             Model::DiceCe => Subject::DiceCe,
+            Model::Parity => {
+                let report = device_parity::<B>(device, &self.device.device.to_string())?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("numbers and strings serialise")
+                );
+                return Ok(());
+            }
         };
-        let t = time_network::<B>(subject, self.batch, 96, self.repeat, device);
-        let (batch, device, repeat) = (self.batch, self.device.device, self.repeat);
+        if self.size == 0 || !self.size.is_multiple_of(16) {
+            return Err(Error::InvalidArgument(format!(
+                "--size {}: the networks need a positive multiple of 16 (their patches are 16³)",
+                self.size
+            )));
+        }
+        let (batch, size, repeat) = (self.batch, self.size, self.repeat);
+        let t = time_network::<B>(subject, batch, size, repeat, device);
+        let device = self.device.device;
+        if self.json {
+            let line = serde_json::json!({
+                "model": format!("{:?}", self.model).to_lowercase(),
+                "batch": batch,
+                "size": size,
+                "repeat": repeat,
+                "device": device.to_string(),
+                "generic_ops": generic_ops_only() || !is_cpu_backend::<B>(),
+                "forward_s": t.forward,
+                "forward_backward_s": t.forward_backward,
+                "step_s": t.step,
+                "burn_forward_backward_s": t.burn_forward_backward,
+            });
+            println!("{line}");
+            return Ok(());
+        }
         let (fwd, fwd_bwd) = (t.forward, t.forward_backward);
         match (subject, t.step, t.burn_forward_backward) {
             (Subject::Conv, _, Some(burns)) => println!(
-                "Conv3d 16->16 3^3 at 96^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (ssl3d) / {burns:.3} s (Burn's default){} (median of {repeat})",
+                "Conv3d 16->16 3^3 at {size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (ssl3d) / {burns:.3} s (Burn's default){} (median of {repeat})",
                 if t.own_backward {
                     ""
                 } else {
@@ -65,14 +109,15 @@ impl OnBackend for &Args {
                 },
             ),
             (Subject::TransposedConv, _, Some(burns)) => println!(
-                "ConvTranspose3d 32->16 k2 s2 48^3->96^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (ssl3d) / {burns:.3} s (Burn's default) (median of {repeat})",
+                "ConvTranspose3d 32->16 k2 s2 {}^3->{size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (ssl3d) / {burns:.3} s (Burn's default) (median of {repeat})",
+                size / 2
             ),
             (_, Some(step), _) => println!(
-                "{:?} 96^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s, training step {step:.3} s (median of {repeat})",
+                "{:?} {size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s, training step {step:.3} s (median of {repeat})",
                 self.model
             ),
             _ => println!(
-                "DiceCE 14x96^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (median of {repeat})"
+                "DiceCE 14x{size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (median of {repeat})"
             ),
         }
         Ok(())

@@ -1,10 +1,12 @@
-//! `ssl-report`: collects fine-tuning runs into the tutorial's random-vs-pretrained table.
+//! `ssl-report`: collects fine-tuning runs into the tutorial's random-vs-pretrained table, and
+//! summarises a run's step timing.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ssl3d::cli::run;
 use ssl3d::report::dice_table::{read_runs, write_table};
+use ssl3d::report::step_timing::step_timing;
 
 /// Reports over ssl3d runs.
 #[derive(Parser, Debug)]
@@ -26,6 +28,13 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A run's step timing from its metrics.jsonl, as JSON: steps, the first step's compute and
+    /// data wait, then the median and mean compute time and the share spent waiting for data
+    /// over the steps after the first.
+    Steps {
+        /// A run folder (--logdir of ssl-pretrain or ssl-finetune) or its metrics.jsonl.
+        run: PathBuf,
+    },
 }
 
 fn main() {
@@ -36,6 +45,19 @@ fn main() {
             let md = write_table(&runs, out)?;
             println!("{md}");
             eprintln!("wrote {0}/table.md and {0}/table.png", out.display());
+            Ok(())
+        }
+        Command::Steps { run } => {
+            let metrics = if run.is_dir() {
+                run.join("metrics.jsonl")
+            } else {
+                run.clone()
+            };
+            let timing = step_timing(&metrics)?;
+            println!(
+                "{}",
+                serde_json::to_string(&timing).expect("numbers serialise")
+            );
             Ok(())
         }
     });

@@ -132,6 +132,12 @@ pub fn back<C: Backend, B: Backend, const D: usize>(out: C::FloatTensorPrimitive
     same(Tensor::<C, D>::from_primitive(float(out)))
 }
 
+/// Whether `B` is the CPU backend (`Flex` or `Autodiff<Flex>`), kernels on or off.
+pub fn is_cpu_backend<B: Backend>() -> bool {
+    let b = std::any::TypeId::of::<B>();
+    b == std::any::TypeId::of::<CpuTrain>() || b == std::any::TypeId::of::<Flex>()
+}
+
 /// Whether backend `B` trains through ssl3d's CPU kernels (`Autodiff<Flex>`, not switched off).
 pub fn trains_on_cpu_kernels<B: Backend>() -> bool {
     !generic_ops_only() && std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>()

@@ -10,7 +10,7 @@ pub mod attention;
 pub mod conv;
 pub(crate) mod dice_ce;
 mod dispatch;
-pub use dispatch::{KERNELS_ENV, KernelChoice, generic_ops_only, with_generic_ops};
+pub use dispatch::{KERNELS_ENV, KernelChoice, generic_ops_only, is_cpu_backend, with_generic_ops};
 pub mod fused_adam;
 pub mod gelu;
 pub mod instance_norm;

@@ -11,6 +11,7 @@ mod font;
 pub mod loss_plots;
 pub mod pretrain_summary;
 pub mod records;
+pub mod step_timing;
 pub mod tensorboard;
 pub mod validation;
 pub mod views;

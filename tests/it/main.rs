@@ -15,6 +15,7 @@ mod datasets;
 mod dice_ce_cpu;
 mod docs;
 mod finetune_run;
+mod gpu_check;
 mod hd95;
 mod instance_norm;
 mod losses_metrics;

@@ -1,0 +1,111 @@
+//! `scripts/gpu_check.sh --dry-run`: the device check's whole sequence on the CPU at tiny sizes,
+//! with this build's binaries, so the script a lent GPU runs is known to work before it does.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn the_device_check_runs_end_to_end_on_the_cpu() {
+    let bins = Path::new(env!("CARGO_BIN_EXE_ssl-bench")).parent().unwrap();
+    let out = common::scratch("gpu_check");
+    let run = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gpu_check.sh"))
+        .args(["--dry-run", "--bin"])
+        .arg(bins)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(out.join("gpu_check.txt")).unwrap_or_default();
+    assert!(
+        run.status.success(),
+        "gpu_check.sh --dry-run failed:\n{text}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("gpu_check.json")).unwrap())
+            .unwrap();
+    assert_eq!(report["dry_run"], true);
+    let steps = report["steps"].as_array().unwrap();
+    let step = |name: &str| -> &Value {
+        steps
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name} in {report}"))
+    };
+    for name in [
+        "parity",
+        "bench_vitautoenc_b1_f32",
+        "bench_unetr_b1_f32",
+        "synth",
+        "pretrain_run",
+        "pretrain_steps",
+        "finetune_run",
+        "finetune_steps",
+    ] {
+        assert_eq!(step(name)["rc"], 0, "{name}: {}", step(name));
+    }
+    // The CUDA code path (generic ops) agrees with the CPU kernels on both tiny models.
+    for model in step("parity")["result"]["models"].as_array().unwrap() {
+        let f = |k: &str| model[k].as_f64().unwrap();
+        assert!(f("loss_rel_diff") < 1e-5, "{model}");
+        assert!(f("grad_norm_max_rel_diff") < 1e-3, "{model}");
+        assert!(
+            f("output_max_abs_diff") <= 1e-5 * f("output_scale"),
+            "{model}"
+        );
+        assert!(model["parameters"].as_u64().unwrap() > 10, "{model}");
+    }
+    for name in ["bench_vitautoenc_b1_f32", "bench_unetr_b1_f32"] {
+        let r = &step(name)["result"];
+        assert!(r["forward_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["step_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    for name in ["pretrain_steps", "finetune_steps"] {
+        let r = &step(name)["result"];
+        assert!(r["steps"].as_u64().unwrap() >= 2, "{r}");
+        let share = r["data_wait_share"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&share), "{r}");
+    }
+}
+
+#[test]
+fn step_timing_leaves_out_the_first_step_and_a_torn_last_line() {
+    use ssl3d::report::step_timing::step_timing;
+    let dir = common::scratch("step_timing");
+    let metrics = dir.join("metrics.jsonl");
+    std::fs::write(
+        &metrics,
+        concat!(
+            r#"{"kind":"step","step":1,"epoch":1,"batch":1,"loss":2.0,"lr":0.1,"data_wait_ms":50.0,"compute_ms":900.0}"#,
+            "\n",
+            r#"{"kind":"step","step":2,"epoch":1,"batch":2,"loss":1.9,"lr":0.1,"data_wait_ms":10.0,"compute_ms":100.0}"#,
+            "\n",
+            r#"{"kind":"val","step":2,"dice":0.5}"#,
+            "\n",
+            r#"{"kind":"step","step":3,"epoch":1,"batch":3,"loss":1.8,"lr":0.1,"data_wait_ms":30.0,"compute_ms":300.0}"#,
+            "\n",
+            r#"{"kind":"step","step":4,"epoch":1,"batch":4,"loss":1.8,"lr":0.1,"data_wait_ms":0.0,"compute_ms":200.0}"#,
+            "\n",
+            r#"{"kind":"step","step":5,"ep"#,
+        ),
+    )
+    .unwrap();
+    let t = step_timing(&metrics).unwrap();
+    assert_eq!(t.steps, 4);
+    assert_eq!((t.first_compute_ms, t.first_data_wait_ms), (900.0, 50.0));
+    assert_eq!(t.compute_ms_median, Some(200.0));
+    assert_eq!(t.compute_ms_mean, Some(200.0));
+    assert_eq!(t.data_wait_ms_mean, Some(40.0 / 3.0));
+    assert_eq!(t.data_wait_share, Some(40.0 / 640.0));
+    std::fs::write(&metrics, "{\"kind\":\"val\",\"step\":1}\n").unwrap();
+    let err = step_timing(&metrics).unwrap_err().to_string();
+    assert!(
+        err.contains("metrics.jsonl") && err.contains("no step records"),
+        "{err}"
+    );
+}

@@ -1,8 +1,9 @@
 //! Shared plumbing for the binaries: one place that turns a library error into one readable
 //! message and an exit code (2 for bad input), and the `--device` option.
 
-use crate::device::DeviceSpec;
+use crate::device::{DeviceSpec, OnBackend};
 use crate::error::Error;
+use crate::kernels::precision::{Precision, set_precision};
 
 /// Runs a binary's body; prints any error once as `error: ...` and exits with its code.
 pub fn run(body: impl FnOnce() -> crate::Result<()>) {
@@ -19,6 +20,24 @@ pub struct DeviceArgs {
     /// `--features cuda` and an NVIDIA driver.
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: DeviceSpec,
+    /// Matrix products and convolutions in `f32`, or in `bf16` with everything else in f32 (as
+    /// PyTorch's autocast; see docs/GPU.md). bf16 is meant for CUDA; on the CPU it runs Burn's
+    /// generic ops, slowly.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+}
+
+impl DeviceArgs {
+    /// Sets the precision for this process, then runs `work` on the device's backend.
+    pub fn run<W: OnBackend>(&self, work: W) -> Result<W::Output, Error> {
+        if !set_precision(self.precision) {
+            return Err(Error::InvalidArgument(format!(
+                "--precision {}: this process already computes in another precision",
+                self.precision
+            )));
+        }
+        self.device.run(work)
+    }
 }
 
 fn parse_device(s: &str) -> Result<DeviceSpec, String> {

@@ -8,6 +8,7 @@ use ssl3d::bench::device_parity::device_parity;
 use ssl3d::bench::networks::{Subject, time_network};
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::device::OnBackend;
+use ssl3d::kernels::precision::precision;
 use ssl3d::kernels::{generic_ops_only, is_cpu_backend};
 use ssl3d::{Error, Result};
 
@@ -90,6 +91,7 @@ impl OnBackend for &Args {
                 "repeat": repeat,
                 "device": device.to_string(),
                 "generic_ops": generic_ops_only() || !is_cpu_backend::<B>(),
+                "precision": precision().to_string(),
                 "forward_s": t.forward,
                 "forward_backward_s": t.forward_backward,
                 "step_s": t.step,
@@ -132,5 +134,5 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     ssl3d::allocator::keep_freed_memory();
     let args = Args::parse();
-    run(|| args.device.device.run(&args));
+    run(|| args.device.run(&args));
 }

@@ -79,7 +79,7 @@ fn main() {
         let Some(job) = args.run.job(args.print_config, true, make)? else {
             return Ok(());
         };
-        let report = args.run.device.device.run(&job)?;
+        let report = args.run.device.run(&job)?;
         let best = report.best.as_ref();
         eprintln!(
             "done: {} steps in {:.0} s; best Dice {} (tutorial) / {} (13 organs) at iteration {}; see {}/report.md",

@@ -48,7 +48,7 @@ fn main() {
         let Some(job) = args.run.job(args.print_config, false, make)? else {
             return Ok(());
         };
-        let summary = args.run.device.device.run(&job)?;
+        let summary = args.run.device.run(&job)?;
         eprintln!(
             "done: {} epochs, {} steps in {:.1} s; best validation L1 {:.4} (epoch {}); see {}",
             summary.epochs,

@@ -25,12 +25,17 @@ use ndarray::parallel::prelude::*;
 use ndarray::{ArrayView2, ArrayView4, ArrayViewMut2, ArrayViewMut4, Axis, LinalgScalar, s};
 
 use super::dispatch::{CpuTrain, OnCpu, back, flex_tensor, on_cpu, primitive};
+use super::precision::{computes_in_bf16, lowered};
 use super::row_softmax::RowSoftmax;
 
 /// Attention over `qkv: [batch·tokens, 3·hidden]` ("b n (qkv l d)") with `heads` heads, giving
 /// `[batch·tokens, hidden]` ("b n (l d)").
 pub fn packed_attention<B: Backend>(qkv: Tensor<B, 2>, batch: usize, heads: usize) -> Tensor<B, 2> {
     let shape = Packing::new(qkv.dims(), batch, heads);
+    if computes_in_bf16() {
+        let dtype = qkv.dtype();
+        return reference(lowered(qkv), batch, heads).cast(dtype);
+    }
     if !matches!(qkv.dtype(), DType::F32 | DType::F64) {
         return reference(qkv, batch, heads);
     }

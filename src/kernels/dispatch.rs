@@ -96,10 +96,13 @@ pub fn with_generic_ops<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether the CPU kernels are switched off here ([`with_generic_ops`] or [`KERNELS_ENV`]). An
-/// invalid [`KERNELS_ENV`] counts as `cpu` here; the binaries refuse it before any work.
+/// Whether the CPU kernels are switched off here ([`with_generic_ops`] or [`KERNELS_ENV`]; and
+/// under bf16 compute, since they are f32 only). An invalid [`KERNELS_ENV`] counts as `cpu` here;
+/// the binaries refuse it before any work.
 pub fn generic_ops_only() -> bool {
-    GENERIC_SCOPE.get() || KernelChoice::from_env() == Ok(KernelChoice::Generic)
+    GENERIC_SCOPE.get()
+        || KernelChoice::from_env() == Ok(KernelChoice::Generic)
+        || super::precision::computes_in_bf16()
 }
 
 /// Which of ssl3d's kernel paths `x`'s backend takes.

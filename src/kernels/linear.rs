@@ -23,6 +23,7 @@ use ndarray::LinalgScalar;
 use rayon::prelude::*;
 
 use super::dispatch::{CpuTrain, OnCpu, Real, back, flex_tensor, on_cpu, primitive, same};
+use super::precision::{computes_in_bf16, lowered};
 
 /// Multiply-adds below which a GEMM runs on one thread (Flex's threshold).
 const PARALLEL_WORK: usize = 192 * 192 * 192;
@@ -32,6 +33,12 @@ const ROWS_PER_TASK: usize = 64;
 
 /// `layer.forward(x)` for `x` of shape `(rows, d_in)`.
 pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    if computes_in_bf16() {
+        let dtype = x.dtype();
+        let bias = layer.bias.as_ref().map(|b| lowered(b.val()));
+        return burn::tensor::module::linear(lowered(x), lowered(layer.weight.val()), bias)
+            .cast(dtype);
+    }
     let dtype = x.dtype();
     let same_dtype = layer.weight.val().dtype() == dtype
         && layer.bias.as_ref().is_none_or(|b| b.val().dtype() == dtype);

@@ -16,5 +16,6 @@ pub mod gelu;
 pub mod instance_norm;
 pub mod linear;
 pub(crate) mod patches;
+pub mod precision;
 mod row_softmax;
 mod vector_math;

@@ -152,7 +152,8 @@ impl TransferReport {
 /// "Weight transfer"). `source` may be a
 /// ViTAutoEnc state dict (keys `patch_embedding.…`, `blocks.…`, `norm.…`) or a UNETR one
 /// (`vit.…`). A shape mismatch fails with the key and both shapes; a source that provides no
-/// backbone weight at all is an error, not a silent random start.
+/// backbone weight at all is an error, not a silent random start; so is a trained backbone tensor
+/// the model has no place for (only the source's decoder is dropped).
 pub fn transfer_backbone<B: Backend>(
     unetr: &mut Unetr<B>,
     source: &BTreeMap<String, TensorData>,
@@ -186,7 +187,11 @@ pub fn transfer_backbone<B: Backend>(
                 .join(", ")
         )));
     }
-    report.dropped.extend(loaded.unexpected);
+    if !loaded.unexpected.is_empty() {
+        return Err(Error::InvalidArgument(unplaced_backbone_message(
+            &loaded.unexpected,
+        )));
+    }
     report.ignored = loaded.ignored;
     report.left_at_init = loaded
         .missing
@@ -208,6 +213,31 @@ pub fn transfer_backbone<B: Backend>(
     }
     report.loaded = loaded.loaded;
     Ok(report)
+}
+
+/// Trained backbone tensors the model has no place for mean the configs differ: a message naming
+/// them and the setting that most likely differs.
+fn unplaced_backbone_message(unplaced: &[String]) -> String {
+    let hint = if unplaced.iter().any(|k| k.ends_with("attn.qkv.bias")) {
+        "the pretraining run had query/key/value biases: set \"qkv_bias\": true in the model's \
+         \"vit\" config"
+    } else if unplaced.iter().any(|k| k.starts_with("vit.blocks.")) {
+        "the pretraining run had more transformer blocks: set \"num_layers\" in the model's \"vit\" \
+         config to the pretraining run's"
+    } else {
+        "the model's \"vit\" config must match the pretraining run's"
+    };
+    format!(
+        "the pretrained checkpoint holds {} backbone tensor(s) this model has no place for, e.g. \
+         {}; {hint} (a trained tensor is never dropped silently)",
+        unplaced.len(),
+        unplaced
+            .iter()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// The model's own state dict from a MONAI checkpoint, for either network.

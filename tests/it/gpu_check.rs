@@ -46,6 +46,8 @@ fn the_device_check_runs_end_to_end_on_the_cpu() {
         "pretrain_steps",
         "finetune_run",
         "finetune_steps",
+        "bench_vitautoenc_b1_bf16",
+        "bench_unetr_b1_bf16",
     ] {
         assert_eq!(step(name)["rc"], 0, "{name}: {}", step(name));
     }
@@ -60,8 +62,14 @@ fn the_device_check_runs_end_to_end_on_the_cpu() {
         );
         assert!(model["parameters"].as_u64().unwrap() > 10, "{model}");
     }
-    for name in ["bench_vitautoenc_b1_f32", "bench_unetr_b1_f32"] {
+    for (name, precision) in [
+        ("bench_vitautoenc_b1_f32", "f32"),
+        ("bench_unetr_b1_f32", "f32"),
+        ("bench_vitautoenc_b1_bf16", "bf16"),
+        ("bench_unetr_b1_bf16", "bf16"),
+    ] {
         let r = &step(name)["result"];
+        assert_eq!(r["precision"], precision, "{r}");
         assert!(r["forward_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["step_s"].as_f64().unwrap() > 0.0, "{r}");
     }

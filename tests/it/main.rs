@@ -23,6 +23,7 @@ mod networks;
 mod nifti_io;
 mod nifti_reference;
 mod pipelines;
+mod precision;
 mod predictions_grid;
 mod pretrain_run;
 mod ssl_learning;

@@ -506,6 +506,42 @@ fn backbone_transfer_reports_what_moved_and_fails_loudly_on_mismatch() {
             "{err}"
         );
     }
+    // A backbone trained with qkv biases, or with one more block, given to a model without them:
+    // an error naming the tensors and the setting, never a silent drop.
+    let plain = unetr_cfg.clone();
+    let plain = UnetrConfig {
+        vit: plain.vit.with_qkv_bias(false),
+        ..plain
+    };
+    let mut unetr = plain.init::<B>(&Default::default());
+    let mut biased = plain.vit.clone().with_qkv_bias(true);
+    let source = export_state_dict(
+        &VitAutoEncConfig::new(biased.clone()).init::<B>(&Default::default()),
+        Arch::VitAutoEnc,
+    )
+    .unwrap();
+    let err = transfer_backbone(&mut unetr, &source)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("attn.qkv.bias") && err.contains("\"qkv_bias\": true"),
+        "{err}"
+    );
+    biased.qkv_bias = false;
+    biased.num_layers += 1;
+    let deeper = export_state_dict(
+        &VitAutoEncConfig::new(biased).init::<B>(&Default::default()),
+        Arch::VitAutoEnc,
+    )
+    .unwrap();
+    let err = transfer_backbone(&mut unetr, &deeper)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("vit.blocks.{}.", plain.vit.num_layers))
+            && err.contains("num_layers"),
+        "{err}"
+    );
     // A checkpoint with no backbone at all.
     let mut decoder_only = BTreeMap::new();
     decoder_only.insert(

@@ -19,6 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 use super::dispatch::{CpuTrain, OnCpu, back, on_cpu, primitive, same, trains_on_cpu_kernels};
+use super::precision::{computes_in_bf16, lowered, raised};
 pub use transposed_gemm::{conv_transpose3d_gemm, is_kernel_equal_stride};
 
 /// `conv.forward(x)`: ssl3d's convolution and backward on the CPU backend, Burn's elsewhere.
@@ -30,6 +31,12 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
     };
     let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
     let bias = || conv.bias.as_ref().map(|b| b.val());
+    if computes_in_bf16() {
+        let dtype = x.dtype();
+        let w = lowered(conv.weight.val());
+        return burn::tensor::module::conv3d(lowered(x), w, bias().map(lowered), options)
+            .cast(dtype);
+    }
     match on_cpu(x) {
         OnCpu::Train(x) => {
             let weight = primitive::<CpuTrain, 5>(same(conv.weight.val()));
@@ -67,7 +74,12 @@ pub fn conv_transpose3d<B: Backend>(conv: &ConvTranspose3d<B>, x: Tensor<B, 5>) 
             add_bias(back::<CpuTrain, B, 5>(out), bias())
         }
         OnCpu::Generic(x) if is_kernel_equal_stride(conv.kernel_size, &options) => {
-            conv_transpose3d_gemm(x, conv.weight.val(), bias())
+            let dtype = x.dtype();
+            let w = lowered(conv.weight.val());
+            raised(
+                conv_transpose3d_gemm(lowered(x), w, bias().map(lowered)),
+                dtype,
+            )
         }
         x => conv.forward(x.into_generic()),
     }

@@ -49,13 +49,16 @@ fn main() {
             return Ok(());
         };
         let summary = args.run.device.run(&job)?;
+        let best = match (summary.best_val_l1, summary.best_epoch) {
+            (Some(l1), Some(epoch)) => format!("best validation L1 {l1:.4} (epoch {epoch})"),
+            _ => "no best model: no validation went below the tutorial's starting value of 1000"
+                .to_string(),
+        };
         eprintln!(
-            "done: {} epochs, {} steps in {:.1} s; best validation L1 {:.4} (epoch {}); see {}",
+            "done: {} epochs, {} steps in {:.1} s; {best}; see {}",
             summary.epochs,
             summary.steps,
             summary.wall_s,
-            summary.best_val_l1,
-            summary.best_epoch.map_or("-".into(), |e| e.to_string()),
             job.spec.logdir.display()
         );
         Ok(())

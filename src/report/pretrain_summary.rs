@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 pub struct PretrainSummary {
     pub epochs: usize,
     pub steps: u64,
-    pub best_val_l1: f64,
+    /// The best validation L1 and its epoch; `null` when there is no best model (no validation
+    /// ran, or none beat the tutorial's starting value of 1000), never a placeholder.
+    pub best_val_l1: Option<f64>,
     pub best_epoch: Option<usize>,
     /// The last epoch's mean training loss.
     pub final_train_total: Option<f64>,

@@ -88,7 +88,9 @@ pub struct SslValRecord {
     pub step: u64,
     pub val_l1: f64,
     pub batches: usize,
-    pub best_val_l1: f64,
+    /// The best so far; `null` while no validation has beaten the tutorial's starting value
+    /// (1000), i.e. while there is no best model.
+    pub best_val_l1: Option<f64>,
     pub new_best: bool,
 }
 
@@ -200,10 +202,8 @@ impl Scalars for SslValRecord {
     }
 
     fn scalars(&self) -> Vec<(String, f64)> {
-        finite([
-            ("val/l1".into(), self.val_l1),
-            ("val/best_l1".into(), self.best_val_l1),
-        ])
+        let best = self.best_val_l1.map(|b| ("val/best_l1".to_string(), b));
+        finite([("val/l1".into(), self.val_l1)].into_iter().chain(best))
     }
 }
 

@@ -122,8 +122,8 @@ pub fn pretrain<B: AutodiffBackend>(
     let summary = PretrainSummary {
         epochs: run.state.epoch,
         steps: run.state.step,
-        best_val_l1: best.best_val_l1,
-        best_epoch: best.best_epoch,
+        best_val_l1: best.best().map(|(l1, _)| l1),
+        best_epoch: best.best().map(|(_, epoch)| epoch),
         final_train_total: run.records().iter().rev().find_map(|r| match r {
             Record::Epoch(e) => Some(e.total),
             _ => None,

@@ -77,6 +77,12 @@ impl Default for SslValidationState {
 }
 
 impl SslValidationState {
+    /// The best validation L1 and its 1-based epoch; `None` while no validation has beaten the
+    /// tutorial's starting value, so no best model exists (never reported as a result).
+    pub fn best(&self) -> Option<(f64, usize)> {
+        self.best_epoch.map(|epoch| (self.best_val_l1, epoch))
+    }
+
     /// Validates after 0-based `epoch` (at optimisation step `step`); a new best model is saved
     /// as `best_model` in both formats in `logdir`. Returns the log record and the line to print.
     pub fn validate<B: AutodiffBackend>(
@@ -94,16 +100,19 @@ impl SslValidationState {
             let model = trainer.model.valid();
             save_best_model(model, &cfg.model, Arch::VitAutoEnc, logdir, "best_model")?;
         }
-        let line = match new_best {
-            true => format!(
+        let line = match (new_best, self.best()) {
+            (true, _) => format!(
                 "epoch {}: validation L1 {val_l1:.4} (new best: saved best_model)",
                 epoch + 1
             ),
-            false => format!(
-                "epoch {}: validation L1 {val_l1:.4} (best {:.4} at epoch {})",
+            (false, Some((best, at))) => format!(
+                "epoch {}: validation L1 {val_l1:.4} (best {best:.4} at epoch {at})",
                 epoch + 1,
-                self.best_val_l1,
-                self.best_epoch.unwrap_or(0)
+            ),
+            (false, None) => format!(
+                "epoch {}: validation L1 {val_l1:.4} (no best model yet: as the tutorial, one is \
+                 kept only below 1000)",
+                epoch + 1,
             ),
         };
         let record = SslValRecord {
@@ -111,7 +120,7 @@ impl SslValidationState {
             step,
             val_l1,
             batches,
-            best_val_l1: self.best_val_l1,
+            best_val_l1: self.best().map(|(l1, _)| l1),
             new_best,
         };
         Ok((record, line))

@@ -247,6 +247,35 @@ fn pretraining_refuses_what_it_must() {
     assert_eq!(code, Some(2));
     assert!(err.contains("no complete checkpoint"), "{err}");
 
+    // A run whose validations never beat the tutorial's starting value (1000; here the intensities
+    // are windowed to [0, 100 000]) has no best model, and says so instead of reporting 1000.
+    let never = dir.join("never_better");
+    let out = run_cmd(&data, &never, 1)
+        .args(["--set", "transforms.window.b_max=100000"])
+        .output()
+        .unwrap();
+    let (code, err) = code_and_err(out);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("no best model") && !err.contains("1000.0000"),
+        "{err}"
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(never.join("summary.json")).unwrap())
+            .unwrap();
+    assert!(
+        summary["best_val_l1"].is_null() && summary["best_epoch"].is_null(),
+        "{summary}"
+    );
+    let vals: Vec<Value> = read_records(&never.join("metrics.jsonl"))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["kind"] == "val")
+        .collect();
+    assert!(!vals.is_empty() && vals.iter().all(|v| v["best_val_l1"].is_null()));
+    assert!(vals.iter().all(|v| v["val_l1"].as_f64().unwrap() > 1000.0));
+    assert!(!never.join("best_model.safetensors").exists());
+
     // An unknown config key.
     let (code, err) = code_and_err(
         run_cmd(&data, &run, 1)

@@ -47,6 +47,10 @@ impl HeaderInfo {
     }
 }
 
+/// The most voxel bytes a header may declare (1 TiB): beyond any CT volume, and small enough that
+/// offset + size can never overflow.
+const MAX_DATA_BYTES: usize = 1 << 40;
+
 /// Parses and validates the 348 header bytes of `path`'s header file.
 pub(crate) fn parse_header(path: &Path, paths: NiftiPaths, bytes: &[u8]) -> Result<HeaderInfo> {
     let bad = |m: String| Error::bad_file(path, m);
@@ -102,6 +106,19 @@ pub(crate) fn parse_header(path: &Path, paths: NiftiPaths, bytes: &[u8]) -> Resu
     }
     let stored_type =
         StoredType::from_code(raw.datatype).map_err(|m| bad(format!("{m} (datatype)")))?;
+    // Sizes from a header are untrusted: the voxel bytes must be countable before anything is
+    // sized from them (the file's real length is checked against them when the data is read).
+    let countable = shape
+        .iter()
+        .try_fold(stored_type.size(), |bytes, &d| bytes.checked_mul(d))
+        .is_some_and(|bytes| bytes <= MAX_DATA_BYTES);
+    if !countable {
+        return Err(bad(format!(
+            "dim = {shape:?} of {} would need more than {} GiB: not a volume ssl3d can read",
+            stored_type.name(),
+            MAX_DATA_BYTES >> 30
+        )));
+    }
     let slope = raw.scl_slope as f64;
     let inter = raw.scl_inter as f64;
     let scaling = if slope == 0.0 || !slope.is_finite() || stored_type == StoredType::Rgb24 {
@@ -124,7 +141,7 @@ pub(crate) fn parse_header(path: &Path, paths: NiftiPaths, bytes: &[u8]) -> Resu
         )));
     }
     let vox_offset = raw.vox_offset;
-    if !vox_offset.is_finite() || vox_offset < 0.0 {
+    if !vox_offset.is_finite() || vox_offset < 0.0 || vox_offset as f64 > MAX_DATA_BYTES as f64 {
         return Err(bad(format!("invalid vox_offset {vox_offset}")));
     }
     let mut data_offset = vox_offset as usize;

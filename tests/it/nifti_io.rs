@@ -278,3 +278,79 @@ fn concatenated_gzip_members_are_read_whole() {
     let img = load_volume(&dir.join("multi.nii.gz")).unwrap();
     assert_eq!(img.data, ramp((16, 16, 8)));
 }
+
+/// `bytes` with the little-endian value `v` written at `offset`.
+fn patched(bytes: &[u8], offset: usize, v: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[offset..offset + v.len()].copy_from_slice(v);
+    out
+}
+
+#[test]
+fn untrusted_sizes_in_files_are_clear_errors_not_allocations() {
+    let dir = common::scratch("nifti_untrusted");
+    let plain = dir.join("plain.nii");
+    write_volume(&plain, &ramp((20, 16, 12)), &oblique_affine()).unwrap();
+    let bytes = std::fs::read(&plain).unwrap();
+    assert_eq!(
+        &bytes[344..348],
+        b"n+1\0",
+        "a little-endian NIfTI-1 single file"
+    );
+    let ndim7: Vec<u8> = [7i16, 32767, 32767, 32767, 32767, 32767, 32767, 32767]
+        .iter()
+        .flat_map(|d| d.to_le_bytes())
+        .collect();
+    for (name, file, expect) in [
+        // Seven dimensions of 32767 voxels (bytes 40–55): more bytes than any file.
+        (
+            "huge.nii",
+            patched(&bytes, 40, &ndim7),
+            "would need more than",
+        ),
+        // vox_offset (bytes 108–111) = 1e30.
+        (
+            "offset.nii",
+            patched(&bytes, 108, &1e30f32.to_le_bytes()),
+            "invalid vox_offset",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, file).unwrap();
+        for err in [
+            read_nifti(&path).unwrap_err().to_string(),
+            read_header(&path).unwrap_err().to_string(),
+        ] {
+            assert!(err.contains(name) && err.contains(expect), "{err}");
+        }
+    }
+
+    // A truncated .nii.gz whose last four bytes claim ~4.3 GB uncompressed (the gzip trailer):
+    // read under a 3 GiB address-space limit, it must be an error naming the file, not an abort
+    // on a buffer sized from the trailer.
+    let gz = dir.join("full.nii.gz");
+    write_volume(&gz, &ramp((40, 30, 20)), &oblique_affine()).unwrap();
+    let zipped = std::fs::read(&gz).unwrap();
+    let mut lying = zipped[..zipped.len() / 2].to_vec();
+    lying.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    let liar = dir.join("liar.nii.gz");
+    std::fs::write(&liar, &lying).unwrap();
+    let err = read_nifti(&liar).unwrap_err().to_string();
+    assert!(err.contains("liar.nii.gz"), "{err}");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 3145728 && exec {} inspect {}",
+            env!("CARGO_BIN_EXE_ssl-data"),
+            liar.display()
+        ))
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("liar.nii.gz") && !stderr.contains("memory allocation"),
+        "{stderr}"
+    );
+}

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where preprocessed volumes are kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "CacheFields", into = "CacheFields")]
+#[serde(try_from = "CacheFields", into = "CacheFields")]
 pub enum CacheMode {
     /// MONAI's `Dataset`: the whole chain on every access (the SSL tutorial's choice; slow).
     None,
@@ -69,15 +69,25 @@ impl Default for CacheFields {
     }
 }
 
-impl From<CacheFields> for CacheMode {
-    fn from(f: CacheFields) -> Self {
-        match f.mode {
+impl TryFrom<CacheFields> for CacheMode {
+    type Error = String;
+
+    /// A RAM budget that is not a positive number of GiB is refused (a zero budget would only
+    /// fail later, with a message about needing more than 0.0 GiB).
+    fn try_from(f: CacheFields) -> Result<Self, String> {
+        Ok(match f.mode {
             Kind::None => CacheMode::None,
+            Kind::Ram if !(f.ram_budget_gib.is_finite() && f.ram_budget_gib > 0.0) => {
+                return Err(format!(
+                    "cache.ram_budget_gib {} must be a finite number of GiB above 0",
+                    f.ram_budget_gib
+                ));
+            }
             Kind::Ram => CacheMode::Ram {
                 budget_bytes: (f.ram_budget_gib * GIB) as u64,
             },
             Kind::Disk => CacheMode::Disk { dir: f.dir },
-        }
+        })
     }
 }
 

@@ -195,6 +195,17 @@ pub(crate) fn check_positive(key: &str, value: f64) -> Result<()> {
     Ok(())
 }
 
+/// Target voxel spacings must be finite and above 0 (a zero spacing would resample to an
+/// unbounded grid, and the RAM-cache estimate with it).
+pub(crate) fn check_pixdim(pixdim: [f64; 3]) -> Result<()> {
+    if pixdim.iter().any(|p| !(p.is_finite() && *p > 0.0)) {
+        return Err(Error::InvalidArgument(format!(
+            "transforms.pixdim {pixdim:?}: each spacing must be a finite number of mm above 0"
+        )));
+    }
+    Ok(())
+}
+
 /// Attention splits the hidden size evenly over the heads.
 pub(crate) fn check_heads(hidden_size: usize, num_heads: usize) -> Result<()> {
     if num_heads == 0 || !hidden_size.is_multiple_of(num_heads) {

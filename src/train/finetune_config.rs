@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{RunConfig, check_heads, check_positive, train_loader};
+use super::config::{RunConfig, check_heads, check_pixdim, check_positive, train_loader};
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::metrics::BestMetric;
@@ -104,6 +104,7 @@ impl FinetuneConfig {
             )));
         }
         check_heads(m.vit.hidden_size, m.vit.num_heads)?;
+        check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::InvalidArgument(format!(

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{RunConfig, check_heads, check_positive, train_loader};
+use super::config::{RunConfig, check_heads, check_pixdim, check_positive, train_loader};
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::networks::VitAutoEncConfig;
@@ -96,6 +96,7 @@ impl PretrainConfig {
             }
         }
         check_heads(vit.hidden_size, vit.num_heads)?;
+        check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;
         // The contrastive loss divides by it: 0 is a NaN at the first step.
         check_positive("temperature", self.temperature)?;

@@ -158,6 +158,7 @@ fn settings_that_cannot_be_right_are_refused_before_training() {
         ("lr=0", "lr"),
         ("temperature=-0.05", "temperature"),
         ("temperature=0", "temperature"),
+        ("transforms.pixdim=[0.0, 2.0, 2.0]", "pixdim"),
     ] {
         let err = pretrain_err(set);
         assert!(err.contains(key), "{set}: {err}");
@@ -173,9 +174,18 @@ fn settings_that_cannot_be_right_are_refused_before_training() {
         ("sliding_window.overlap=1.5", "overlap"),
         ("sliding_window.overlap=-0.5", "overlap"),
         ("sliding_window.sw_batch_size=0", "sw_batch_size"),
+        ("transforms.pixdim=[1.5, -1.5, 2.0]", "pixdim"),
     ] {
         let err = finetune_err(set);
         assert!(err.contains(key), "{set}: {err}");
+    }
+    // A RAM budget of 0 (or below) is refused as the config is read, naming the key.
+    for budget in ["0", "-2"] {
+        let set = format!("cache.ram_budget_gib={budget}");
+        let err = layered_config::<PretrainConfig>(None, std::slice::from_ref(&set))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cache.ram_budget_gib"), "{set}: {err}");
     }
     // The tutorial's own settings pass.
     layered_config::<PretrainConfig>(None, &[])

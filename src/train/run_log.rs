@@ -19,10 +19,24 @@ pub struct RunLog<R> {
 
 impl<R: Serialize + DeserializeOwned + Scalars> RunLog<R> {
     /// Opens `logdir/metrics.jsonl`, keeping only its first `keep` records: those of the checkpoint
-    /// a run resumes from (0 for a fresh run), so the log never holds a step twice. The event
-    /// file is written afresh from the kept records.
+    /// a run resumes from (0 for a fresh run), so the log never holds a step twice. A log with
+    /// fewer records than that is refused: the history would have a gap. The event file is
+    /// written afresh from the kept records.
     pub fn open(logdir: &Path, keep: usize) -> Result<Self> {
         let path = logdir.join("metrics.jsonl");
+        let gap = |found: usize| {
+            Error::bad_file(
+                &path,
+                format!(
+                    "holds {found} records, but the checkpoint being resumed was taken after \
+                     {keep}: the log was shortened or deleted, and resuming would leave a gap in \
+                     the run's history; restore it, or start a new run in another folder"
+                ),
+            )
+        };
+        if keep > 0 && !path.exists() {
+            return Err(gap(0));
+        }
         let mut kept = 0;
         let records = truncate_records(&path, |_| {
             kept += 1;
@@ -39,6 +53,9 @@ impl<R: Serialize + DeserializeOwned + Scalars> RunLog<R> {
             })
         })
         .collect::<Result<Vec<R>>>()?;
+        if records.len() < keep {
+            return Err(gap(records.len()));
+        }
         let mut events = EventWriter::create(&logdir.join(EVENT_FILE))?;
         for r in &records {
             events.scalars(r.step(), &r.scalars())?;

@@ -221,6 +221,32 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     let terminated = dir.join("sigterm");
     assert_eq!(signal_at_step_3(&data, &terminated, "-TERM"), Some(130));
     assert!(terminated.join("checkpoints/latest").is_file());
+    // A log shortened behind the checkpoint's back is refused on resume (a gap in the history),
+    // naming the file; the log is left as it was.
+    let log = terminated.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first_line = format!("{}\n", text.lines().next().unwrap());
+    std::fs::write(&log, &first_line).unwrap();
+    let out = run_cmd(&data, &terminated, 6)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("metrics.jsonl") && err.contains("shortened or deleted"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), first_line);
+    std::fs::remove_file(&log).unwrap();
+    let out = run_cmd(&data, &terminated, 6)
+        .arg("--resume")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds 0 records"), "{err}");
+    assert!(!log.exists(), "a refused resume creates no log");
 
     // A finished run can be extended by raising max_epochs, and the history continues.
     common::ok(run_cmd(&data, &full, 7).arg("--resume").output().unwrap());

@@ -227,24 +227,24 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     let text = std::fs::read_to_string(&log).unwrap();
     let first_line = format!("{}\n", text.lines().next().unwrap());
     std::fs::write(&log, &first_line).unwrap();
-    let out = run_cmd(&data, &terminated, 6)
-        .arg("--resume")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    // Resumes the stopped run, which must be refused (exit code 2); its message.
+    let refused_resume = || {
+        let out = run_cmd(&data, &terminated, 6)
+            .arg("--resume")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        err
+    };
+    let err = refused_resume();
     assert!(
         err.contains("metrics.jsonl") && err.contains("shortened or deleted"),
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(&log).unwrap(), first_line);
     std::fs::remove_file(&log).unwrap();
-    let out = run_cmd(&data, &terminated, 6)
-        .arg("--resume")
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = refused_resume();
     assert!(err.contains("holds 0 records"), "{err}");
     assert!(!log.exists(), "a refused resume creates no log");
 

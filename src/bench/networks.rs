@@ -129,44 +129,54 @@ pub fn time_network<B: AutodiffBackend>(
         }
         Subject::Conv => {
             let conv = Convolution::<B>::new([16, 16], 3, false, device);
-            // One input for every repetition, so the timings hold the convolution, not sampling.
-            let input = Tensor::<B, 5>::random(
-                [batch, 16, size, size, size],
-                Distribution::Uniform(-1.0, 1.0),
+            let input = [batch, 16, size, size, size];
+            time_layer(
+                &mut times,
+                repeat,
+                input,
                 device,
+                |x| conv.forward(x),
+                |x| conv.conv.forward(x),
             );
-            let x = || input.clone();
-            times.forward = time_steady(repeat, || {
-                let _ = conv.forward(x()).sum().into_data();
-            });
-            times.forward_backward = time_steady(repeat, || {
-                drop(conv.forward(x().require_grad()).sum().backward())
-            });
-            times.burn_forward_backward = Some(time_steady(repeat, || {
-                drop(conv.conv.forward(x().require_grad()).sum().backward())
-            }));
             times.own_backward = uses_fast_backward::<B>();
         }
         Subject::TransposedConv => {
             let up = TransposedConvolution::<B>::new([32, 16], device);
             let half = size / 2;
-            let input = Tensor::<B, 5>::random(
-                [batch, 32, half, half, half],
-                Distribution::Uniform(-1.0, 1.0),
+            let input = [batch, 32, half, half, half];
+            time_layer(
+                &mut times,
+                repeat,
+                input,
                 device,
+                |x| up.forward(x),
+                |x| up.conv.forward(x),
             );
-            let x = || input.clone();
-            times.forward = time_steady(repeat, || {
-                let _ = up.forward(x()).sum().into_data();
-            });
-            times.forward_backward = time_steady(repeat, || {
-                drop(up.forward(x().require_grad()).sum().backward())
-            });
-            times.burn_forward_backward = Some(time_steady(repeat, || {
-                drop(up.conv.forward(x().require_grad()).sum().backward())
-            }));
             times.own_backward = true;
         }
     }
     times
+}
+
+/// Times one layer on one random input of `shape` (the same for every repetition, so the timings
+/// hold the layer, not sampling): forward and forward + backward through ssl3d's call `ours`, and
+/// forward + backward through Burn's own `burns`.
+fn time_layer<B: AutodiffBackend>(
+    times: &mut Times,
+    repeat: usize,
+    shape: [usize; 5],
+    device: &B::Device,
+    ours: impl Fn(Tensor<B, 5>) -> Tensor<B, 5>,
+    burns: impl Fn(Tensor<B, 5>) -> Tensor<B, 5>,
+) {
+    let input = Tensor::<B, 5>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+    let x = || input.clone();
+    times.forward = time_steady(repeat, || {
+        let _ = ours(x()).sum().into_data();
+    });
+    times.forward_backward =
+        time_steady(repeat, || drop(ours(x().require_grad()).sum().backward()));
+    times.burn_forward_backward = Some(time_steady(repeat, || {
+        drop(burns(x().require_grad()).sum().backward())
+    }));
 }

@@ -8,17 +8,23 @@
 #       GPU memory seen by nvidia-smi;
 #   (c) PyTorch + MONAI on the same GPU, same shapes (scripts/bench/monai_networks.py), if torch
 #       and monai import (wheels in .whl/ are installed first, see docs/GPU.md);
-#   (d) a short ssl-pretrain and ssl-finetune on full-size synthetic CT with the tutorial configs:
-#       step time and the share spent waiting for data (`ssl-report steps`).
-# Writes $OUT/gpu_check.json (every result, one entry per step) and $OUT/gpu_check.txt (readable).
+#   (c') fine-tuning's sliding-window validation over one preprocessed CT, ssl3d and MONAI;
+#   (d) a short ssl-pretrain and ssl-finetune on full-size synthetic CT with the tutorial configs,
+#       each stopped half-way and resumed (`--resume`): step time and the share spent waiting for
+#       data (`ssl-report steps`); each run's last checkpoint, written on the device, loaded on
+#       the CPU and on the device and compared (`ssl-bench --model checkpoint-parity`).
+# Writes $OUT/gpu_check.json (every result, one entry per step), $OUT/gpu_check.txt (readable) and
+# each run's metrics.jsonl ($OUT/pretrain_metrics.jsonl, $OUT/finetune_metrics.jsonl).
 #
-# Usage: scripts/gpu_check.sh [--dry-run] [--bin DIR] [--out DIR] [--budget-s S]
+# Usage: scripts/gpu_check.sh [--dry-run] [--bin DIR] [--out DIR] [--budget-s S] [--cap-scale K]
 #   --bin DIR    the binaries: ssl-bench ssl-data ssl-pretrain ssl-finetune ssl-report, built with
 #                `--features cuda`, or DIR/ssl3d-bins.tar.gz holding them (scripts/pack_device_bins.sh);
 #                default device-bin
 #   --out DIR    where the results go; default $OUT, else gpu-check-out
 #   --budget-s S seconds for the whole check (default 450: the 8 minutes of one device call, less
 #                a margin); a step that would start past it is recorded as skipped
+#   --cap-scale K multiply every step's own time limit by K (default 1; a build with
+#                cuda-autotune tunes its kernels on first use, which outlasted the default limits)
 #   --dry-run    the same sequence on the CPU at tiny sizes (tests run it; no GPU, no Python needed)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,13 +33,15 @@ dry_run=0
 bin=device-bin
 out="${OUT:-gpu-check-out}"
 budget=450
+cap_scale=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) dry_run=1 ;;
     --bin) bin="$2"; shift ;;
     --out) out="$2"; shift ;;
     --budget-s) budget="$2"; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --cap-scale) cap_scale="$2"; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -41,6 +49,7 @@ done
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+features="$(cat "$bin/FEATURES" 2>/dev/null || echo unknown)"
 if [ -f "$bin/ssl3d-bins.tar.gz" ]; then
   tar xzf "$bin/ssl3d-bins.tar.gz" -C "$work" || { echo "gpu_check: cannot unpack $bin/ssl3d-bins.tar.gz" >&2; exit 2; }
   bin="$work"
@@ -56,15 +65,25 @@ mkdir -p "$out"
 if [ "$dry_run" = 1 ]; then
   device=cpu; size=16; repeat=1; vit_batch=1; unetr_batch=1; synth_size=tiny
   pre_cfg=configs/pretrain_demo.json; fine_cfg=configs/finetune_demo.json
-  pre_set=(--set max_epochs=1 --set val_interval=100)
-  fine_set=(--set max_iterations=4 --set eval_num=1000 --set checkpoint_every=1000)
+  pre_set=(--set val_interval=100); pre_epochs=(1 2)
+  fine_set=(--set eval_num=1000); fine_iters=(2 4)
   synth=(--count 4 --labelled 2 --validation 1)
+  volume=(20 40 24)
 else
   device=cuda; size=96; repeat=3; vit_batch=8; unetr_batch=4; synth_size=full
   pre_cfg=configs/pretrain_tcia.json; fine_cfg=configs/finetune_btcv.json
-  pre_set=(--set max_epochs=2 --set val_interval=100)
-  fine_set=(--set max_iterations=24 --set eval_num=1000 --set checkpoint_every=1000)
+  pre_set=(--set val_interval=100); pre_epochs=(2 4)
+  fine_set=(--set eval_num=1000); fine_iters=(12 24)
   synth=(--count 8 --labelled 2 --validation 1)
+  volume=(260 260 180)
+  # The CUDA backend compiles its kernels at run time with NVRTC: find it where the loader would
+  # not (the CUDA toolkit's own folder, or the NVIDIA wheels beside PyTorch).
+  if ! ldconfig -p 2>/dev/null | grep -q 'libnvrtc\.so'; then
+    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
+      $(python3 -c 'import glob, os, site; print(" ".join(sorted({os.path.dirname(p) for s in site.getsitepackages() for p in glob.glob(s + "/nvidia/**/libnvrtc.so*", recursive=True)})))' 2>/dev/null); do
+      ls "$d"/libnvrtc.so* >/dev/null 2>&1 && export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    done
+  fi
 fi
 
 start=$(date +%s)
@@ -85,6 +104,7 @@ step() { run_step json "$@"; }
 log_step() { run_step log "$@"; }
 run_step() {
   local kind="$1" name="$2" cap="$3"; shift 3
+  cap=$((cap * cap_scale))
   local left=$((budget - ($(date +%s) - start)))
   if [ "$left" -lt 20 ]; then
     entries+=("{\"name\":\"$name\",\"skipped\":\"time budget spent\"}")
@@ -125,6 +145,7 @@ run_step() {
 say "ssl3d device check, $(date -u +%Y-%m-%dT%H:%M:%SZ), device $device$([ "$dry_run" = 1 ] && echo ' (dry run on the CPU, tiny sizes)')"
 if command -v nvidia-smi >/dev/null && [ "$dry_run" = 0 ]; then
   say "GPU: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)"
+  say "LD_LIBRARY_PATH: ${LD_LIBRARY_PATH:-}; binaries built with features: $features"
 fi
 
 # (a) parity
@@ -155,26 +176,53 @@ if python3 -c 'import torch, monai' 2>/dev/null; then
     step "monai_${1}_b${2}_f32" 90 python3 scripts/bench/monai_networks.py "$1" --batch "$2" --size "$size" \
       --repeat "$repeat" --device "$monai_device" --json
   done
+  have_monai=1
 else
   entries+=("{\"name\":\"monai\",\"skipped\":\"python3 cannot import torch and monai\"}")
   say "monai: skipped (python3 cannot import torch and monai)"
 fi
 
-# (d) short training runs on synthetic CT
+# (c') sliding-window validation of one preprocessed CT
+step sliding_window_f32 90 "$bin/ssl-bench" --model sliding-window --size "$size" \
+  --volume "$(IFS=,; echo "${volume[*]}")" --repeat "$repeat" --device "$device" --json
+if [ "${have_monai:-0}" = 1 ]; then
+  step monai_sliding_window_f32 90 python3 scripts/bench/monai_networks.py sliding-window --size "$size" \
+    --volume "${volume[@]}" --repeat "$repeat" --device "$monai_device" --json
+fi
+
+# checkpoint_parity NAME RUN: the run's latest checkpoint on the CPU and on the device.
+checkpoint_parity() {
+  local latest="$2/checkpoints/latest"
+  [ -f "$latest" ] && step "$1" 60 "$bin/ssl-bench" --model checkpoint-parity \
+    --checkpoint "$2/checkpoints/$(cat "$latest")/model.mpk" --device "$device"
+}
+
+# (d) short training runs on synthetic CT, each stopped half-way and resumed
 log_step synth 90 "$bin/ssl-data" synth --out "$work/data" --json-dir "$work/json" --size "$synth_size" "${synth[@]}" --seed 1
 if [ -f "$work/json/tcia/dataset_split.json" ]; then
-  log_step pretrain_run 150 "$bin/ssl-pretrain" --config "$pre_cfg" "${pre_set[@]}" \
-    --json "$work/json/tcia/dataset_split.json" --data-dir "$work/data/tcia" --logdir "$work/pretrain" --device "$device"
+  pretrain=("$bin/ssl-pretrain" --config "$pre_cfg" "${pre_set[@]}" --json "$work/json/tcia/dataset_split.json"
+    --data-dir "$work/data/tcia" --logdir "$work/pretrain" --device "$device")
+  log_step pretrain_run 150 "${pretrain[@]}" --set "max_epochs=${pre_epochs[0]}"
+  log_step pretrain_resume 150 "${pretrain[@]}" --set "max_epochs=${pre_epochs[1]}" --resume
   [ -f "$work/pretrain/metrics.jsonl" ] && step pretrain_steps 20 "$bin/ssl-report" steps "$work/pretrain"
-  log_step finetune_run 150 "$bin/ssl-finetune" --random-init --config "$fine_cfg" "${fine_set[@]}" \
-    --json "$work/json/btcv/dataset_0.json" --data-dir "$work/data/btcv" --logdir "$work/finetune" --device "$device"
+  checkpoint_parity pretrain_checkpoint_parity "$work/pretrain"
+  finetune=("$bin/ssl-finetune" --random-init --config "$fine_cfg" "${fine_set[@]}" --json "$work/json/btcv/dataset_0.json"
+    --data-dir "$work/data/btcv" --logdir "$work/finetune" --device "$device")
+  log_step finetune_run 150 "${finetune[@]}" --set "max_iterations=${fine_iters[0]}" --set "checkpoint_every=${fine_iters[0]}"
+  log_step finetune_resume 150 "${finetune[@]}" --set "max_iterations=${fine_iters[1]}" --set "checkpoint_every=${fine_iters[0]}" --resume
   [ -f "$work/finetune/metrics.jsonl" ] && step finetune_steps 20 "$bin/ssl-report" steps "$work/finetune"
+  checkpoint_parity finetune_checkpoint_parity "$work/finetune"
+  for run in pretrain finetune; do
+    [ -f "$work/$run/metrics.jsonl" ] && cp "$work/$run/metrics.jsonl" "$out/${run}_metrics.jsonl"
+  done
 fi
 
 # bf16 last: it is the least certain
 for p in "${precisions[@]:1}"; do
   bench_one vitautoenc "$vit_batch" "$p"
   bench_one unetr "$unetr_batch" "$p"
+  step "sliding_window_$p" 90 "$bin/ssl-bench" --model sliding-window --size "$size" --precision "$p" \
+    --volume "$(IFS=,; echo "${volume[*]}")" --repeat "$repeat" --device "$device" --json
 done
 
 elapsed=$(($(date +%s) - start))

@@ -1,9 +1,13 @@
 """Times MONAI's tutorial networks like `ssl-bench --model vitautoenc|unetr|dice-ce`, for
-docs/BENCHMARKS.md: forward (no grad), forward + backward, and one tutorial training step.
+docs/BENCHMARKS.md: forward (no grad), forward + backward, and one tutorial training step;
+`sliding-window` times the fine-tuning tutorial's validation inference (UNETR, random weights,
+`sliding_window_inference(x, (S,S,S), 4, model)`, overlap 0.25) over one --volume, as
+`ssl-bench --model sliding-window` does.
 
     pip install "monai==1.5.0" torch einops
-    python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dice-ce] [--batch B] [--repeat R]
-        [--threads T] [--device cpu|cuda] [--size S] [--precision f32|bf16] [--json]
+    python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dice-ce|sliding-window] [--batch B]
+        [--repeat R] [--threads T] [--device cpu|cuda] [--size S] [--volume X Y Z]
+        [--precision f32|bf16] [--json]
 Two warm-ups (as ssl-bench: a training step reaches its steady state on its second run), then
 the median of R repetitions (default 3), 2 CPU threads by default. On CUDA every timing ends with
 a synchronisation, and the peak of allocated GPU memory is reported; `--precision bf16` runs the
@@ -12,16 +16,18 @@ mixed precision. `--json` prints one JSON object (what scripts/gpu_check.sh coll
 """
 import argparse, contextlib, json, statistics, time
 import torch
+from monai.inferers import sliding_window_inference
 from monai.losses import ContrastiveLoss, DiceCELoss
 from monai.networks.nets import UNETR, ViTAutoEnc
 
 p = argparse.ArgumentParser()
-p.add_argument("model", choices=["vitautoenc", "unetr", "dice-ce"])
+p.add_argument("model", choices=["vitautoenc", "unetr", "dice-ce", "sliding-window"])
 p.add_argument("--batch", type=int, default=1)
 p.add_argument("--repeat", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--device", default="cpu")
 p.add_argument("--size", type=int, default=96)
+p.add_argument("--volume", type=int, nargs=3, default=[260, 260, 180])
 p.add_argument("--precision", choices=["f32", "bf16"], default="f32")
 p.add_argument("--json", action="store_true")
 a = p.parse_args()
@@ -58,6 +64,36 @@ def rand(*s):
     return torch.rand(s, device=dev)
 
 
+def tutorial_unetr(size):
+    return UNETR(in_channels=1, out_channels=14, img_size=(size,) * 3, feature_size=16, hidden_size=768,
+                 mlp_dim=3072, num_heads=12, proj_type="conv", norm_name="instance", res_block=True,
+                 dropout_rate=0.0).to(dev)
+
+
+if a.model == "sliding-window":
+    model = tutorial_unetr(a.size).eval()
+    i, j, k = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in a.volume), indexing="ij")
+    volume = (((i * 0.031 + j * 0.017 + k * 0.023).sin() + 1) / 2)[None, None].to(dev)
+
+    def infer():
+        with torch.no_grad(), autocast():
+            sliding_window_inference(volume, (a.size,) * 3, 4, model)
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(dev)
+    seconds = timed(infer)
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None
+    if a.json:
+        import monai
+        print(json.dumps({"model": a.model, "volume": a.volume, "window": a.size, "device": a.device,
+                          "precision": a.precision, "seconds": seconds, "peak_allocated_mib": peak,
+                          "torch": torch.__version__, "monai": monai.__version__}))
+    else:
+        print(f"MONAI sliding window over {a.volume} ({a.size}^3 windows) on {a.device} ({a.precision}): "
+              f"{seconds:.3f} s (median of {a.repeat})"
+              + (f", peak allocated {peak:.0f} MiB" if peak is not None else ""))
+    raise SystemExit
+
 if a.model == "vitautoenc":
     model = ViTAutoEnc(in_channels=1, img_size=(a.size,) * 3, patch_size=(16, 16, 16), proj_type="conv",
                        hidden_size=768, mlp_dim=3072).to(dev)
@@ -74,9 +110,7 @@ if a.model == "vitautoenc":
         c = contrastive(y1.flatten(start_dim=1), y2.flatten(start_dim=1))
         return r + c * r
 elif a.model == "unetr":
-    model = UNETR(in_channels=1, out_channels=14, img_size=(a.size,) * 3, feature_size=16, hidden_size=768,
-                  mlp_dim=3072, num_heads=12, proj_type="conv", norm_name="instance", res_block=True,
-                  dropout_rate=0.0).to(dev)
+    model = tutorial_unetr(a.size)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
     dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
 

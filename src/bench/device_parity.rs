@@ -65,6 +65,9 @@ pub fn device_parity<B: AutodiffBackend>(device: &B::Device, name: &str) -> Resu
         if on_cpu { with_generic_ops(f) } else { f() }
     };
     let cpu = Default::default();
+    // Fixed weights, so a report is reproducible (both sides get the same weights by state dict
+    // anyway).
+    Cpu::seed(&cpu, 20261204);
     let autoenc = tiny_autoenc();
     let reference = autoenc.init::<Cpu>(&cpu);
     let weights = export_state_dict(&reference, Arch::VitAutoEnc)?;

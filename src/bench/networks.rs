@@ -56,8 +56,11 @@ pub fn time_network<B: AutodiffBackend>(
     let shape = [batch, 1, size, size, size];
     let x = || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 1.0), device);
     let labels = || Tensor::<B, 5>::random(shape, Distribution::Uniform(0.0, 14.0), device).floor();
+    // Reading the loss, then waiting for the device: a backward pass and an optimiser step only
+    // queue their kernels on an asynchronous device.
     let sync = |t: Tensor<B, 1>| {
         let _ = t.into_data();
+        let _ = B::sync(device);
     };
     let mut times = Times {
         forward: 0.0,
@@ -79,7 +82,11 @@ pub fn time_network<B: AutodiffBackend>(
             });
             // The trainer's own losses: both views in one pass (`train::ssl_step`).
             let loss = |m: &VitAutoEnc<B>| ssl_losses(m, x(), x(), x(), 0.05).0;
-            times.forward_backward = time_steady(repeat, || drop(loss(&model).backward()));
+            times.forward_backward = time_steady(repeat, || {
+                let l = loss(&model);
+                drop(l.clone().backward());
+                sync(l);
+            });
             times.step = Some(time_steady(repeat, || {
                 let l = loss(&model);
                 let grads = GradientsParams::from_grads(l.clone().backward(), &model);
@@ -98,7 +105,9 @@ pub fn time_network<B: AutodiffBackend>(
             });
             let loss_fn = DiceCeLossConfig::tutorial();
             times.forward_backward = time_steady(repeat, || {
-                drop(loss_fn.forward(model.forward(x()), labels()).backward())
+                let l = loss_fn.forward(model.forward(x()), labels());
+                drop(l.clone().backward());
+                sync(l);
             });
             times.step = Some(time_steady(repeat, || {
                 let l = loss_fn.forward(model.forward(x()), labels());
@@ -120,11 +129,9 @@ pub fn time_network<B: AutodiffBackend>(
                 let _ = l.into_data();
             });
             times.forward_backward = time_steady(repeat, || {
-                drop(
-                    loss_fn
-                        .forward(logits.clone().require_grad(), labels.clone())
-                        .backward(),
-                )
+                let l = loss_fn.forward(logits.clone().require_grad(), labels.clone());
+                drop(l.clone().backward());
+                sync(l);
             });
         }
         Subject::Conv => {
@@ -174,9 +181,11 @@ fn time_layer<B: AutodiffBackend>(
     times.forward = time_steady(repeat, || {
         let _ = ours(x()).sum().into_data();
     });
-    times.forward_backward =
-        time_steady(repeat, || drop(ours(x().require_grad()).sum().backward()));
-    times.burn_forward_backward = Some(time_steady(repeat, || {
-        drop(burns(x().require_grad()).sum().backward())
-    }));
+    // A backward pass only queues its kernels on an asynchronous device: wait for them.
+    let backward = |y: Tensor<B, 5>| {
+        drop(y.sum().backward());
+        let _ = B::sync(device);
+    };
+    times.forward_backward = time_steady(repeat, || backward(ours(x().require_grad())));
+    times.burn_forward_backward = Some(time_steady(repeat, || backward(burns(x().require_grad()))));
 }

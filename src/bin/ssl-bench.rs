@@ -1,11 +1,17 @@
 //! `ssl-bench`: speed of the full-size tutorial networks — forward, forward+backward and one
 //! training step (the tutorial's losses and optimisers) at 96³ — on the chosen device; and
-//! `--model parity`, the device's agreement with the CPU on tiny models.
+//! `--model parity`, the device's agreement with the CPU on tiny models; `--model
+//! checkpoint-parity`, the same for a saved checkpoint; `--model sliding-window`, fine-tuning's
+//! validation inference over one preprocessed CT.
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
+use std::path::PathBuf;
+
+use ssl3d::bench::checkpoint_parity::checkpoint_parity;
 use ssl3d::bench::device_parity::device_parity;
 use ssl3d::bench::networks::{Subject, time_network};
+use ssl3d::bench::segmentation_inference::{BTCV_VOLUME, time_unetr_sliding_window};
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::device::OnBackend;
 use ssl3d::kernels::precision::precision;
@@ -32,6 +38,13 @@ enum Model {
     /// inputs): outputs, losses and every gradient norm, as JSON. On `cpu` the device side runs
     /// Burn's generic ops, the code path CUDA takes.
     Parity,
+    /// Not a timing: the native checkpoint --checkpoint (`model.mpk` with `model.config.json`
+    /// beside it) loaded on the CPU and on --device, one forward pass each over the same crop,
+    /// outputs compared, as JSON.
+    CheckpointParity,
+    /// Fine-tuning's validation: the tutorial's UNETR over one preprocessed CT (--volume) with the
+    /// tutorial's sliding window (96³, 4 windows per batch, overlap 0.25), blended on the CPU.
+    SlidingWindow,
 }
 
 /// Time the full-size tutorial networks at 96³.
@@ -46,9 +59,17 @@ struct Args {
     /// Timed repetitions after two warm-ups.
     #[arg(long, default_value_t = 3)]
     repeat: usize,
-    /// Crop edge in voxels (the tutorials: 96; a multiple of 16; small sizes for quick checks).
+    /// Crop edge in voxels, the sliding window's too (the tutorials: 96; a multiple of 16; small
+    /// sizes for quick checks).
     #[arg(long, default_value_t = 96)]
     size: usize,
+    /// `checkpoint-parity`: the `.mpk` file to load.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// `sliding-window`: the volume's size in voxels (default: a 512×512×120 CT of
+    /// 0.76×0.76×3 mm after BTCV's 1.5×1.5×2 mm resampling).
+    #[arg(long, value_delimiter = ',', default_values_t = BTCV_VOLUME)]
+    volume: Vec<usize>,
     /// Print one JSON object instead of the sentence.
     #[arg(long)]
     json: bool,
@@ -73,13 +94,26 @@ impl OnBackend for &Args {
                 );
                 return Ok(());
             }
+            Model::CheckpointParity => {
+                let Some(path) = &self.checkpoint else {
+                    return Err(Error::InvalidArgument(
+                        "--model checkpoint-parity needs --checkpoint FILE.mpk".into(),
+                    ));
+                };
+                let name = self.device.device.to_string();
+                let report = checkpoint_parity::<B::InnerBackend>(path, device, &name)?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).expect("numbers and strings serialise")
+                );
+                return Ok(());
+            }
+            Model::SlidingWindow => {
+                self.check_size()?;
+                return self.sliding_window::<B>(device);
+            }
         };
-        if self.size == 0 || !self.size.is_multiple_of(16) {
-            return Err(Error::InvalidArgument(format!(
-                "--size {}: the networks need a positive multiple of 16 (their patches are 16³)",
-                self.size
-            )));
-        }
+        self.check_size()?;
         let (batch, size, repeat) = (self.batch, self.size, self.repeat);
         let t = time_network::<B>(subject, batch, size, repeat, device);
         let device = self.device.device;
@@ -121,6 +155,54 @@ impl OnBackend for &Args {
             _ => println!(
                 "DiceCE 14x{size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (median of {repeat})"
             ),
+        }
+        Ok(())
+    }
+}
+
+impl Args {
+    fn check_size(&self) -> Result<()> {
+        if self.size == 0 || !self.size.is_multiple_of(16) {
+            return Err(Error::InvalidArgument(format!(
+                "--size {}: the networks need a positive multiple of 16 (their patches are 16³)",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// `--model sliding-window`: times it and prints the sentence or the JSON line.
+    fn sliding_window<B: AutodiffBackend>(&self, device: &B::Device) -> Result<()> {
+        let volume: [usize; 3] = self
+            .volume
+            .clone()
+            .try_into()
+            .map_err(|_| Error::InvalidArgument("--volume takes three sizes: X,Y,Z".into()))?;
+        if volume.contains(&0) {
+            return Err(Error::InvalidArgument(format!(
+                "--volume {volume:?}: every size must be positive"
+            )));
+        }
+        let (windows, seconds) =
+            time_unetr_sliding_window::<B::InnerBackend>(volume, self.size, self.repeat, device)?;
+        let device = self.device.device;
+        if self.json {
+            let line = serde_json::json!({
+                "model": "sliding-window",
+                "volume": volume,
+                "window": self.size,
+                "windows": windows,
+                "repeat": self.repeat,
+                "device": device.to_string(),
+                "precision": precision().to_string(),
+                "seconds": seconds,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "UNETR sliding window over {volume:?} ({windows} windows of {}^3, sw batch 4, overlap 0.25) on {device}: {seconds:.3} s (median of {})",
+                self.size, self.repeat
+            );
         }
         Ok(())
     }

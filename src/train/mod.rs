@@ -2,7 +2,7 @@
 //! checkpoint cadence) and the jobs that plug into it — self-supervised pretraining and UNETR
 //! fine-tuning — with their steps, validations and optimisers.
 
-mod batch_tensors;
+pub(crate) mod batch_tensors;
 mod config;
 pub mod driver;
 mod finetune;

@@ -1,0 +1,111 @@
+//! Does a checkpoint written on one device give the same outputs on the CPU? An ssl3d native
+//! checkpoint (`model.mpk` beside its `model.config.json`: ViTAutoEnc or UNETR) is loaded through
+//! the CPU backend with ssl3d's kernels and through backend `B` on its device, both run the same
+//! deterministic crop, and the outputs are compared. The device check runs it on the checkpoints
+//! its short GPU runs wrote (`ssl-bench --model checkpoint-parity --checkpoint FILE`).
+
+use std::path::Path;
+
+use burn::backend::Flex;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::kernels::{is_cpu_backend, with_generic_ops};
+use crate::networks::native::{load_config, load_native};
+use crate::networks::{UnetrConfig, VitAutoEncConfig};
+
+/// The comparison of one checkpoint's outputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointParity {
+    pub checkpoint: String,
+    pub model: &'static str,
+    pub device: String,
+    /// Largest |device − CPU| over the output, and the output's largest |value| on the CPU.
+    pub output_max_abs_diff: f64,
+    pub output_scale: f64,
+    /// ‖device − CPU‖ / ‖CPU‖ over the whole output.
+    pub output_rel_l2: f64,
+}
+
+/// Loads `weights` (with its config beside it) on the CPU and on `device` and compares one
+/// forward pass over the same crop.
+pub fn checkpoint_parity<B: Backend>(
+    weights: &Path,
+    device: &B::Device,
+    name: &str,
+) -> Result<CheckpointParity> {
+    let config = weights.with_extension("config.json");
+    if !config.is_file() {
+        return Err(Error::bad_file(
+            weights,
+            format!("its model config {} is missing", config.display()),
+        ));
+    }
+    let device_side = |f: &dyn Fn() -> Result<Vec<f64>>| {
+        if is_cpu_backend::<B>() {
+            with_generic_ops(f)
+        } else {
+            f()
+        }
+    };
+    let cpu = Default::default();
+    let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
+    let is_unetr = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| Error::bad_file(&config, format!("not a model config: {e}")))?
+        .get("feature_size")
+        .is_some();
+    let (model, cpu_out, dev_out) = if is_unetr {
+        let cfg = load_config::<UnetrConfig>(&config)?;
+        let on_cpu = load_native(cfg.init::<Flex>(&cpu), weights, &cpu)?;
+        let a = floats(on_cpu.forward(crop::<Flex>(cfg.vit.img_size, &cpu)));
+        let b = device_side(&|| {
+            let on_dev = load_native(cfg.init::<B>(device), weights, device)?;
+            Ok(floats(on_dev.forward(crop::<B>(cfg.vit.img_size, device))))
+        })?;
+        ("unetr", a, b)
+    } else {
+        let cfg = load_config::<VitAutoEncConfig>(&config)?;
+        let on_cpu = load_native(cfg.init::<Flex>(&cpu), weights, &cpu)?;
+        let a = floats(on_cpu.forward(crop::<Flex>(cfg.vit.img_size, &cpu)).0);
+        let b = device_side(&|| {
+            let on_dev = load_native(cfg.init::<B>(device), weights, device)?;
+            Ok(floats(
+                on_dev.forward(crop::<B>(cfg.vit.img_size, device)).0,
+            ))
+        })?;
+        ("vitautoenc", a, b)
+    };
+    let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let diff: Vec<f64> = cpu_out.iter().zip(&dev_out).map(|(a, b)| a - b).collect();
+    let l2 = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    Ok(CheckpointParity {
+        checkpoint: weights.display().to_string(),
+        model,
+        device: name.to_string(),
+        output_max_abs_diff: max_abs(&diff),
+        output_scale: max_abs(&cpu_out),
+        output_rel_l2: l2(&diff) / l2(&cpu_out).max(f64::MIN_POSITIVE),
+    })
+}
+
+/// A smooth deterministic crop `[1, 1, size]` in [0, 1] (no random generator, so both sides see
+/// the same values).
+fn crop<B: Backend>(size: [usize; 3], device: &B::Device) -> Tensor<B, 5> {
+    let n = size.iter().product::<usize>();
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i as f64 * 0.0137).sin() * 0.5 + 0.5) as f32)
+        .collect();
+    Tensor::from_data(
+        TensorData::new(values, [1, 1, size[0], size[1], size[2]]),
+        device,
+    )
+}
+
+fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .to_vec()
+        .expect("converted to f64 just before")
+}

@@ -21,7 +21,7 @@ const AFFINE_TOL: f64 = 1e-3;
 pub enum Interp {
     /// Trilinear ("bilinear" in MONAI/torch).
     Bilinear,
-    /// Nearest neighbour, ties to even.
+    /// Nearest neighbour: MONAI's coordinate rounded half to even (`monai_nearest_axis`).
     Nearest,
 }
 
@@ -35,6 +35,11 @@ pub struct SpacingPlan {
     pub xform: Affine,
     /// Nothing to resample (MONAI skips when `xform ≈ I` and the shape is unchanged).
     pub identity: bool,
+    /// For a grid that only scales each axis (both affines diagonal, same origin): the per-axis
+    /// scale as MONAI computes it (`np.linalg.solve`: output spacing × the reciprocal of the
+    /// input's), from which nearest-neighbour sampling follows MONAI's own float64 steps
+    /// ([`monai_nearest_axis`]). `None` for rotated or shifted grids.
+    pub axis_scales: Option<[f64; 3]>,
 }
 
 /// `zoom_affine(A, out_d, diagonal=False)`: keep the rotation, drop shear, zero translation.
@@ -150,12 +155,56 @@ pub fn plan(shape: [usize; 3], affine: &Affine, pixdim: [f64; 3]) -> SpacingPlan
             .enumerate()
             .all(|(j, &v)| (v - if i == j { 1.0 } else { 0.0 }).abs() <= AFFINE_TOL)
     });
+    let diagonal = |m: &Affine| (0..3).all(|i| (0..3).all(|j| i == j || m[i][j] == 0.0));
+    let same_origin = (0..3).all(|r| n[r][3] == affine[r][3]);
+    let axis_scales = (diagonal(affine) && diagonal(&n) && same_origin)
+        .then(|| std::array::from_fn(|d| n[d][d] * (1.0 / affine[d][d])));
     SpacingPlan {
         out_shape,
         out_affine: n,
         xform,
         identity: near_identity && out_shape == shape,
+        axis_scales,
     }
+}
+
+/// The input index MONAI's `Spacing(mode="nearest")` samples for each of `n_out` output voxels
+/// along an axis of `n_in` input voxels scaled by `scale` (docs/MONAI_COMPAT.md, "Spacing"). It
+/// follows MONAI's float64 steps in their order, because at exact half-voxel ties (2:1 spacing
+/// ratios) their last-bit rounding, not a rounding rule, decides which neighbour is taken:
+/// `to_norm_affine` (normalise the input and output index ranges to [-1, 1], `np.linalg.inv` of
+/// the output's, which LAPACK applies as a multiplication by the reciprocal, products summed in
+/// order), torch's `affine_grid` base grid (`linspace(-1, 1, n)`, whose CPU kernel fuses its
+/// multiply-add on AVX2 and AVX-512 machines, times `(n - 1) / n`), the grid coordinate, then
+/// `grid_sample`'s unnormalisation, border clamp and `nearbyint`.
+pub fn monai_nearest_axis(n_in: usize, n_out: usize, scale: f64) -> Vec<usize> {
+    let (fi, fo) = (n_in as f64, n_out as f64);
+    let (src_scale, src_shift) = (2.0 / fi, 1.0 / fi - 1.0);
+    let (dst_scale, dst_shift) = (2.0 / fo, 1.0 / fo - 1.0);
+    let inv_scale = 1.0 / dst_scale;
+    let inv_shift = -dst_shift * inv_scale;
+    let p = src_scale * scale;
+    let (theta_scale, theta_shift) = (p * inv_scale, p * inv_shift + src_shift);
+    let step = 2.0 / (fo - 1.0);
+    (0..n_out)
+        .map(|i| {
+            let lin = if n_out <= 1 {
+                0.0
+            } else if i < n_out / 2 {
+                step.mul_add(i as f64, -1.0)
+            } else {
+                (-step).mul_add((n_out - i - 1) as f64, 1.0)
+            };
+            let base = if n_out <= 1 {
+                0.0
+            } else {
+                lin * (fo - 1.0) / fo
+            };
+            let grid = base * theta_scale + theta_shift;
+            let x = ((grid + 1.0) * fi - 1.0) / 2.0;
+            x.clamp(0.0, fi - 1.0).round_ties_even() as usize
+        })
+        .collect()
 }
 
 /// Linear sampling along one axis after border clamping: (low index, high index, low weight, high
@@ -257,6 +306,23 @@ pub fn resample(data: ArrayView4<f32>, plan: &SpacingPlan, mode: Interp) -> Arra
         } else {
             (Vec::new(), Vec::new(), Vec::new())
         };
+        // Nearest-neighbour source offsets per axis: MONAI's own arithmetic for scaling-only
+        // grids, the exact coordinate rounded half to even otherwise.
+        let nearest = |d: usize, len: usize| -> Vec<isize> {
+            match plan.axis_scales {
+                Some(scale) => monai_nearest_axis(n[d], len, scale[d])
+                    .into_iter()
+                    .map(|i| i as isize * st[d])
+                    .collect(),
+                None => (0..len)
+                    .map(|i| nearest_index(m[d][d] * i as f64 + m[d][3], n[d]) as isize * st[d])
+                    .collect(),
+            }
+        };
+        let (nx_, ny_, nz_) = match mode {
+            Interp::Nearest if axis_aligned => (nearest(0, ox), nearest(1, oy), nearest(2, oz)),
+            _ => (Vec::new(), Vec::new(), Vec::new()),
+        };
         let eval = |i: usize, j: usize, k: usize| -> f32 {
             let p = if axis_aligned {
                 [
@@ -273,6 +339,7 @@ pub fn resample(data: ArrayView4<f32>, plan: &SpacingPlan, mode: Interp) -> Arra
                 ]
             };
             match mode {
+                Interp::Nearest if axis_aligned => src.at(nx_[i] + ny_[j] + nz_[k]) as f32,
                 Interp::Nearest => src.at(nearest_index(p[0], n[0]) as isize * st[0]
                     + nearest_index(p[1], n[1]) as isize * st[1]
                     + nearest_index(p[2], n[2]) as isize * st[2])
@@ -290,15 +357,6 @@ pub fn resample(data: ArrayView4<f32>, plan: &SpacingPlan, mode: Interp) -> Arra
         if fortran && axis_aligned {
             // The hot path (NIfTI input, axis-aligned grid): per output row along x, the four
             // (y, z) neighbours and their weight products (z·y, torch's order) are fixed.
-            let nearest = |d: usize, len: usize| -> Vec<isize> {
-                (0..len)
-                    .map(|i| nearest_index(m[d][d] * i as f64 + m[d][3], n[d]) as isize * st[d])
-                    .collect()
-            };
-            let (nx_, ny_, nz_) = match mode {
-                Interp::Nearest => (nearest(0, ox), nearest(1, oy), nearest(2, oz)),
-                Interp::Bilinear => (Vec::new(), Vec::new(), Vec::new()),
-            };
             out_c
                 .axis_iter_mut(Axis(2))
                 .into_par_iter()

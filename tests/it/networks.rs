@@ -23,14 +23,6 @@ fn json(rel: &str) -> Option<Value> {
     Some(serde_json::from_str(&std::fs::read_to_string(dir.join(rel)).unwrap()).unwrap())
 }
 
-fn usizes(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
 /// gen_vectors.py: `f32(1 + 0.1·sin(0.1(j+1) + h))` for LayerNorm weights, else `f32(0.05·sin(...))`,
 /// `h = (Σ utf8 bytes of key mod 1000) / 100`, j the C-order index in MONAI's layout.
 fn formula_weight(key: &str, shape: &[usize]) -> TensorData {
@@ -52,7 +44,7 @@ fn formula_state_dict(keys: &Value) -> BTreeMap<String, TensorData> {
     keys.as_object()
         .unwrap()
         .iter()
-        .map(|(k, s)| (k.clone(), formula_weight(k, &usizes(s))))
+        .map(|(k, s)| (k.clone(), formula_weight(k, &common::usizes(s))))
         .collect()
 }
 
@@ -76,7 +68,7 @@ fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
 
 fn vit_config(c: &Value) -> VitConfig {
     let arr = |k: &str| -> [usize; 3] {
-        let v = usizes(&c[k]);
+        let v = common::usizes(&c[k]);
         [v[0], v[1], v[2]]
     };
     let get = |k: &str, default: usize| {
@@ -183,7 +175,7 @@ fn tiny_vitautoenc_against_monai() {
         "{report:?}"
     );
     assert!(report.ignored.iter().all(|k| is_unused_monai_key(k)));
-    let img = usizes(&c["img_size"]);
+    let img = common::usizes(&c["img_size"]);
     let b = e["batch"].as_u64().unwrap() as usize;
     let shape = [
         b,
@@ -259,7 +251,7 @@ fn tiny_unetr_against_monai() {
         report.missing.is_empty() && report.unexpected.is_empty(),
         "{report:?}"
     );
-    let img = usizes(&c["img_size"]);
+    let img = common::usizes(&c["img_size"]);
     let pf = &e["input_phase_freq"];
     let x = formula_input(
         [1, 1, img[0], img[1], img[2]],
@@ -276,7 +268,7 @@ fn tiny_unetr_against_monai() {
     assert_close(&values(y.clone()), &out, 1e-5, "unetr out");
     // DiceCE against the recorded label formula.
     let ls = &e["label_spec"];
-    let shape = usizes(&ls["shape"]);
+    let shape = common::usizes(&ls["shape"]);
     let n: usize = shape.iter().product();
     let (scale, phase, freq) = (
         ls["scale"].as_f64().unwrap(),
@@ -323,7 +315,7 @@ fn full_size_models_have_monais_keys_shapes_and_counts() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|e| (e[0].as_str().unwrap().to_string(), usizes(&e[1])))
+            .map(|e| (e[0].as_str().unwrap().to_string(), common::usizes(&e[1])))
             .filter(|(k, _)| !is_unused_monai_key(k))
             .collect();
         let dev = Default::default();
@@ -369,7 +361,7 @@ fn monai_checkpoints_import_and_reproduce_outputs() {
         return;
     };
     let e = &v["vitautoenc_tiny"];
-    let img = usizes(&e["config"]["img_size"]);
+    let img = common::usizes(&e["config"]["img_size"]);
     let b = e["batch"].as_u64().unwrap() as usize;
     let pf = &e["input_phase_freq"]["x1"];
     let x = formula_input(
@@ -413,7 +405,7 @@ fn monai_checkpoints_import_and_reproduce_outputs() {
         &dir.join("monai/checkpoints/unetr_tiny_best_metric_model.pth"),
     )
     .unwrap();
-    let img = usizes(&c["img_size"]);
+    let img = common::usizes(&c["img_size"]);
     let pf = &u["input_phase_freq"];
     let y = m.forward(formula_input(
         [1, 1, img[0], img[1], img[2]],
@@ -595,7 +587,7 @@ fn full_formula(v: &Value, name: &str) -> BTreeMap<String, TensorData> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e[0].as_str().unwrap().to_string(), usizes(&e[1])))
+        .map(|e| (e[0].as_str().unwrap().to_string(), common::usizes(&e[1])))
         .filter(|(k, _)| !is_unused_monai_key(k))
         .map(|(k, s)| {
             let d = formula_weight(&k, &s);
@@ -607,7 +599,7 @@ fn full_formula(v: &Value, name: &str) -> BTreeMap<String, TensorData> {
 fn check_full_summary(got: &[f64], s: &Value, what: &str) {
     assert_eq!(
         got.len() as u64,
-        usizes(&s["shape"]).iter().product::<usize>() as u64,
+        common::usizes(&s["shape"]).iter().product::<usize>() as u64,
         "{what}: size"
     );
     for (name, g) in [

@@ -30,6 +30,15 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// A JSON array of non-negative integers.
+pub fn usizes(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
 /// `|a - b| <= rel * max(|b|, 1)`: relative for large values, absolute near zero.
 pub fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1.0)

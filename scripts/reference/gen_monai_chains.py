@@ -46,7 +46,7 @@ kernels, so nearbyint() breaks the ties differently (neither round-half-even nor
 either result), and the label feeds RandCropByPosNegLabeld's crop centres. The same runs are also given with
 config "pixdim": [1.4, 1.4, 2.2], where no sample point is a tie (1.4/3, 2.2/3): those are bit-exact.
 """
-import argparse, json, os, subprocess, sys, tempfile, warnings
+import argparse, hashlib, json, os, subprocess, sys, tempfile, warnings
 
 import numpy as np
 
@@ -318,6 +318,12 @@ def main():
             notes.append("OneOf per sample: " + ", ".join("s%d %s/%s" % (i, s["image"], s["image_2"])
                                                           for i, s in enumerate(r["fired"])))
         run["notes"] = "; ".join(notes)
+        # The files the run read, as the reference set's reference.json names them (SHA-256 of the
+        # file's bytes; of the .hdr for a pair): the test skips a run whose file differs or is absent.
+        for key in ("image", "label"):
+            path = spec[key]
+            run[key + "_sha256"] = (hashlib.sha256(open(os.path.join(a.ref, path), "rb").read()).hexdigest()
+                                    if path else None)
         runs.append(run)
     doc = {"generator": "scripts/reference/gen_monai_chains.py",
            "reference_layout": "image/label paths are relative to SSL3D_REFERENCE_DIR",

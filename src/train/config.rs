@@ -162,9 +162,12 @@ fn apply_roi(cfg: &mut Value, layers: &[Vec<(String, Value)>], fields: &[&str]) 
 /// Defaults, then the file (if any), then each `--set`, then the crop size from `roi_size` (or
 /// its other names; the command line's over the file's), validated by deserialising.
 pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Result<T> {
-    let mut cfg = serde_json::to_value(T::default()).expect("configs serialise");
-    // The leaves each layer sets: the file's, then the command line's.
+    let defaults = serde_json::to_value(T::default()).expect("configs serialise");
+    let mut cfg = defaults.clone();
+    // The leaves each layer sets: the file's, then the command line's (with the `--set` that set
+    // each, to name it in an error).
     let (mut from_file, mut from_sets) = (Vec::new(), Vec::new());
+    let mut set_origin = Vec::new();
     if let Some(path) = file {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let layer: Value = serde_json::from_str(&text)
@@ -176,13 +179,41 @@ pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Res
         merge(&mut cfg, layer);
     }
     for s in sets {
-        from_sets.extend(apply_set(&mut cfg, s)?);
+        let set = apply_set(&mut cfg, s)?;
+        set_origin.extend(set.iter().map(|(path, _)| (path.clone(), s.clone())));
+        from_sets.extend(set);
     }
+    let layers = [from_file, from_sets];
     if !T::ROI_FIELDS.is_empty() {
-        apply_roi(&mut cfg, &[from_file, from_sets], T::ROI_FIELDS)?;
+        apply_roi(&mut cfg, &layers, T::ROI_FIELDS)?;
     }
-    serde_json::from_value(cfg)
-        .map_err(|e| Error::InvalidArgument(format!("invalid configuration: {e}")))
+    serde_json::from_value::<T>(cfg.clone()).map_err(|e| {
+        // Name the key (and the file or `--set`) the value came from: the first leaf whose
+        // default makes the configuration valid again; the command line's win over the file's.
+        let culprit = set_origin
+            .iter()
+            .rev()
+            .map(|(path, set)| (path, format!("--set {set}")))
+            .chain(layers[0].iter().map(|(path, _)| {
+                let file = file.map(|f| f.display().to_string()).unwrap_or_default();
+                (path, file)
+            }))
+            .find(|(path, _)| {
+                let pointer = format!("/{}", path.replace('.', "/"));
+                let mut trial = cfg.clone();
+                match (trial.pointer_mut(&pointer), defaults.pointer(&pointer)) {
+                    (Some(slot), Some(default)) => *slot = default.clone(),
+                    _ => return false,
+                }
+                serde_json::from_value::<T>(trial).is_ok()
+            });
+        match culprit {
+            Some((path, origin)) => {
+                Error::InvalidArgument(format!("{origin}: config key \"{path}\": {e}"))
+            }
+            None => Error::InvalidArgument(format!("invalid configuration: {e}")),
+        }
+    })
 }
 
 /// A learning rate (or another setting named `key`) must be a finite number above 0.
@@ -224,5 +255,47 @@ pub(crate) fn train_loader(volumes_per_batch: usize, prefetch: usize, seed: u64)
         drop_last: false,
         prefetch,
         run_seed: seed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::PretrainConfig;
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key_and_where_it_came_from() {
+        let dir = std::env::temp_dir().join(format!("ssl3d-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.json");
+        std::fs::write(&file, r#"{"lr": 2e-4, "max_epochs": "ten"}"#).unwrap();
+        let err = layered_config::<PretrainConfig>(Some(&file), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json") && err.contains("\"max_epochs\"") && err.contains("usize"),
+            "{err}"
+        );
+        let set = "transforms.pixdim=[1,2]".to_string();
+        let err = layered_config::<PretrainConfig>(None, std::slice::from_ref(&set))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--set transforms.pixdim=[1,2]")
+                && err.contains("\"transforms.pixdim\"")
+                && err.contains("length 2"),
+            "{err}"
+        );
+        // A valid file and a bad `--set`: the `--set` is named, not the file.
+        std::fs::write(&file, r#"{"lr": 2e-4}"#).unwrap();
+        let set = "max_epochs=-1".to_string();
+        let err = layered_config::<PretrainConfig>(Some(&file), std::slice::from_ref(&set))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--set max_epochs=-1") && !err.contains("bad.json"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

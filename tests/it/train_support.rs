@@ -90,7 +90,10 @@ fn files_and_overrides_layer_over_defaults_and_typos_are_errors() {
     let err = layered_config::<PretrainConfig>(None, &["max_epochs=many".into()])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("invalid configuration"), "{err}");
+    assert!(
+        err.contains("--set max_epochs=many") && err.contains("\"max_epochs\""),
+        "{err}"
+    );
     // The effective config round-trips.
     let eff = dir.join("config.json");
     ssl3d::io::write_json_atomic(&p, &eff).unwrap();

@@ -15,9 +15,22 @@ use super::state_dict::{Arch, export_state_dict};
 use super::{UnetrConfig, VitAutoEncConfig};
 use crate::error::{Error, Result};
 
+/// Warns when `run` is a pretraining run folder that has not finished (checkpoints but no
+/// `summary.json`): its best model is only the best so far.
+fn warn_if_unfinished(run: &Path) {
+    if run.join("checkpoints").is_dir() && !run.join("summary.json").exists() {
+        eprintln!(
+            "warning: {} is a pretraining run that has not finished (no summary.json): its best \
+             model so far is used",
+            run.display()
+        );
+    }
+}
+
 /// The file a `--pretrained` path stands for (a run folder means its best model).
 fn resolve(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
+        warn_if_unfinished(path);
         for candidate in [
             "best_model.safetensors",
             "best_metric_model.safetensors",
@@ -36,6 +49,10 @@ fn resolve(path: &Path) -> Result<PathBuf> {
     }
     if !path.exists() {
         return Err(Error::bad_file(path, "pretrained checkpoint not found"));
+    }
+    // A best model picked out of a run folder.
+    if let Some(run) = path.parent() {
+        warn_if_unfinished(run);
     }
     Ok(path.to_path_buf())
 }

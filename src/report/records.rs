@@ -1,7 +1,9 @@
 //! The typed lines of a run's `metrics.jsonl`: what a training step, an epoch and a validation
 //! log. Both jobs write them through one log, and the plots, reports and TensorBoard events are
 //! drawn from them, so a renamed field is a compile error instead of a silently empty curve. On
-//! disk every line is one JSON object whose `kind` is `step`, `epoch` or `val`.
+//! disk every line is one JSON object whose `kind` is `step`, `epoch`, `val` or `resume`.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +17,25 @@ pub enum Record<L, E, V> {
     Step(StepRecord<L>),
     Epoch(E),
     Val(V),
+    Resume(ResumeRecord),
+}
+
+/// A resume that changed settings a run may change (the learning rate, the validation interval,
+/// how long to run, ...): the step it resumed at and, per key, the saved value and the new one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumeRecord {
+    pub step: u64,
+    pub changed: BTreeMap<String, [serde_json::Value; 2]>,
+}
+
+impl Scalars for ResumeRecord {
+    fn step(&self) -> u64 {
+        self.step
+    }
+
+    fn scalars(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// `ssl-pretrain`'s log lines.
@@ -250,6 +271,7 @@ impl<L: NamedLosses, E: Scalars, V: Scalars> Scalars for Record<L, E, V> {
             Record::Step(r) => r.step(),
             Record::Epoch(r) => r.step(),
             Record::Val(r) => r.step(),
+            Record::Resume(r) => r.step(),
         }
     }
 
@@ -258,6 +280,7 @@ impl<L: NamedLosses, E: Scalars, V: Scalars> Scalars for Record<L, E, V> {
             Record::Step(r) => r.scalars(),
             Record::Epoch(r) => r.scalars(),
             Record::Val(r) => r.scalars(),
+            Record::Resume(r) => r.scalars(),
         }
     }
 }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::interrupt;
 use super::progress::RunProgress;
 use super::run_checkpoint::RunCheckpoints;
-use super::run_dir::prepare_logdir;
+use super::run_dir::{ConfigChanges, prepare_logdir};
 use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use super::run_log::RunLog;
@@ -31,7 +31,7 @@ use crate::data::{
     epoch_batches_from,
 };
 use crate::error::{Error, Result};
-use crate::report::records::{NamedLosses, Record as LogRecord, Scalars, StepRecord};
+use crate::report::records::{NamedLosses, Record as LogRecord, ResumeRecord, Scalars, StepRecord};
 use crate::transforms::pipelines::PipelineSpec;
 
 /// A model with its optimiser: what a step changes and a checkpoint holds.
@@ -130,6 +130,8 @@ pub struct Plan<'a, C> {
     /// And one after every epoch (then a count-due checkpoint on an epoch's last batch waits
     /// for it).
     pub checkpoint_at_epoch_end: bool,
+    /// The settings a resume changed ([`RunData::config_changes`]): logged as a `resume` record.
+    pub config_changes: ConfigChanges,
 }
 
 /// Where a run stands; saved in every checkpoint with the job's own part.
@@ -219,7 +221,8 @@ pub fn start_run<C: Serialize>(
     pipelines: [PipelineSpec; 2],
     cache: crate::data::CacheMode,
 ) -> Result<RunData> {
-    let lock = prepare_logdir(config, identity, &spec.logdir, spec.resume, may_change)?;
+    let (lock, config_changes) =
+        prepare_logdir(config, identity, &spec.logdir, spec.resume, may_change)?;
     let [train, validation] = pipelines;
     let train = VolumeDataset::new(spec.train.clone(), train, cache.clone())?;
     let val = VolumeDataset::new(spec.validation.clone(), validation, cache)?;
@@ -234,6 +237,7 @@ pub fn start_run<C: Serialize>(
         train: Arc::new(train),
         validation: Arc::new(val),
         lock,
+        config_changes,
     })
 }
 
@@ -242,6 +246,8 @@ pub struct RunData {
     pub train: Arc<VolumeDataset>,
     pub validation: Arc<VolumeDataset>,
     pub lock: RunLock,
+    /// What a resume changed of the settings a run may change (logged when the run continues).
+    pub config_changes: ConfigChanges,
 }
 
 /// Runs (or, with `spec.resume`, continues) `job` with `trainer` as `plan` says, logging and
@@ -286,6 +292,18 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
         state,
         logdir: logdir.to_path_buf(),
     };
+    if !plan.config_changes.is_empty() {
+        let list: Vec<String> = plan
+            .config_changes
+            .iter()
+            .map(|(k, [from, to])| format!("{k} {from} -> {to}"))
+            .collect();
+        eprintln!("resumed with changed settings: {}", list.join(", "));
+        run.log(LogRecord::Resume(ResumeRecord {
+            step: run.state.step,
+            changed: plan.config_changes.clone(),
+        }))?;
+    }
     let session_start = Instant::now();
     let wall_before = run.state.wall_s;
     let wall = || wall_before + session_start.elapsed().as_secs_f64();
@@ -321,7 +339,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
             let losses = trainer.step(&batch).map_err(|e| match e {
                 Error::Training(msg) => Error::Training(format!(
                     "epoch {}, step {}: {msg}. The last good checkpoint is {}; resume with \
-                     --resume (perhaps with a lower lr).",
+                     --resume, perhaps with a lower learning rate (--set lr=...).",
                     epoch + 1,
                     run.state.step + 1,
                     ckpts

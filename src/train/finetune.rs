@@ -108,6 +108,7 @@ pub fn finetune<B: AutodiffBackend>(
         train,
         validation,
         lock: _lock,
+        config_changes,
     } = start_run(spec, resumable, &identity, pipelines, cache)?;
     if let Init::Pretrained { report, .. } = init {
         write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
@@ -126,6 +127,7 @@ pub fn finetune<B: AutodiffBackend>(
         loader: cfg.loader(),
         checkpoint_every: cfg.checkpoint_every,
         checkpoint_at_epoch_end: false,
+        config_changes,
     };
     let run = drive(&mut job, &mut trainer, plan, spec, device)?;
     let (state, vals) = (&run.state, validations(run.records()));

@@ -64,8 +64,17 @@ impl Default for FinetuneConfig {
 }
 
 impl FinetuneConfig {
-    /// Keys a resumed run may change (everything else must match the run's saved config).
-    pub const RESUMABLE: [&str; 3] = ["max_iterations", "checkpoint_every", "prefetch_batches"];
+    /// Keys a resumed run may change (everything else must match the run's saved config): how
+    /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
+    /// run may need, the learning rate and the validation interval. A resume that changes any of
+    /// them logs a `resume` record saying which, from what to what.
+    pub const RESUMABLE: [&str; 5] = [
+        "max_iterations",
+        "checkpoint_every",
+        "prefetch_batches",
+        "lr",
+        "eval_num",
+    ];
 
     /// Refuses settings that cannot work: UNETR's fixed 16³ patches and skip blocks, and one
     /// size for the crops, the windows and the model.

@@ -103,6 +103,7 @@ pub fn pretrain<B: AutodiffBackend>(
         train,
         validation,
         lock: _lock,
+        config_changes,
     } = start_run(spec, resumable, &identity, pipelines, cache)?;
     B::seed(device, cfg.seed);
     let mut trainer = SslTrainer::new(cfg.model.init::<B>(device), cfg.lr, cfg.temperature);
@@ -114,6 +115,7 @@ pub fn pretrain<B: AutodiffBackend>(
         loader: cfg.loader(),
         checkpoint_every: cfg.checkpoint_every,
         checkpoint_at_epoch_end: true,
+        config_changes,
     };
     let run = drive(&mut job, &mut trainer, plan, spec, device)?;
     // The tutorial draws the figure at validations only; the last epochs belong in it too.

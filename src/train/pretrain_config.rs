@@ -70,8 +70,17 @@ impl Default for PretrainConfig {
 }
 
 impl PretrainConfig {
-    /// Keys a resumed run may change (everything else must match the run's saved config).
-    pub const RESUMABLE: [&str; 3] = ["max_epochs", "checkpoint_every", "prefetch_batches"];
+    /// Keys a resumed run may change (everything else must match the run's saved config): how
+    /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
+    /// run may need, the learning rate and the validation interval. A resume that changes any of
+    /// them logs a `resume` record saying which, from what to what.
+    pub const RESUMABLE: [&str; 5] = [
+        "max_epochs",
+        "checkpoint_every",
+        "prefetch_batches",
+        "lr",
+        "val_interval",
+    ];
 
     /// Refuses settings that cannot work: the model and the transforms must agree on the crop
     /// size, and ViTAutoEnc needs square patch sizes.

@@ -3,6 +3,7 @@
 //! use the configuration it started with (apart from the keys that cannot change its results,
 //! such as how long to run).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -28,16 +29,19 @@ const RUN_OUTPUTS: [&str; 8] = [
     "report.json",
 ];
 
+/// The settings a resume changed: per key, the saved value and the new one.
+pub type ConfigChanges = BTreeMap<String, [Value; 2]>;
+
 /// Creates or checks `logdir`, takes its lock (held until the returned guard is dropped), records
 /// a fresh run's `identity` (or refuses a resume with another) and writes the effective `cfg` as
-/// `logdir/config.json`.
+/// `logdir/config.json`. Returns the lock and, for a resume, the `may_change` settings it changed.
 pub fn prepare_logdir<C: Serialize>(
     cfg: &C,
     identity: &RunIdentity,
     logdir: &Path,
     resume: bool,
     may_change: &[&str],
-) -> Result<RunLock> {
+) -> Result<(RunLock, ConfigChanges)> {
     if logdir.exists() && !logdir.is_dir() {
         return Err(Error::bad_file(logdir, "--logdir is a file, not a folder"));
     }
@@ -45,6 +49,7 @@ pub fn prepare_logdir<C: Serialize>(
     let lock = RunLock::acquire(logdir)?;
     let saved = logdir.join("config.json");
     let has_ckpt = RunCheckpoints::new(logdir).latest()?.is_some();
+    let mut changes = ConfigChanges::new();
     if resume {
         if !has_ckpt {
             return Err(Error::InvalidArgument(format!(
@@ -56,10 +61,14 @@ pub fn prepare_logdir<C: Serialize>(
         let old: Value = serde_json::from_str(&text)
             .map_err(|e| Error::bad_file(&saved, format!("not valid JSON: {e}")))?;
         let new = serde_json::to_value(cfg).expect("configs serialise");
-        let changed: Vec<String> = differing_keys(&old, &new, "")
+        let (allowed, changed): (Vec<String>, Vec<String>) = differing_keys(&old, &new, "")
             .into_iter()
-            .filter(|k| !may_change.contains(&k.as_str()))
-            .collect();
+            .partition(|k| may_change.contains(&k.as_str()));
+        for key in allowed {
+            let pointer = format!("/{}", key.replace('.', "/"));
+            let value = |v: &Value| v.pointer(&pointer).cloned().unwrap_or(Value::Null);
+            changes.insert(key, [value(&old), value(&new)]);
+        }
         if !changed.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "--resume: the configuration differs from the run's saved {} in {}; a resumed run \
@@ -94,5 +103,5 @@ pub fn prepare_logdir<C: Serialize>(
         identity.record(logdir)?;
     }
     write_json_atomic(cfg, &saved)?;
-    Ok(lock)
+    Ok((lock, changes))
 }

@@ -338,6 +338,22 @@ fn pretrained_sources_load_or_fail_clearly() {
         err.contains("best_model.safetensors") && err.contains("4 dropped"),
         "{err}"
     );
+    assert!(!err.contains("not finished"), "{err}");
+    // The same folder without its summary.json is a pretraining run that has not finished: it
+    // still loads, with a warning.
+    std::fs::rename(ssl.join("summary.json"), dir.join("summary.json")).unwrap();
+    let err = common::ok(
+        run_cmd(&data, &dir.join("from_unfinished"), 1, &["--pretrained"])
+            .arg(ssl.join("best_model.safetensors"))
+            .args(tiny_unetr_sets(tiny))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        err.contains("warning") && err.contains("has not finished"),
+        "{err}"
+    );
+    std::fs::rename(dir.join("summary.json"), ssl.join("summary.json")).unwrap();
 
     // The SSL tutorial's best_model.pt of the tiny ViTAutoEnc (another patch size or width than
     // the tiny UNETR's backbone) does not fit: a clear error with the key and both shapes, before

@@ -248,11 +248,15 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     assert!(err.contains("holds 0 records"), "{err}");
     assert!(!log.exists(), "a refused resume creates no log");
 
-    // A finished run can be extended by raising max_epochs, and the history continues.
+    // A finished run can be extended by raising max_epochs, and the history continues: a
+    // `resume` record saying so, then the new epoch's records.
     common::ok(run_cmd(&data, &full, 7).arg("--resume").output().unwrap());
+    let extended = read_records(&full.join("metrics.jsonl")).unwrap();
+    assert_eq!(extended.len(), records.len() + 9);
+    assert_eq!(extended[records.len()]["kind"], "resume");
     assert_eq!(
-        read_records(&full.join("metrics.jsonl")).unwrap().len(),
-        records.len() + 8
+        extended[records.len()]["changed"]["max_epochs"],
+        serde_json::json!([6, 7])
     );
 }
 
@@ -319,12 +323,55 @@ fn pretraining_refuses_what_it_must() {
     assert!(err.contains("--resume"), "{err}");
     let (code, err) = code_and_err(
         run_cmd(&data, &run, 2)
-            .args(["--resume", "--set", "lr=0.5"])
+            .args(["--resume", "--set", "temperature=0.5"])
             .output()
             .unwrap(),
     );
     assert_eq!(code, Some(2));
-    assert!(err.contains("lr"), "{err}");
+    assert!(
+        err.contains("temperature") && err.contains("lr, val_interval"),
+        "{err}"
+    );
+    // The learning rate and the validation interval may change on resume, and the log says so.
+    let steps_before = read_records(&run.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "step")
+        .count();
+    let err = common::ok(
+        run_cmd(&data, &run, 2)
+            .args(["--resume", "--set", "lr=0.0005", "--set", "val_interval=1"])
+            .output()
+            .unwrap(),
+    );
+    assert!(err.contains("lr 0.001 -> 0.0005"), "{err}");
+    let records = read_records(&run.join("metrics.jsonl")).unwrap();
+    let resumes: Vec<&Value> = records.iter().filter(|r| r["kind"] == "resume").collect();
+    assert_eq!(resumes.len(), 1, "{records:?}");
+    assert_eq!(
+        resumes[0]["changed"]["lr"],
+        serde_json::json!([0.001, 0.0005])
+    );
+    assert_eq!(
+        resumes[0]["changed"]["max_epochs"],
+        serde_json::json!([1, 2])
+    );
+    assert_eq!(
+        resumes[0]["changed"]["val_interval"],
+        serde_json::json!([2, 1])
+    );
+    let after: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "step")
+        .skip(steps_before)
+        .collect();
+    assert!(
+        !after.is_empty() && after.iter().all(|r| r["lr"] == 0.0005),
+        "{after:?}"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["lr"], 0.0005);
 
     // A finished run whose checkpoints were deleted (to save disk) is not overwritten either.
     std::fs::remove_dir_all(run.join("checkpoints")).unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ssl3d::cli::run;
+use ssl3d::report::config_diff::config_differences;
 use ssl3d::report::dice_table::{read_runs, write_table};
 use ssl3d::report::step_timing::step_timing;
 
@@ -42,6 +43,17 @@ fn main() {
     run(|| match &args.command {
         Command::Table { runs, out } => {
             let runs = read_runs(runs)?;
+            // The table compares initialisations and training-set sizes; other settings should
+            // be the same in every run.
+            let dirs: Vec<_> = runs.iter().map(|r| r.dir.clone()).collect();
+            for (dir, keys) in config_differences(&dirs) {
+                eprintln!(
+                    "warning: {} was run with other settings than the table's first run ({}): \
+                     the table compares runs that differ in more than their start and training set",
+                    dir.display(),
+                    keys.join(", ")
+                );
+            }
             let md = write_table(&runs, out)?;
             println!("{md}");
             eprintln!("wrote {0}/table.md and {0}/table.png", out.display());

@@ -5,6 +5,7 @@
 pub mod augmentation_views;
 mod bar_chart;
 mod colours;
+pub mod config_diff;
 pub mod dice_table;
 pub mod finetune_report;
 mod font;

@@ -34,34 +34,6 @@ fn unknown_key(base: &Value, layer: &Value, prefix: &str) -> Option<String> {
     None
 }
 
-/// Dotted paths of the leaves where `a` and `b` differ (a resumed run must use the config it
-/// started with, except for the keys a caller allows to change).
-pub fn differing_keys(a: &Value, b: &Value, prefix: &str) -> Vec<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            keys.into_iter()
-                .flat_map(|k| {
-                    let path = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    differing_keys(
-                        x.get(k).unwrap_or(&Value::Null),
-                        y.get(k).unwrap_or(&Value::Null),
-                        &path,
-                    )
-                })
-                .collect()
-        }
-        _ if a == b => Vec::new(),
-        _ => vec![prefix.to_string()],
-    }
-}
-
 /// Deep merge of `layer` over `base` (objects merge key by key, anything else replaces).
 fn merge(base: &mut Value, layer: Value) {
     match (base, layer) {

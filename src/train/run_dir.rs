@@ -9,12 +9,12 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::config::differing_keys;
 use super::run_checkpoint::RunCheckpoints;
 use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
+use crate::report::config_diff::differing_keys;
 
 /// What a finished or interrupted run leaves in its folder (besides `config.json`, which a run
 /// that failed its data check may leave alone).

@@ -242,6 +242,12 @@ fn finetuning_learns_reports_and_resumes_exactly() {
         "{md}"
     );
     assert!(dir.join("table/table.png").is_file());
+    // The two runs trained for different numbers of steps: the table says so.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning") && err.contains("max_iterations") && err.contains("pre"),
+        "{err}"
+    );
     // Two runs in one cell are refused.
     let out = Command::new(env!("CARGO_BIN_EXE_ssl-report"))
         .args(["table"])

@@ -7,14 +7,14 @@
 use std::path::Path;
 
 use burn::backend::Flex;
+use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use super::device_parity::{floats, smooth_volume};
+use crate::error::Result;
 use crate::kernels::{is_cpu_backend, with_generic_ops};
-use crate::networks::native::{load_config, load_native};
-use crate::networks::{UnetrConfig, VitAutoEncConfig};
+use crate::networks::native::{NativeConfig, load_native, native_config};
 
 /// The comparison of one checkpoint's outputs.
 #[derive(Debug, Clone, Serialize)]
@@ -36,13 +36,6 @@ pub fn checkpoint_parity<B: Backend>(
     device: &B::Device,
     name: &str,
 ) -> Result<CheckpointParity> {
-    let config = weights.with_extension("config.json");
-    if !config.is_file() {
-        return Err(Error::bad_file(
-            weights,
-            format!("its model config {} is missing", config.display()),
-        ));
-    }
     let device_side = |f: &dyn Fn() -> Result<Vec<f64>>| {
         if is_cpu_backend::<B>() {
             with_generic_ops(f)
@@ -51,31 +44,27 @@ pub fn checkpoint_parity<B: Backend>(
         }
     };
     let cpu = Default::default();
-    let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
-    let is_unetr = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| Error::bad_file(&config, format!("not a model config: {e}")))?
-        .get("feature_size")
-        .is_some();
-    let (model, cpu_out, dev_out) = if is_unetr {
-        let cfg = load_config::<UnetrConfig>(&config)?;
-        let on_cpu = load_native(cfg.init::<Flex>(&cpu), weights, &cpu)?;
-        let a = floats(on_cpu.forward(crop::<Flex>(cfg.vit.img_size, &cpu)));
-        let b = device_side(&|| {
-            let on_dev = load_native(cfg.init::<B>(device), weights, device)?;
-            Ok(floats(on_dev.forward(crop::<B>(cfg.vit.img_size, device))))
-        })?;
-        ("unetr", a, b)
-    } else {
-        let cfg = load_config::<VitAutoEncConfig>(&config)?;
-        let on_cpu = load_native(cfg.init::<Flex>(&cpu), weights, &cpu)?;
-        let a = floats(on_cpu.forward(crop::<Flex>(cfg.vit.img_size, &cpu)).0);
-        let b = device_side(&|| {
-            let on_dev = load_native(cfg.init::<B>(device), weights, device)?;
-            Ok(floats(
-                on_dev.forward(crop::<B>(cfg.vit.img_size, device)).0,
-            ))
-        })?;
-        ("vitautoenc", a, b)
+    let (model, cpu_out, dev_out) = match native_config(weights)? {
+        NativeConfig::Unetr(cfg) => {
+            let on_cpu = load_native(cfg.init::<Flex>(&cpu), weights, &cpu)?;
+            let a = floats(on_cpu.forward(crop::<Flex>(cfg.vit.img_size, &cpu)));
+            let b = device_side(&|| {
+                let on_dev = load_native(cfg.init::<B>(device), weights, device)?;
+                Ok(floats(on_dev.forward(crop::<B>(cfg.vit.img_size, device))))
+            })?;
+            ("unetr", a, b)
+        }
+        NativeConfig::VitAutoEnc(cfg) => {
+            let on_cpu = load_native(cfg.init::<Flex>(&cpu), weights, &cpu)?;
+            let a = floats(on_cpu.forward(crop::<Flex>(cfg.vit.img_size, &cpu)).0);
+            let b = device_side(&|| {
+                let on_dev = load_native(cfg.init::<B>(device), weights, device)?;
+                Ok(floats(
+                    on_dev.forward(crop::<B>(cfg.vit.img_size, device)).0,
+                ))
+            })?;
+            ("vitautoenc", a, b)
+        }
     };
     let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
     let diff: Vec<f64> = cpu_out.iter().zip(&dev_out).map(|(a, b)| a - b).collect();
@@ -90,22 +79,10 @@ pub fn checkpoint_parity<B: Backend>(
     })
 }
 
-/// A smooth deterministic crop `[1, 1, size]` in [0, 1] (no random generator, so both sides see
-/// the same values).
+/// One smooth deterministic crop `[1, 1, size]` (`device_parity`'s values).
 fn crop<B: Backend>(size: [usize; 3], device: &B::Device) -> Tensor<B, 5> {
-    let n = size.iter().product::<usize>();
-    let values: Vec<f32> = (0..n)
-        .map(|i| ((i as f64 * 0.0137).sin() * 0.5 + 0.5) as f32)
-        .collect();
     Tensor::from_data(
-        TensorData::new(values, [1, 1, size[0], size[1], size[2]]),
+        smooth_volume([1, 1, size[0], size[1], size[2]], 0.0),
         device,
     )
-}
-
-fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
-    t.into_data()
-        .convert::<f64>()
-        .to_vec()
-        .expect("converted to f64 just before")
 }

@@ -116,11 +116,16 @@ fn tiny_vit(layers: usize) -> VitConfig {
 /// A smooth deterministic volume `[batch, channels, 32, 32, 32]` (no random generator involved,
 /// so both sides see the same values).
 fn volume(batch: usize, channels: usize, phase: f64) -> TensorData {
-    let n = batch * channels * 32 * 32 * 32;
+    smooth_volume([batch, channels, 32, 32, 32], phase)
+}
+
+/// Smooth deterministic values in [0, 1] of `shape`, the same on every backend.
+pub(super) fn smooth_volume(shape: [usize; 5], phase: f64) -> TensorData {
+    let n = shape.iter().product::<usize>();
     let values: Vec<f32> = (0..n)
         .map(|i| ((i as f64 * 0.0137 + phase).sin() * 0.5 + 0.5) as f32)
         .collect();
-    TensorData::new(values, [batch, channels, 32, 32, 32])
+    TensorData::new(values, shape)
 }
 
 fn ssl_side<B: AutodiffBackend>(
@@ -193,7 +198,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradNorms<'_, B> {
     }
 }
 
-fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+pub(super) fn floats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data()
         .convert::<f64>()
         .to_vec()

@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use burn::tensor::backend::Backend;
 
+use super::{UnetrConfig, VitAutoEncConfig};
 use crate::error::{Error, Result};
 
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
@@ -60,4 +61,62 @@ pub fn load_native<B: Backend, M: Module<B>>(
 /// Reads a config saved beside a native checkpoint.
 pub fn load_config<C: Config>(path: &Path) -> Result<C> {
     C::load(path).map_err(|e| Error::bad_file(path, format!("invalid model config: {e}")))
+}
+
+/// The network a native checkpoint's config describes.
+#[derive(Debug)]
+pub enum NativeConfig {
+    VitAutoEnc(VitAutoEncConfig),
+    Unetr(UnetrConfig),
+}
+
+/// Reads the config saved beside native `weights` (`<stem>.config.json`) and says which network
+/// it describes (a config that is not a ViTAutoEnc's is read as a UNETR's, whose error then says
+/// what is wrong with it).
+pub fn native_config(weights: &Path) -> Result<NativeConfig> {
+    let config = weights.with_extension("config.json");
+    if !config.is_file() {
+        return Err(Error::bad_file(
+            weights,
+            format!("its model config {} is missing", config.display()),
+        ));
+    }
+    if let Ok(cfg) = load_config::<VitAutoEncConfig>(&config) {
+        return Ok(NativeConfig::VitAutoEnc(cfg));
+    }
+    Ok(NativeConfig::Unetr(load_config(&config)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::networks::VitConfig;
+    use burn::backend::Flex;
+
+    #[test]
+    fn the_config_beside_a_checkpoint_says_which_network_it_is() {
+        let dir = std::env::temp_dir().join(format!("ssl3d-native-{}", std::process::id()));
+        let vit = VitConfig::new()
+            .with_img_size([16; 3])
+            .with_hidden_size(12)
+            .with_mlp_dim(24)
+            .with_num_heads(3);
+        let device = Default::default();
+        let unetr = UnetrConfig::new(vit.clone()).with_feature_size(4);
+        save_native(unetr.init::<Flex>(&device), &unetr, &dir, "unetr").unwrap();
+        let autoenc = VitAutoEncConfig::new(vit.with_num_layers(2)).with_deconv_chns(4);
+        save_native(autoenc.init::<Flex>(&device), &autoenc, &dir, "autoenc").unwrap();
+        let got = native_config(&dir.join("unetr.mpk")).unwrap();
+        assert!(matches!(got, NativeConfig::Unetr(c) if c.feature_size == 4));
+        let got = native_config(&dir.join("autoenc.mpk")).unwrap();
+        assert!(matches!(got, NativeConfig::VitAutoEnc(c) if c.deconv_chns == 4));
+        let err = native_config(&dir.join("missing.mpk"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("missing.mpk") && err.contains("is missing"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

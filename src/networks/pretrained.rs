@@ -10,9 +10,8 @@ use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 
 use super::checkpoint::{read_safetensors, read_torch_state_dict};
-use super::native::{load_config, load_native};
+use super::native::{NativeConfig, load_native, native_config};
 use super::state_dict::{Arch, export_state_dict};
-use super::{UnetrConfig, VitAutoEncConfig};
 use crate::error::{Error, Result};
 
 /// Warns when `run` is a pretraining run folder that has not finished (checkpoints but no
@@ -63,21 +62,16 @@ fn read_native<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<BTreeMap<String, TensorData>> {
-    let stem = path.with_extension("");
-    let config = stem.with_extension("config.json");
-    if !config.is_file() {
-        return Err(Error::bad_file(
-            path,
-            format!("its model config {} is missing", config.display()),
-        ));
+    match native_config(path)? {
+        NativeConfig::VitAutoEnc(cfg) => {
+            let model = load_native(cfg.init::<B>(device), path, device)?;
+            export_state_dict(&model, Arch::VitAutoEnc)
+        }
+        NativeConfig::Unetr(cfg) => {
+            let model = load_native(cfg.init::<B>(device), path, device)?;
+            export_state_dict(&model, Arch::Unetr)
+        }
     }
-    if let Ok(cfg) = load_config::<VitAutoEncConfig>(&config) {
-        let model = load_native(cfg.init::<B>(device), path, device)?;
-        return export_state_dict(&model, Arch::VitAutoEnc);
-    }
-    let cfg = load_config::<UnetrConfig>(&config)?;
-    let model = load_native(cfg.init::<B>(device), path, device)?;
-    export_state_dict(&model, Arch::Unetr)
 }
 
 /// The tensors of a pretrained checkpoint by MONAI key, and the file they came from (an ssl3d

@@ -2,9 +2,18 @@
 //! (except for the keys it may change), and a table over several runs should compare runs made
 //! with the same settings.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
+
+/// The settings a resume changed: per dotted key, the saved value and the new one.
+pub type ConfigChanges = BTreeMap<String, [Value; 2]>;
+
+/// The JSON pointer (`/a/b`) of a dotted config key (`a.b`).
+pub fn json_pointer(dotted: &str) -> String {
+    format!("/{}", dotted.replace('.', "/"))
+}
 
 /// Dotted paths of the leaves where `a` and `b` differ.
 pub fn differing_keys(a: &Value, b: &Value, prefix: &str) -> Vec<String> {

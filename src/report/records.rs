@@ -3,10 +3,9 @@
 //! drawn from them, so a renamed field is a compile error instead of a silently empty curve. On
 //! disk every line is one JSON object whose `kind` is `step`, `epoch`, `val` or `resume`.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
+use super::config_diff::ConfigChanges;
 use super::validation::{ValidationResult, nan_as_null};
 use crate::data::btcv::organ_names;
 
@@ -25,7 +24,7 @@ pub enum Record<L, E, V> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResumeRecord {
     pub step: u64,
-    pub changed: BTreeMap<String, [serde_json::Value; 2]>,
+    pub changed: ConfigChanges,
 }
 
 impl Scalars for ResumeRecord {

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::data::LoaderConfig;
 use crate::error::{Error, Result};
+use crate::report::config_diff::json_pointer;
 
 /// Every key of `layer` must exist in `base`; returns the dotted path of the first that does not.
 fn unknown_key(base: &Value, layer: &Value, prefix: &str) -> Option<String> {
@@ -162,16 +163,14 @@ pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Res
     serde_json::from_value::<T>(cfg.clone()).map_err(|e| {
         // Name the key (and the file or `--set`) the value came from: the first leaf whose
         // default makes the configuration valid again; the command line's win over the file's.
+        let file_name = file.map(|f| f.display().to_string()).unwrap_or_default();
         let culprit = set_origin
             .iter()
             .rev()
             .map(|(path, set)| (path, format!("--set {set}")))
-            .chain(layers[0].iter().map(|(path, _)| {
-                let file = file.map(|f| f.display().to_string()).unwrap_or_default();
-                (path, file)
-            }))
+            .chain(layers[0].iter().map(|(path, _)| (path, file_name.clone())))
             .find(|(path, _)| {
-                let pointer = format!("/{}", path.replace('.', "/"));
+                let pointer = json_pointer(path);
                 let mut trial = cfg.clone();
                 match (trial.pointer_mut(&pointer), defaults.pointer(&pointer)) {
                     (Some(slot), Some(default)) => *slot = default.clone(),

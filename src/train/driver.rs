@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::interrupt;
 use super::progress::RunProgress;
 use super::run_checkpoint::RunCheckpoints;
-use super::run_dir::{ConfigChanges, prepare_logdir};
+use super::run_dir::prepare_logdir;
 use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use super::run_log::RunLog;
@@ -31,6 +31,7 @@ use crate::data::{
     epoch_batches_from,
 };
 use crate::error::{Error, Result};
+use crate::report::config_diff::ConfigChanges;
 use crate::report::records::{NamedLosses, Record as LogRecord, ResumeRecord, Scalars, StepRecord};
 use crate::transforms::pipelines::PipelineSpec;
 

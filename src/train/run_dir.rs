@@ -3,7 +3,6 @@
 //! use the configuration it started with (apart from the keys that cannot change its results,
 //! such as how long to run).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -14,7 +13,7 @@ use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
-use crate::report::config_diff::differing_keys;
+use crate::report::config_diff::{ConfigChanges, differing_keys, json_pointer};
 
 /// What a finished or interrupted run leaves in its folder (besides `config.json`, which a run
 /// that failed its data check may leave alone).
@@ -28,9 +27,6 @@ const RUN_OUTPUTS: [&str; 8] = [
     "summary.json",
     "report.json",
 ];
-
-/// The settings a resume changed: per key, the saved value and the new one.
-pub type ConfigChanges = BTreeMap<String, [Value; 2]>;
 
 /// Creates or checks `logdir`, takes its lock (held until the returned guard is dropped), records
 /// a fresh run's `identity` (or refuses a resume with another) and writes the effective `cfg` as
@@ -65,7 +61,7 @@ pub fn prepare_logdir<C: Serialize>(
             .into_iter()
             .partition(|k| may_change.contains(&k.as_str()));
         for key in allowed {
-            let pointer = format!("/{}", key.replace('.', "/"));
+            let pointer = json_pointer(&key);
             let value = |v: &Value| v.pointer(&pointer).cloned().unwrap_or(Value::Null);
             changes.insert(key, [value(&old), value(&new)]);
         }

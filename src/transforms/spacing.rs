@@ -188,16 +188,14 @@ pub fn monai_nearest_axis(n_in: usize, n_out: usize, scale: f64) -> Vec<usize> {
     let step = 2.0 / (fo - 1.0);
     (0..n_out)
         .map(|i| {
-            let lin = if n_out <= 1 {
-                0.0
-            } else if i < n_out / 2 {
-                step.mul_add(i as f64, -1.0)
-            } else {
-                (-step).mul_add((n_out - i - 1) as f64, 1.0)
-            };
             let base = if n_out <= 1 {
                 0.0
             } else {
+                let lin = if i < n_out / 2 {
+                    step.mul_add(i as f64, -1.0)
+                } else {
+                    (-step).mul_add((n_out - i - 1) as f64, 1.0)
+                };
                 lin * (fo - 1.0) / fo
             };
             let grid = base * theta_scale + theta_shift;

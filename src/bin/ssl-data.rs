@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use ssl3d::bench;
 use ssl3d::cli::run;
 use ssl3d::data::synthetic::{SynthOptions, SynthSize, generate};
-use ssl3d::data::{Split, load_datalist, validate_items};
+use ssl3d::data::{Split, check_contents, load_datalist};
 use ssl3d::io::{inspect, load_labels, load_volume};
 use ssl3d::transforms::pipelines::PipelineSpec;
 use ssl3d::transforms::{ChainSummary, Pipeline, PipelineKind};
@@ -36,8 +36,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check that every file a datalist names exists and is a readable NIfTI-1 volume (and that
-    /// labels match their images), reporting every problem at once.
+    /// Check that every file a datalist names exists and is a NIfTI-1 volume that reads in full with
+    /// finite voxels (and that labels hold known values on their image's grid), reporting every
+    /// problem at once. The same checks training runs before its first step.
     Check {
         /// MONAI-style datalist JSON.
         #[arg(long = "json")]
@@ -48,6 +49,9 @@ enum Command {
         /// Require and check "label" files too (fine-tuning data).
         #[arg(long)]
         labels: bool,
+        /// With --labels: label values must lie in 0..N (BTCV: 13 organs and background).
+        #[arg(long, default_value_t = 14)]
+        num_classes: usize,
     },
     /// Generate synthetic CT phantoms with MONAI-format datalists: unlabelled chest CT
     /// (TCIA-COVID19 style, for pretraining) and labelled abdominal CT (BTCV's 13 organs).
@@ -256,15 +260,26 @@ fn dispatch(command: Command) -> Result<()> {
             datalist,
             data_dir,
             labels,
+            num_classes,
         } => {
-            let mut total = 0;
+            let mut items = Vec::new();
             for split in [Split::Training, Split::Validation] {
-                let items = load_datalist(&datalist, split, data_dir.as_deref(), labels)?;
-                validate_items(&items, labels)?;
-                println!("{}: {} entries OK", split.key(), items.len());
-                total += items.len();
+                let split_items = load_datalist(&datalist, split, data_dir.as_deref(), labels)?;
+                println!("{}: {} entries", split.key(), split_items.len());
+                items.extend(split_items);
             }
-            println!("all {total} entries of {} are readable", datalist.display());
+            // Every file read in full with training's checks, both splits' problems in one list.
+            check_contents(&items, labels, labels.then_some(num_classes))?;
+            println!(
+                "all {} entries of {} are readable, with finite voxels{}",
+                items.len(),
+                datalist.display(),
+                if labels {
+                    format!(", labels in 0..{num_classes} on their image's grid")
+                } else {
+                    String::new()
+                }
+            );
             Ok(())
         }
         Command::Synth {

@@ -2,7 +2,6 @@
 //! (magic, payload length, xxh3 checksum) and the images with their affines and metadata. A file
 //! whose checksum or layout does not match is reported as corrupt, and the dataset recomputes it.
 
-use std::io::Write;
 use std::path::Path;
 
 use ndarray::Array4;
@@ -125,9 +124,11 @@ pub fn write_atomic(path: &Path, sample: &Sample) -> Result<()> {
         std::process::id(),
         std::thread::current().id()
     ));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(&encode(sample))
-        .map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let renamed = crate::io::atomic::write_synced(&tmp, &encode(sample))
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if renamed.is_err() {
+        // A full disk leaves no partial entry behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
 }

@@ -14,7 +14,7 @@ use super::cache_file;
 use super::cache_mode::CacheMode;
 use super::datalist::DataItem;
 use super::seeding::item_seed;
-use super::validate::validate_items;
+use super::validate::{report_all, validate_items};
 use crate::error::{Error, Result};
 use crate::io::read_header;
 use crate::transforms::Sample;
@@ -151,23 +151,40 @@ impl VolumeDataset {
         }
     }
 
-    /// Fills the cache for every item in parallel (a progress bar on a terminal).
-    pub fn fill_cache(&self) -> Result<()> {
-        if self.cache == CacheMode::None {
-            return Ok(());
-        }
+    /// Reads every item once before training, in parallel, and reports every problem at once
+    /// (a NaN voxel or an unknown label value found at epoch 40 costs the run). With a cache this
+    /// fills it; without one it only loads each volume with its checks. A progress bar on a
+    /// terminal.
+    pub fn load_all(&self) -> Result<()> {
+        let what = if self.cache == CacheMode::None {
+            "checking"
+        } else {
+            "caching"
+        };
         let bar = ProgressBar::new(self.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template("caching [{bar:30}] {pos}/{len} volumes, ETA {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(&format!(
+                "{what} [{{bar:30}}] {{pos}}/{{len}} volumes, ETA {{eta}}"
+            ))
+            .expect("valid template"),
         );
-        (0..self.len()).into_par_iter().try_for_each(|i| {
-            self.preprocessed(i)?;
-            bar.inc(1);
-            Ok::<(), Error>(())
-        })?;
+        let problems: Vec<Error> = (0..self.len())
+            .into_par_iter()
+            .filter_map(|i| {
+                let loaded = match self.cache {
+                    CacheMode::None => {
+                        let item = &self.items[i];
+                        let pipeline = self.spec.build();
+                        pipeline.load(&item.image, item.label.as_deref()).map(drop)
+                    }
+                    _ => self.preprocessed(i).map(drop),
+                };
+                bar.inc(1);
+                loaded.err()
+            })
+            .collect();
         bar.finish_and_clear();
-        Ok(())
+        report_all(problems)
     }
 
     /// The random part of item `i` for `epoch` of a run seeded `run_seed`: the same inputs always

@@ -17,4 +17,4 @@ pub use cache_mode::CacheMode;
 pub use datalist::{DataItem, Split, load_datalist};
 pub use dataset::VolumeDataset;
 pub use loader::{Batch, LoaderConfig, batches_per_epoch, epoch_batches, epoch_batches_from};
-pub use validate::validate_items;
+pub use validate::{check_contents, report_all, validate_items};

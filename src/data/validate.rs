@@ -1,16 +1,20 @@
 //! Checks every file a run needs before any work starts, and reports all problems in one error:
-//! finding a missing label after an hour of training is what this prevents.
+//! finding a missing label after an hour of training is what this prevents. Headers first (fast:
+//! missing files, wrong dimensions, label/image shape), then contents, read in full with the
+//! checks loading does in training (truncated data, NaN voxels, unknown label values, a label on
+//! another grid).
 
 use rayon::prelude::*;
 
 use super::datalist::DataItem;
 use crate::error::{Error, Result};
 use crate::io::read_header;
+use crate::transforms::load_image::load_sample;
 
 /// Reads the header of every image (and label, when `need_labels`) in `items`: each must exist,
 /// be a readable NIfTI-1 file, and a label's header shape must equal its image's.
 pub fn validate_items(items: &[DataItem], need_labels: bool) -> Result<()> {
-    let mut errors: Vec<Error> = items
+    let errors: Vec<Error> = items
         .par_iter()
         .flat_map_iter(|item| {
             let mut errs = Vec::new();
@@ -18,10 +22,7 @@ pub fn validate_items(items: &[DataItem], need_labels: bool) -> Result<()> {
             let label = match (&item.label, need_labels) {
                 (Some(l), true) => Some(read_header(l)),
                 (None, true) => {
-                    errs.push(Error::bad_file(
-                        &item.image,
-                        "datalist entry has no \"label\" but this run needs labels",
-                    ));
+                    errs.push(no_label(item));
                     None
                 }
                 _ => None,
@@ -55,9 +56,48 @@ pub fn validate_items(items: &[DataItem], need_labels: bool) -> Result<()> {
             errs
         })
         .collect();
-    match errors.len() {
+    report_all(errors)
+}
+
+/// Reads every image (and label, when `need_labels`) in full, in parallel, with the checks
+/// training's loading does (labels in `0..num_classes` when given), and reports every problem.
+pub fn check_contents(
+    items: &[DataItem],
+    need_labels: bool,
+    num_classes: Option<usize>,
+) -> Result<()> {
+    let problems: Vec<Error> = items
+        .par_iter()
+        .filter_map(|item| match (&item.label, need_labels) {
+            (None, true) => Some(no_label(item)),
+            (label, _) => {
+                let label = label.as_deref().filter(|_| need_labels);
+                load_sample(&item.image, label, num_classes).err()
+            }
+        })
+        .collect();
+    report_all(problems)
+}
+
+fn no_label(item: &DataItem) -> Error {
+    Error::bad_file(
+        &item.image,
+        "datalist entry has no \"label\" but this run needs labels",
+    )
+}
+
+/// One error for all `problems` (lists within them flattened), or `Ok` when there are none.
+pub fn report_all(problems: impl IntoIterator<Item = Error>) -> Result<()> {
+    let mut all = Vec::new();
+    for e in problems {
+        match e {
+            Error::Files(list) => all.extend(list),
+            e => all.push(e),
+        }
+    }
+    match all.len() {
         0 => Ok(()),
-        1 => Err(errors.remove(0)),
-        _ => Err(Error::Files(errors)),
+        1 => Err(all.remove(0)),
+        _ => Err(Error::Files(all)),
     }
 }

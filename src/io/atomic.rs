@@ -1,24 +1,36 @@
 //! Files that are either wholly there or not at all: written beside their final name, then
 //! renamed into place, so a crash or a full disk never leaves half a report or config behind.
 
+use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-/// Writes `bytes` to `path` atomically; a failed write removes its temporary file.
+/// Writes `bytes` to `path` atomically; a failed write removes its temporary file and reports
+/// the OS error (a full disk says "No space left on device") with the file it was writing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    let written = std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e));
-    let renamed = written.and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    let renamed = write_synced(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     renamed
+}
+
+/// Writes `bytes` to a new file `path` and waits until they are on disk (a checkpoint must
+/// survive a power cut, not only a crash).
+pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Writes `value` as pretty JSON (with a final newline) to `path` atomically.

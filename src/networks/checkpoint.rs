@@ -92,10 +92,9 @@ pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) ->
             )
         })
         .collect();
-    let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, None, &tmp)
-        .map_err(|e| Error::bad_file(path, format!("cannot write safetensors: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let bytes = safetensors::serialize(views, None)
+        .map_err(|e| Error::bad_file(path, format!("cannot encode safetensors: {e}")))?;
+    crate::io::atomic::write_atomic(path, &bytes)
 }
 
 /// Reads a safetensors file into MONAI-named f32 tensors.

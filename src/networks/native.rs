@@ -3,16 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::config::Config;
+use burn::config::{Config, config_to_json};
 use burn::module::Module;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use burn::tensor::backend::Backend;
 
 use super::{UnetrConfig, VitAutoEncConfig};
 use crate::error::{Error, Result};
+use crate::io::atomic::write_atomic;
 
-fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
-    NamedMpkFileRecorder::<FullPrecisionSettings>::new()
+/// Burn's named MessagePack in memory: the bytes are written with `std::fs`, so a full disk is
+/// reported as the OS says it ("No space left on device"), not as a MessagePack encoding error.
+/// The bytes are those `NamedMpkFileRecorder` writes, so files from either load with both.
+fn recorder() -> NamedMpkBytesRecorder<FullPrecisionSettings> {
+    NamedMpkBytesRecorder::<FullPrecisionSettings>::new()
 }
 
 /// Paths of a native checkpoint `name` in `dir`: `(weights .mpk, config .json)`.
@@ -21,6 +25,37 @@ pub fn native_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{name}.mpk")),
         dir.join(format!("{name}.config.json")),
     )
+}
+
+/// `record` (`what` it is, for errors) as the bytes of the `.mpk` file `path`.
+pub fn record_bytes<B: Backend, R: Record<B>>(
+    record: R,
+    what: &str,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    Recorder::<B>::record(&recorder(), record, ())
+        .map_err(|e| Error::bad_file(path, format!("cannot encode {what}: {e}")))
+}
+
+/// The record (`what` it is, for errors) in the bytes of the `.mpk` file `path`.
+pub fn record_from_bytes<B: Backend, R: Record<B>>(
+    bytes: Vec<u8>,
+    what: &str,
+    path: &Path,
+    device: &B::Device,
+) -> Result<R> {
+    Recorder::<B>::load(&recorder(), bytes, device)
+        .map_err(|e| Error::bad_file(path, format!("cannot load {what}: {e}")))
+}
+
+/// The files of a native checkpoint: the weights' bytes and the config's JSON text.
+pub fn native_bytes<B: Backend, M: Module<B>, C: Config>(
+    model: M,
+    config: &C,
+    weights: &Path,
+) -> Result<(Vec<u8>, String)> {
+    let bytes = record_bytes::<B, _>(model.into_record(), "the model", weights)?;
+    Ok((bytes, config_to_json(config)))
 }
 
 /// Saves `model` and its `config` as `dir/name.mpk` and `dir/name.config.json`. Each file is
@@ -33,15 +68,9 @@ pub fn save_native<B: Backend, M: Module<B>, C: Config>(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let (weights, cfg) = native_paths(dir, name);
-    let tmp_stem = dir.join(format!(".tmp-{name}"));
-    model
-        .save_file(&tmp_stem, &recorder())
-        .map_err(|e| Error::bad_file(&weights, format!("cannot save the model: {e}")))?;
-    std::fs::rename(tmp_stem.with_extension("mpk"), &weights)
-        .map_err(|e| Error::io(&weights, e))?;
-    let tmp_cfg = dir.join(format!(".tmp-{name}.config.json"));
-    config.save(&tmp_cfg).map_err(|e| Error::io(&cfg, e))?;
-    std::fs::rename(&tmp_cfg, &cfg).map_err(|e| Error::io(&cfg, e))
+    let (bytes, json) = native_bytes(model, config, &weights)?;
+    write_atomic(&weights, &bytes)?;
+    write_atomic(&cfg, json.as_bytes())
 }
 
 /// Loads weights saved by [`save_native`] into `model` (built from the saved config).
@@ -53,9 +82,19 @@ pub fn load_native<B: Backend, M: Module<B>>(
     if !weights.exists() {
         return Err(Error::bad_file(weights, "checkpoint file not found"));
     }
-    model
-        .load_file(weights.with_extension(""), &recorder(), device)
-        .map_err(|e| Error::bad_file(weights, format!("cannot load the model: {e}")))
+    let bytes = std::fs::read(weights).map_err(|e| Error::io(weights, e))?;
+    load_native_bytes(model, bytes, weights, device)
+}
+
+/// Loads the bytes of a native `.mpk` file (`weights` names it in errors) into `model`.
+pub fn load_native_bytes<B: Backend, M: Module<B>>(
+    model: M,
+    bytes: Vec<u8>,
+    weights: &Path,
+    device: &B::Device,
+) -> Result<M> {
+    let record = record_from_bytes::<B, M::Record>(bytes, "the model", weights, device)?;
+    Ok(model.load_record(record))
 }
 
 /// Reads a config saved beside a native checkpoint.

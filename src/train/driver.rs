@@ -28,7 +28,7 @@ use super::run_lock::RunLock;
 use super::run_log::RunLog;
 use crate::data::{
     Batch, DataItem, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch,
-    epoch_batches_from,
+    epoch_batches_from, report_all,
 };
 use crate::error::{Error, Result};
 use crate::report::config_diff::ConfigChanges;
@@ -232,8 +232,12 @@ pub fn start_run<C: Serialize>(
             "the datalist needs at least one training and one validation volume".into(),
         ));
     }
-    train.fill_cache()?;
-    val.fill_cache()?;
+    // Both read in full before the first step, every problem of both in one error.
+    report_all(
+        [train.load_all().err(), val.load_all().err()]
+            .into_iter()
+            .flatten(),
+    )?;
     Ok(RunData {
         train: Arc::new(train),
         validation: Arc::new(val),
@@ -270,12 +274,12 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
     let mut saved_at: Option<u64> = None;
     if spec.resume {
         let model = trainer.model().clone();
-        let (ckpt, saved, model, optimizer) = ckpts.resume::<B, _, _, _>(model, device)?;
-        state = saved;
-        trainer.restore(model, optimizer);
+        let resumed = ckpts.resume::<B, _, _, _>(model, device)?;
+        state = resumed.state;
+        trainer.restore(resumed.model, resumed.optimizer);
         eprintln!(
             "resuming from {} (epoch {}, batch {}, step {})",
-            ckpt.display(),
+            resumed.path.display(),
             state.epoch + 1,
             state.next_batch,
             state.step

@@ -32,4 +32,4 @@ pub use finetune_init::{Init, init_unetr, starting_unetr};
 pub use metrics_log::{MetricsLog, read_records, truncate_records};
 pub use pretrain::pretrain;
 pub use pretrain_config::{PretrainConfig, ValidationMode};
-pub use run_checkpoint::RunCheckpoints;
+pub use run_checkpoint::{Resumed, RunCheckpoints};

@@ -156,7 +156,7 @@ fn check_reports_missing_files_with_exit_code_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("12 file(s) cannot be used"), "{err}");
+    assert!(err.contains("24 file(s) cannot be used"), "both splits: {err}");
     assert!(
         err.contains("/nonexistent/labelsTr/label0006.nii.gz"),
         "{err}"
@@ -244,4 +244,79 @@ fn finetuning_requires_an_explicit_initialisation() {
         err.contains("--pretrained") && err.contains("--random-init"),
         "{err}"
     );
+}
+
+/// A datalist whose headers are all fine but whose contents are not: a truncated `.nii.gz`, a
+/// NaN voxel, a label value 99, a label on another volume's affine (and one good pair for
+/// validation). Returns the datalist.
+fn bad_contents(dir: &std::path::Path) -> std::path::PathBuf {
+    use ndarray::Array3;
+    use ssl3d::io::write_volume;
+    let affine = ssl3d::io::affine::identity();
+    let image = Array3::from_shape_fn((8, 8, 4), |(x, y, z)| ((x * 7 + y * 3 + z) % 11) as f32);
+    let label = Array3::from_shape_fn((8, 8, 4), |(x, _, _)| (x % 3) as u8);
+    write_volume(&dir.join("good.nii.gz"), &image, &affine).unwrap();
+    write_volume(&dir.join("good_label.nii.gz"), &label, &affine).unwrap();
+    let gz = std::fs::read(dir.join("good.nii.gz")).unwrap();
+    std::fs::write(dir.join("truncated.nii.gz"), &gz[..gz.len() * 2 / 3]).unwrap();
+    let mut nan = image.clone();
+    nan[[2, 3, 1]] = f32::NAN;
+    write_volume(&dir.join("nan.nii.gz"), &nan, &affine).unwrap();
+    let mut l99 = label.clone();
+    l99[[4, 4, 2]] = 99;
+    write_volume(&dir.join("label_99.nii.gz"), &l99, &affine).unwrap();
+    let mut shifted = affine;
+    shifted[0][3] += 5.0;
+    write_volume(&dir.join("shifted_label.nii.gz"), &label, &shifted).unwrap();
+    let list = serde_json::json!({
+        "training": [
+            {"image": "good.nii.gz", "label": "good_label.nii.gz"},
+            {"image": "truncated.nii.gz", "label": "good_label.nii.gz"},
+            {"image": "nan.nii.gz", "label": "good_label.nii.gz"},
+            {"image": "good.nii.gz", "label": "label_99.nii.gz"},
+        ],
+        "validation": [{"image": "good.nii.gz", "label": "shifted_label.nii.gz"}]
+    });
+    let path = dir.join("list.json");
+    std::fs::write(&path, list.to_string()).unwrap();
+    path
+}
+
+/// The problems `bad_contents` planted, each with its file.
+fn assert_every_content_problem(err: &str) {
+    assert!(err.contains("4 file(s) cannot be used"), "{err}");
+    for want in [
+        "truncated.nii.gz",
+        "nan.nii.gz: 1 voxel(s) are NaN",
+        "label_99.nii.gz: unknown label values [99]",
+        "shifted_label.nii.gz: label affine differs",
+    ] {
+        assert!(err.contains(want), "{want} not in: {err}");
+    }
+}
+
+#[test]
+fn check_and_training_read_every_file_in_full_and_report_every_problem() {
+    let dir = common::scratch("cli_check_contents");
+    let list = bad_contents(&dir);
+    let out = bin("ssl-data")
+        .args(["check", "--labels", "--json"])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_every_content_problem(&String::from_utf8_lossy(&out.stderr));
+    // Training runs the same checks before its first step, with and without a cache.
+    for cache in ["ram", "none"] {
+        let out = bin("ssl-finetune")
+            .args(["--random-init", "--set", &format!("cache.mode={cache}")])
+            .arg("--json")
+            .arg(&list)
+            .arg("--logdir")
+            .arg(dir.join(format!("run_{cache}")))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "cache {cache}");
+        assert_every_content_problem(&String::from_utf8_lossy(&out.stderr));
+    }
 }

@@ -111,8 +111,8 @@ fn cache_modes_give_identical_batches_and_the_disk_cache_survives() {
         )
         .unwrap(),
     );
-    ram.fill_cache().unwrap();
-    disk.fill_cache().unwrap();
+    ram.load_all().unwrap();
+    disk.load_all().unwrap();
     let reference = fingerprint(none, cfg(2), 0);
     assert_eq!(reference.len(), n.div_ceil(2));
     // Volume-major: 2 volumes × 2 crops, (B, C, X, Y, Z).
@@ -162,7 +162,7 @@ fn cache_modes_give_identical_batches_and_the_disk_cache_survives() {
         },
     )
     .unwrap()
-    .fill_cache()
+    .load_all()
     .unwrap();
     assert_eq!(std::fs::read_dir(&cache_dir).unwrap().count(), 2 * n);
 }
@@ -268,7 +268,7 @@ fn fine_tuning_batches_and_bad_input() {
         .unwrap(),
     );
     assert!(ram.preprocessed(0).unwrap().fg_bg.is_some());
-    disk.fill_cache().unwrap();
+    disk.load_all().unwrap();
     assert!(
         disk.preprocessed(0).unwrap().fg_bg.is_none(),
         "entries read back from disk carry no indices, so the cropper recomputes them"
@@ -334,7 +334,7 @@ fn two_runs_can_share_a_disk_cache() {
                 let ds =
                     VolumeDataset::new(items, pretrain_spec(), CacheMode::Disk { dir: Some(dir) })
                         .unwrap();
-                ds.fill_cache().unwrap();
+                ds.load_all().unwrap();
             });
         }
     });

@@ -105,6 +105,19 @@ fn signal_at_step_3(data: &(PathBuf, PathBuf), logdir: &Path, signal: &str) -> O
     child.wait_with_output().unwrap().status.code()
 }
 
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(walk(&path));
+        }
+        all.push(path);
+    }
+    all
+}
+
 #[test]
 fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     let dir = common::scratch("pretrain_run");
@@ -191,7 +204,21 @@ fn pretraining_learns_writes_its_outputs_and_resumes_exactly() {
     let mut child = start_until_step(run_cmd(&data, &killed, 6), &killed, 10);
     child.kill().unwrap();
     child.wait().unwrap();
+    // The latest checkpoint is damaged afterwards (one byte of its weights changed): resume
+    // names the file and takes the older of the two kept checkpoints, and still ends exactly.
+    let ckpts = killed.join("checkpoints");
+    let latest = std::fs::read_to_string(ckpts.join("latest")).unwrap();
+    let weights = ckpts.join(latest.trim()).join("model.mpk");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    bytes[100] ^= 0x40;
+    std::fs::write(&weights, &bytes).unwrap();
     let err = common::ok(run_cmd(&data, &killed, 6).arg("--resume").output().unwrap());
+    assert!(
+        err.contains(&format!("{}", weights.display()))
+            && err.contains("checksum")
+            && err.contains("older checkpoint"),
+        "{err}"
+    );
     assert!(err.contains("resuming from"), "{err}");
     assert_eq!(
         losses(&killed),
@@ -414,6 +441,30 @@ fn pretraining_refuses_what_it_must() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("not finite") && err.contains("step-"), "{err}");
     assert!(nan.join("checkpoints/latest").is_file());
+
+    // A full disk (here a file-size limit) is reported as the OS says it, naming the file, and
+    // leaves no temporary file or half-written checkpoint behind.
+    let full_disk = dir.join("full_disk");
+    let cmd = run_cmd(&data, &full_disk, 1);
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .output()
+        .unwrap();
+    let (code, err) = code_and_err(out);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains("File too large") && err.contains("model.mpk"),
+        "{err}"
+    );
+    let leftovers: Vec<String> = walk(&full_disk)
+        .into_iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp") || n.starts_with("step-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // Missing files: every one named, before any work.
     let (code, err) = code_and_err(

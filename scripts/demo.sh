@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# ssl3d demo on built-in synthetic CT: no download, CPU only.
+# ssl3d demo on built-in synthetic CT: no download, CPU by default.
 # Generates phantoms with MONAI-format datalists, inspects one, draws its views and the SSL
 # augmentations, pretrains a small ViTAutoEnc on the chest volumes, fine-tunes a UNETR on the
 # 6-volume abdominal split from random and from pretrained weights, and builds the tutorial's table.
 # About 4 minutes on 2 CPU cores once built.
 # Usage: scripts/demo.sh [WORK_DIR]   (default: ./demo-run, git-ignored)
+#   SSL3D_DEVICE=cuda|wgpu scripts/demo.sh   trains on that device (built with its feature;
+#   docs/GPU.md). A software Vulkan device (lavapipe) works too, much more slowly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-demo-run}"
+device="${SSL3D_DEVICE:-cpu}"
+features=()
+case "$device" in
+  cpu) ;;
+  cuda*) features=(--features cuda) ;;
+  wgpu*) features=(--features wgpu) ;;
+  *) echo "demo: SSL3D_DEVICE=$device: expected cpu, cuda[:N] or wgpu[:N]" >&2; exit 2 ;;
+esac
 mkdir -p "$work"
-echo "== building ssl3d (release)"
-cargo build --release --quiet --bin ssl-data --bin ssl-pretrain --bin ssl-finetune --bin ssl-report
+echo "== building ssl3d (release${features[*]:+, ${features[*]}})"
+cargo build --release --quiet "${features[@]}" --bin ssl-data --bin ssl-pretrain --bin ssl-finetune --bin ssl-report
 bin="${CARGO_TARGET_DIR:-target}/release"
 
 echo "== 1. synthetic CT: chest (pretraining) and labelled abdomen (fine-tuning)"
@@ -35,11 +45,11 @@ echo "== 4. the tutorial's SSL augmentations (2 crops x 3 views) on one chest vo
 "$bin/ssl-data" views --pipeline pretrain --image "$work/data/tcia/data/volume-covid19-synth-0001.nii.gz" \
   --seed 123 --out "$work/ssl_views.png"
 
-echo "== 5. self-supervised pretraining (small ViTAutoEnc, CPU; the tutorial's losses and loop)"
+echo "== 5. self-supervised pretraining (small ViTAutoEnc on $device; the tutorial's losses and loop)"
 rm -rf "$work/pretrain"
 "$bin/ssl-pretrain" --config configs/pretrain_demo.json \
   --json json_files/synthetic/tcia/dataset_split.json --data-dir "$work/data/tcia" \
-  --logdir "$work/pretrain"
+  --logdir "$work/pretrain" --device "$device"
 
 echo "== 6. fine-tuning UNETR on the 6-volume split: random init, then the pretrained backbone"
 for init in random pretrained; do
@@ -47,7 +57,7 @@ for init in random pretrained; do
   if [ "$init" = random ]; then flag=(--random-init); else flag=(--pretrained "$work/pretrain"); fi
   "$bin/ssl-finetune" "${flag[@]}" --config configs/finetune_demo.json \
     --json json_files/synthetic/btcv/dataset_0_init_6.json --data-dir "$work/data/btcv" \
-    --logdir "$work/finetune_$init" --save-predictions 2>&1 | grep -v " step " || true
+    --logdir "$work/finetune_$init" --device "$device" --save-predictions 2>&1 | grep -v " step " || true
   test -f "$work/finetune_$init/report.json"
 done
 

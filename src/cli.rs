@@ -16,13 +16,14 @@ pub fn run(body: impl FnOnce() -> crate::Result<()>) {
 /// The `--device` flag shared by every binary that computes.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeviceArgs {
-    /// Where to compute: `cpu`, `cuda` (GPU 0) or `cuda:N`. CUDA needs a build with
-    /// `--features cuda` and an NVIDIA driver.
+    /// Where to compute: `cpu`, `cuda` (GPU 0) or `cuda:N`, `wgpu` (the best Metal, Vulkan or
+    /// DX12 adapter) or `wgpu:N` (discrete GPU N). CUDA needs a build with `--features cuda` and
+    /// an NVIDIA driver; wgpu a build with `--features wgpu` (docs/GPU.md).
     #[arg(long, default_value = "cpu", value_parser = parse_device)]
     pub device: DeviceSpec,
     /// Matrix products and convolutions in `f32`, or in `bf16` with everything else in f32 (as
     /// PyTorch's autocast; see docs/GPU.md). bf16 is meant for CUDA; on the CPU it runs Burn's
-    /// generic ops, slowly.
+    /// generic ops, slowly; wgpu refuses it.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
 }

@@ -1,6 +1,6 @@
-//! The `--device` option every computing binary shares: `cpu`, `cuda` or `cuda:N`. Asking for a
-//! device that cannot work here is a clear error before any work starts, never a panic deep inside
-//! the backend.
+//! The `--device` option every computing binary shares: `cpu`, `cuda`/`cuda:N`, or `wgpu`/`wgpu:N`.
+//! Asking for a device that cannot work here is a clear error before any work starts, never a
+//! panic deep inside the backend.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,6 +18,9 @@ pub enum DeviceSpec {
     Cpu,
     /// Burn's CUDA backend on GPU number N (needs the `cuda` build feature and an NVIDIA driver).
     Cuda(usize),
+    /// Burn's wgpu backend (Vulkan, Metal, DX12; needs the `wgpu` build feature): the best
+    /// adapter wgpu finds (`None`), or the N-th discrete GPU.
+    Wgpu(Option<usize>),
 }
 
 impl FromStr for DeviceSpec {
@@ -28,16 +31,27 @@ impl FromStr for DeviceSpec {
         match s.as_str() {
             "cpu" => Ok(DeviceSpec::Cpu),
             "cuda" | "gpu" => Ok(DeviceSpec::Cuda(0)),
-            _ => match s.strip_prefix("cuda:") {
-                Some(n) => n.parse().map(DeviceSpec::Cuda).map_err(|_| {
-                    Error::InvalidArgument(format!(
-                        "--device {s}: the GPU number after 'cuda:' must be a whole number"
-                    ))
-                }),
-                None => Err(Error::InvalidArgument(format!(
-                    "--device {s}: expected cpu, cuda or cuda:N"
-                ))),
-            },
+            "wgpu" => Ok(DeviceSpec::Wgpu(None)),
+            _ => {
+                let number = |prefix: &str| {
+                    s.strip_prefix(prefix).map(|n| {
+                        n.parse::<usize>().map_err(|_| {
+                            Error::InvalidArgument(format!(
+                                "--device {s}: the GPU number after '{prefix}' must be a whole number"
+                            ))
+                        })
+                    })
+                };
+                if let Some(n) = number("cuda:") {
+                    return n.map(DeviceSpec::Cuda);
+                }
+                if let Some(n) = number("wgpu:") {
+                    return n.map(|n| DeviceSpec::Wgpu(Some(n)));
+                }
+                Err(Error::InvalidArgument(format!(
+                    "--device {s}: expected cpu, cuda, cuda:N, wgpu or wgpu:N"
+                )))
+            }
         }
     }
 }
@@ -47,6 +61,8 @@ impl fmt::Display for DeviceSpec {
         match self {
             DeviceSpec::Cpu => write!(f, "cpu"),
             DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceSpec::Wgpu(None) => write!(f, "wgpu"),
+            DeviceSpec::Wgpu(Some(n)) => write!(f, "wgpu:{n}"),
         }
     }
 }
@@ -58,11 +74,18 @@ impl DeviceSpec {
         crate::kernels::KernelChoice::from_env().map_err(Error::InvalidArgument)?;
         match self {
             DeviceSpec::Cpu => Ok(()),
-            DeviceSpec::Cuda(n) => cuda_check(*n).map_err(|problem| Error::Device {
-                device: self.to_string(),
-                problem,
-            }),
+            DeviceSpec::Cuda(n) => cuda_check(*n),
+            DeviceSpec::Wgpu(n) => crate::device_wgpu::check(*n),
         }
+        .map_err(|problem| Error::Device {
+            device: self.to_string(),
+            problem,
+        })
+    }
+
+    /// Whether this device runs Burn's CubeCL kernels (CUDA or wgpu) rather than the CPU.
+    pub fn is_gpu(&self) -> bool {
+        !matches!(self, DeviceSpec::Cpu)
     }
 }
 
@@ -75,12 +98,13 @@ pub trait OnBackend {
 
 impl DeviceSpec {
     /// Checks the device, then runs `work` on its backend: Burn's Flex on the CPU, Burn's CUDA
-    /// backend on GPU N. The one place that maps `--device` to a backend type.
+    /// backend on GPU N, Burn's wgpu backend. The one place that maps `--device` to a backend type.
     pub fn run<W: OnBackend>(self, work: W) -> Result<W::Output> {
         self.check_available()?;
         match self {
             DeviceSpec::Cpu => work.run::<Autodiff<Flex>>(&Default::default()),
             DeviceSpec::Cuda(n) => run_cuda(work, n),
+            DeviceSpec::Wgpu(n) => crate::device_wgpu::run(work, n),
         }
     }
 }
@@ -126,20 +150,28 @@ fn cuda_check(index: usize) -> std::result::Result<(), String> {
     }
     // A first allocation initialises the context; the backend panics on failure (no such GPU,
     // driver too old), so catch that once here, quietly.
+    probe_quietly(|| {
+        let device = CudaDevice::new(index);
+        Tensor::<Cuda, 1>::zeros([1], &device).into_data();
+    })
+    .map_err(|msg| format!("CUDA device {index} cannot be initialised: {msg}"))
+}
+
+/// Runs `probe` (a first allocation on a device), turning a backend's panic into its message;
+/// the panic is not printed.
+#[cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
+pub(crate) fn probe_quietly(
+    probe: impl FnOnce() + std::panic::UnwindSafe,
+) -> std::result::Result<(), String> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let probe = std::panic::catch_unwind(|| {
-        let device = CudaDevice::new(index);
-        Tensor::<Cuda, 1>::zeros([1], &device).into_data()
-    });
+    let probed = std::panic::catch_unwind(probe);
     std::panic::set_hook(hook);
-    probe.map(|_| ()).map_err(|e| {
-        let msg = e
-            .downcast_ref::<String>()
+    probed.map_err(|e| {
+        e.downcast_ref::<String>()
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown error".into());
-        format!("CUDA device {index} cannot be initialised: {msg}")
+            .unwrap_or_else(|| "unknown error".into())
     })
 }
 
@@ -153,6 +185,18 @@ mod tests {
         assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
         assert_eq!("CUDA:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
+        assert_eq!(
+            "wgpu".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(None)
+        );
+        assert_eq!(
+            "WGPU:1".parse::<DeviceSpec>().unwrap(),
+            DeviceSpec::Wgpu(Some(1))
+        );
+        assert!("wgpu:".parse::<DeviceSpec>().is_err());
+        for d in ["cpu", "cuda:2", "wgpu", "wgpu:0"] {
+            assert_eq!(d.parse::<DeviceSpec>().unwrap().to_string(), d);
+        }
         assert!("tpu".parse::<DeviceSpec>().is_err());
     }
 

@@ -37,6 +37,8 @@ pub struct ModelParity {
     /// instance norm, whose true gradient is 0, are rounding noise).
     pub parameters: usize,
     pub grad_norm_max_rel_diff: f64,
+    /// The parameter (module path) where that largest difference is.
+    pub grad_norm_worst_parameter: String,
     /// √Σ‖g‖² over all parameters, on each side.
     pub grad_norm_total_cpu: f64,
     pub grad_norm_total_device: f64,
@@ -56,6 +58,8 @@ struct Side {
     output: Vec<f64>,
     loss: f64,
     grad_norms: Vec<f64>,
+    /// Each parameter's module path, in the same order.
+    grad_names: Vec<String>,
 }
 
 /// Compares backend `B` on `device` with the CPU (see the module doc).
@@ -167,12 +171,15 @@ fn finish<B: AutodiffBackend, M: Module<B>>(
     let mut norms = GradNorms::<B> {
         grads: &grads,
         norms: Vec::new(),
+        names: Vec::new(),
+        path: Vec::new(),
     };
     model.visit(&mut norms);
     Ok(Side {
         output: floats(output.inner()),
         loss: floats(loss.inner())[0],
         grad_norms: norms.norms,
+        grad_names: norms.names,
     })
 }
 
@@ -180,6 +187,9 @@ fn finish<B: AutodiffBackend, M: Module<B>>(
 struct GradNorms<'a, B: AutodiffBackend> {
     grads: &'a B::Gradients,
     norms: Vec<f64>,
+    names: Vec<String>,
+    /// The modules entered so far.
+    path: Vec<String>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for GradNorms<'_, B> {
@@ -195,6 +205,15 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradNorms<'_, B> {
             })
             .unwrap_or(0.0);
         self.norms.push(norm);
+        self.names.push(self.path.join("."));
+    }
+
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
     }
 }
 
@@ -213,12 +232,19 @@ fn compare(model: &'static str, cpu: &Side, dev: &Side) -> ModelParity {
         .zip(&dev.output)
         .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     let largest = max_abs(&cpu.grad_norms);
-    let grad_norm_max_rel_diff = cpu
+    let (grad_norm_max_rel_diff, worst) = cpu
         .grad_norms
         .iter()
         .zip(&dev.grad_norms)
-        .filter(|(c, _)| **c >= 1e-3 * largest)
-        .fold(0.0f64, |m, (c, d)| m.max((c - d).abs() / c));
+        .enumerate()
+        .filter(|(_, (c, _))| **c >= 1e-3 * largest)
+        .map(|(i, (c, d))| ((c - d).abs() / c, i))
+        .fold(
+            (0.0f64, None),
+            |(m, w), (r, i)| {
+                if r > m { (r, Some(i)) } else { (m, w) }
+            },
+        );
     let total = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     ModelParity {
         model,
@@ -229,6 +255,7 @@ fn compare(model: &'static str, cpu: &Side, dev: &Side) -> ModelParity {
         loss_rel_diff: (cpu.loss - dev.loss).abs() / cpu.loss.abs().max(f64::MIN_POSITIVE),
         parameters: cpu.grad_norms.len().min(dev.grad_norms.len()),
         grad_norm_max_rel_diff,
+        grad_norm_worst_parameter: worst.map_or(String::new(), |i| cpu.grad_names[i].clone()),
         grad_norm_total_cpu: total(&cpu.grad_norms),
         grad_norm_total_device: total(&dev.grad_norms),
     }

@@ -4,6 +4,7 @@
 //! checkpoint-parity`, the same for a saved checkpoint; `--model sliding-window`, fine-tuning's
 //! validation inference over one preprocessed CT.
 
+use burn::backend::Flex;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
@@ -11,7 +12,9 @@ use std::path::PathBuf;
 use ssl3d::bench::checkpoint_parity::checkpoint_parity;
 use ssl3d::bench::device_parity::device_parity;
 use ssl3d::bench::networks::{Subject, time_network};
-use ssl3d::bench::segmentation_inference::{BTCV_VOLUME, time_unetr_sliding_window};
+use ssl3d::bench::segmentation_inference::{
+    BTCV_VOLUME, label_agreement, score_difference, unetr_sliding_window,
+};
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::device::OnBackend;
 use ssl3d::kernels::precision::precision;
@@ -70,6 +73,10 @@ struct Args {
     /// 0.76×0.76×3 mm after BTCV's 1.5×1.5×2 mm resampling).
     #[arg(long, value_delimiter = ',', default_values_t = BTCV_VOLUME)]
     volume: Vec<usize>,
+    /// `sliding-window`: also run it once on the CPU with the same weights and report the share
+    /// of voxels whose label (argmax) agrees.
+    #[arg(long)]
+    compare_cpu: bool,
     /// Print one JSON object instead of the sentence.
     #[arg(long)]
     json: bool,
@@ -183,8 +190,19 @@ impl Args {
                 "--volume {volume:?}: every size must be positive"
             )));
         }
-        let (windows, seconds) =
-            time_unetr_sliding_window::<B::InnerBackend>(volume, self.size, self.repeat, device)?;
+        let run = unetr_sliding_window::<B::InnerBackend>(volume, self.size, self.repeat, device)?;
+        // The same network on the CPU, once: which share of the voxels gets the same label.
+        let (agreement, score_diff) = if self.compare_cpu {
+            let cpu = unetr_sliding_window::<Flex>(volume, self.size, 1, &Default::default())?;
+            let (diff, scale) = score_difference(&cpu, &run);
+            (
+                Some(label_agreement(&run.labels(), &cpu.labels())),
+                Some(serde_json::json!({"max_abs_diff": diff, "scale": scale})),
+            )
+        } else {
+            (None, None)
+        };
+        let (windows, seconds) = (run.windows, run.seconds);
         let device = self.device.device;
         if self.json {
             let line = serde_json::json!({
@@ -196,12 +214,19 @@ impl Args {
                 "device": device.to_string(),
                 "precision": precision().to_string(),
                 "seconds": seconds,
+                "cpu_label_agreement": agreement,
+                "cpu_scores": score_diff,
             });
             println!("{line}");
         } else {
             println!(
-                "UNETR sliding window over {volume:?} ({windows} windows of {}^3, sw batch 4, overlap 0.25) on {device}: {seconds:.3} s (median of {})",
-                self.size, self.repeat
+                "UNETR sliding window over {volume:?} ({windows} windows of {}^3, sw batch 4, overlap 0.25) on {device}: {seconds:.3} s (median of {}){}",
+                self.size,
+                self.repeat,
+                agreement.map_or(String::new(), |a| format!(
+                    "; labels equal the CPU's on {:.4} % of voxels",
+                    100.0 * a
+                ))
             );
         }
         Ok(())

@@ -141,6 +141,21 @@ pub fn is_cpu_backend<B: Backend>() -> bool {
     b == std::any::TypeId::of::<CpuTrain>() || b == std::any::TypeId::of::<Flex>()
 }
 
+/// Whether `B` is Burn's wgpu backend, with or without autodiff (its convolution's weight
+/// gradient needs ssl3d's route: `conv::shifted_gemm`).
+#[cfg_attr(not(feature = "wgpu"), allow(clippy::extra_unused_type_parameters))]
+pub fn is_wgpu_backend<B: Backend>() -> bool {
+    #[cfg(feature = "wgpu")]
+    {
+        use burn::backend::Autodiff;
+        use burn::backend::wgpu::Wgpu;
+        let b = std::any::TypeId::of::<B>();
+        b == std::any::TypeId::of::<Wgpu>() || b == std::any::TypeId::of::<Autodiff<Wgpu>>()
+    }
+    #[cfg(not(feature = "wgpu"))]
+    false
+}
+
 /// Whether backend `B` trains through ssl3d's CPU kernels (`Autodiff<Flex>`, not switched off).
 pub fn trains_on_cpu_kernels<B: Backend>() -> bool {
     !generic_ops_only() && std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>()

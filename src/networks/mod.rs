@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod native;
 pub mod nets;
 pub mod pretrained;
+pub mod seeded_init;
 pub mod state_dict;
 
 pub use nets::{Unetr, UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig};

@@ -9,6 +9,7 @@ use super::run_identity::{InitIdentity, pretrained_identity, random_identity};
 use crate::error::{Error, Result};
 use crate::networks::checkpoint::{TransferReport, transfer_backbone};
 use crate::networks::pretrained::read_pretrained;
+use crate::networks::seeded_init::init_seeded;
 use crate::networks::{Unetr, UnetrConfig};
 
 /// How the UNETR started.
@@ -23,14 +24,14 @@ pub enum Init {
     },
 }
 
-/// A UNETR built from `cfg`, seeded, with every weight at its random initialisation.
+/// A UNETR built from `cfg`, seeded, with every weight at its random initialisation (the same
+/// on every device).
 pub fn init_unetr<B: AutodiffBackend>(
     cfg: &UnetrConfig,
     seed: u64,
     device: &B::Device,
-) -> Unetr<B> {
-    B::seed(device, seed);
-    cfg.init::<B>(device)
+) -> Result<Unetr<B>> {
+    init_seeded::<B, _>(cfg, seed, device)
 }
 
 /// The UNETR a run starts from: random, or with the backbone of `pretrained` (ssl-pretrain's run
@@ -41,7 +42,7 @@ pub fn starting_unetr<B: AutodiffBackend>(
     pretrained: Option<&Path>,
     device: &B::Device,
 ) -> Result<(Unetr<B>, Init)> {
-    let mut model = init_unetr::<B>(cfg, seed, device);
+    let mut model = init_unetr::<B>(cfg, seed, device)?;
     let Some(source) = pretrained else {
         return Ok((model, Init::Random));
     };

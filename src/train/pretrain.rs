@@ -15,6 +15,7 @@ use super::ssl_validation::SslValidationState;
 use crate::data::VolumeDataset;
 use crate::error::Result;
 use crate::io::write_json_atomic;
+use crate::networks::seeded_init::init_seeded;
 use crate::report::PretrainSummary;
 use crate::report::loss_plots::write_ssl_loss_plots;
 use crate::report::records::{Record, SslEpochRecord, SslLosses, SslValRecord};
@@ -105,8 +106,8 @@ pub fn pretrain<B: AutodiffBackend>(
         lock: _lock,
         config_changes,
     } = start_run(spec, resumable, &identity, pipelines, cache)?;
-    B::seed(device, cfg.seed);
-    let mut trainer = SslTrainer::new(cfg.model.init::<B>(device), cfg.lr, cfg.temperature);
+    let model = init_seeded::<B, _>(&cfg.model, cfg.seed, device)?;
+    let mut trainer = SslTrainer::new(model, cfg.lr, cfg.temperature);
     let mut job = PretrainJob { cfg, validation };
     let plan = Plan {
         train,

@@ -58,7 +58,7 @@ fn unavailable_cuda_is_a_clear_error_not_a_panic() {
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert!(
-            err.contains("expected cpu, cuda or cuda:N"),
+            err.contains("expected cpu, cuda, cuda:N, wgpu or wgpu:N"),
             "{name}: {err}"
         );
     }
@@ -156,7 +156,10 @@ fn check_reports_missing_files_with_exit_code_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("24 file(s) cannot be used"), "both splits: {err}");
+    assert!(
+        err.contains("24 file(s) cannot be used"),
+        "both splits: {err}"
+    );
     assert!(
         err.contains("/nonexistent/labelsTr/label0006.nii.gz"),
         "{err}"

@@ -33,3 +33,4 @@ mod tensorboard;
 mod train_support;
 mod transform_vectors;
 mod transformer_cpu;
+mod wgpu_device;

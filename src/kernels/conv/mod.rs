@@ -3,11 +3,14 @@
 //! On the CPU backend (`Flex`, and `Autodiff<Flex>` for training) they run ssl3d's tiled
 //! im2col + GEMM convolution and record its faster backward passes ([`flex_autodiff`]); on every
 //! other backend they are Burn's `Conv3d::forward`, and transposed convolutions with kernel ==
-//! stride are one matrix product of Burn's generic ops ([`transposed_gemm`]).
+//! stride are one matrix product of Burn's generic ops ([`transposed_gemm`]). On wgpu, stride-1
+//! convolutions are one matrix product over shifted inputs ([`shifted_gemm`]): Burn's weight
+//! gradient is wrong there beyond small volumes.
 
 mod flex_autodiff;
 mod forward;
 mod im2col;
+mod shifted_gemm;
 mod transposed_gemm;
 mod weight_grad;
 
@@ -18,8 +21,11 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
-use super::dispatch::{CpuTrain, OnCpu, back, on_cpu, primitive, same, trains_on_cpu_kernels};
+use super::dispatch::{
+    CpuTrain, OnCpu, back, is_wgpu_backend, on_cpu, primitive, same, trains_on_cpu_kernels,
+};
 use super::precision::{computes_in_bf16, lowered, raised};
+pub use shifted_gemm::{conv3d_shifted_gemm, is_stride_one};
 pub use transposed_gemm::{conv_transpose3d_gemm, is_kernel_equal_stride};
 
 /// `conv.forward(x)`: ssl3d's convolution and backward on the CPU backend, Burn's elsewhere.
@@ -47,6 +53,9 @@ pub fn conv3d<B: Backend>(conv: &Conv3d<B>, x: Tensor<B, 5>) -> Tensor<B, 5> {
             let weight = primitive::<Flex, 5>(same(conv.weight.val()));
             let out = flex_autodiff::conv3d_forward(primitive(x), weight, &options);
             add_bias(back::<Flex, B, 5>(out), bias())
+        }
+        OnCpu::Generic(x) if is_wgpu_backend::<B>() && is_stride_one(&options) => {
+            conv3d_shifted_gemm(x, conv.weight.val(), bias(), padding)
         }
         OnCpu::Generic(x) => conv.forward(x),
     }

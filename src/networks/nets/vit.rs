@@ -79,7 +79,14 @@ impl<B: Backend> Vit<B> {
 
 /// Tokens `(B, N, hidden)` back onto the patch grid `(B, hidden, gx, gy, gz)` (token t = i·gy·gz +
 /// j·gz + k), MONAI's `proj_feat` / ViTAutoEnc reshape.
+///
+/// One token (a window as large as a patch) is a plain reshape: the same memory. Burn 0.21's wgpu
+/// backend gets the transposed form wrong for it (`[2, 1, 3]`, dims 1 and 2 swapped, reshaped to
+/// `[2, 3, 1, 1, 1]`, gives `[0, 3, 0, 0, 0, 0]`: `examples/wgpu_repro.rs`).
 pub fn tokens_to_grid<B: Backend>(x: Tensor<B, 3>, grid: [usize; 3]) -> Tensor<B, 5> {
-    let [b, _, h] = x.dims();
+    let [b, n, h] = x.dims();
+    if n == 1 {
+        return x.reshape([b, h, grid[0], grid[1], grid[2]]);
+    }
     x.swap_dims(1, 2).reshape([b, h, grid[0], grid[1], grid[2]])
 }

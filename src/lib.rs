@@ -43,6 +43,7 @@ pub mod losses;
 pub mod metrics;
 pub mod networks;
 pub mod report;
+pub mod segment;
 pub mod train;
 pub mod transforms;
 

@@ -3,7 +3,9 @@
 use ndarray::{ArrayD, IxDyn};
 
 /// How overlapping windows are blended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BlendMode {
     /// Plain average (the tutorial's choice).

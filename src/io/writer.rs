@@ -64,14 +64,50 @@ where
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
     let header = header_for(affine);
+    // The nifti crate writes C- or Fortran-ordered arrays only (it panics on others): a reversed
+    // or strided view is copied into C order first.
+    let copy;
+    let data = if data.is_standard_layout() || data.t().is_standard_layout() {
+        data.view()
+    } else {
+        copy = data.as_standard_layout().into_owned();
+        copy.view()
+    };
     let tmp = temp_path(path);
     let result = WriterOptions::new(&tmp)
         .reference_header(&header)
-        .write_nifti(data)
+        .write_nifti(&data)
         .map_err(|e| Error::bad_file(path, format!("cannot write NIfTI: {e}")))
         .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array3, s};
+
+    #[test]
+    fn any_memory_layout_is_written_as_its_values() {
+        let dir = std::env::temp_dir().join(format!("ssl3d-writer-{}", std::process::id()));
+        let data = Array3::from_shape_fn((4, 3, 2), |(i, j, k)| (i * 6 + j * 2 + k) as f32);
+        let affine = crate::io::affine::identity();
+        let reversed = data.slice(s![..;-1, .., ..;-1]);
+        let strided = data.slice(s![..;2, .., ..]);
+        let fortran = data.t().as_standard_layout().into_owned().reversed_axes();
+        for (name, view) in [
+            ("reversed", reversed),
+            ("strided", strided),
+            ("fortran", fortran.view()),
+        ] {
+            let path = dir.join(format!("{name}.nii.gz"));
+            write_volume(&path, &view, &affine).unwrap();
+            let back = crate::io::load_volume(&path).unwrap();
+            assert_eq!(back.data, view, "{name}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

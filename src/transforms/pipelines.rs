@@ -242,6 +242,8 @@ pub struct Pipeline {
     deterministic: Compose,
     random: Compose,
     num_classes: Option<usize>,
+    /// Built for images without labels (`ssl-segment`), whatever the kind.
+    image_only: bool,
 }
 
 impl Pipeline {
@@ -310,6 +312,7 @@ impl Pipeline {
             deterministic: Compose::new(deterministic),
             random: Compose::new(random),
             num_classes: None,
+            image_only: true,
         }
     }
 
@@ -379,6 +382,36 @@ impl Pipeline {
             deterministic: Compose::new(deterministic),
             random: Compose::new(random),
             num_classes: Some(cfg.num_classes),
+            image_only: false,
+        }
+    }
+
+    /// Fine-tuning's validation transforms on an image alone (a new scan has no label): the same
+    /// orientation, spacing, window and foreground crop, so the model sees what it saw in
+    /// validation.
+    pub fn finetune_images(cfg: &FinetuneTransforms) -> Self {
+        let image = || keys(&["image"]);
+        let deterministic: Vec<Box<dyn Transform>> = vec![
+            Box::new(Orientationd { keys: image() }),
+            Box::new(Spacingd {
+                keys: vec![("image".into(), Interp::Bilinear)],
+                pixdim: cfg.pixdim,
+            }),
+            Box::new(ScaleIntensityRanged {
+                keys: image(),
+                params: cfg.window.transform(),
+            }),
+            Box::new(CropForegroundd {
+                keys: image(),
+                source_key: "image".into(),
+            }),
+        ];
+        Pipeline {
+            kind: PipelineKind::FinetuneVal,
+            deterministic: Compose::new(deterministic),
+            random: Compose::new(Vec::new()),
+            num_classes: None,
+            image_only: true,
         }
     }
 
@@ -388,7 +421,7 @@ impl Pipeline {
     }
 
     pub fn needs_label(&self) -> bool {
-        self.kind != PipelineKind::Pretrain
+        self.kind != PipelineKind::Pretrain && !self.image_only
     }
 
     /// `LoadImaged` + `EnsureChannelFirstd` for this pipeline's keys.

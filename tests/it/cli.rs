@@ -9,6 +9,7 @@ fn bin(name: &str) -> Command {
         "ssl-data" => env!("CARGO_BIN_EXE_ssl-data"),
         "ssl-pretrain" => env!("CARGO_BIN_EXE_ssl-pretrain"),
         "ssl-finetune" => env!("CARGO_BIN_EXE_ssl-finetune"),
+        "ssl-segment" => env!("CARGO_BIN_EXE_ssl-segment"),
         _ => unreachable!(),
     })
 }
@@ -20,7 +21,7 @@ fn synth_into(dir: &std::path::Path, seed: u32) {
 
 #[test]
 fn every_binary_explains_its_options() {
-    for name in ["ssl-data", "ssl-pretrain", "ssl-finetune"] {
+    for name in ["ssl-data", "ssl-pretrain", "ssl-finetune", "ssl-segment"] {
         let out = bin(name).arg("--help").output().unwrap();
         assert!(out.status.success(), "{name}");
         let text = String::from_utf8(out.stdout).unwrap();

@@ -140,6 +140,9 @@ fn finetuning_learns_reports_and_resumes_exactly() {
         }
     }
 
+    // ssl-segment with this run gives the labels its validation predicted.
+    crate::segment::segments_like_the_runs_validation(&full, &data.0, &data.1, &dir);
+
     // SIGKILL after step 25 of a 30-step run: the step-20 checkpoint (after the first validation)
     // is the latest.
     let killed = dir.join("killed");

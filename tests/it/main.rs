@@ -26,6 +26,7 @@ mod pipelines;
 mod precision;
 mod predictions_grid;
 mod pretrain_run;
+mod segment;
 mod spacing_ties;
 mod ssl_learning;
 mod synthetic;

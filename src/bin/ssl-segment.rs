@@ -20,8 +20,9 @@ use ssl3d::segment::{ModelSource, list_scans, segment_all};
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// An ssl-finetune run folder (its best_metric_model and config.json), or an ssl3d .mpk with
-    /// its .config.json beside it.
+    /// An ssl-finetune run folder (its best_metric_model and config.json), an ssl3d .mpk with its
+    /// .config.json beside it, or a MONAI state dict (best_metric_model.pth, .pt, .safetensors)
+    /// with --config.
     #[arg(long)]
     model: PathBuf,
     /// A NIfTI scan (.nii, .nii.gz, .hdr/.img), a folder of them, or a MONAI datalist (.json).
@@ -31,7 +32,8 @@ struct Args {
     #[arg(long)]
     out: PathBuf,
     /// A fine-tuning config whose transforms and sliding window replace the run's (needed for
-    /// preprocessing other than the tutorial's with a bare .mpk).
+    /// preprocessing other than the tutorial's with a bare .mpk; with a state dict its `model`
+    /// is the network too).
     #[arg(long)]
     config: Option<PathBuf>,
     /// With a datalist: which list (`test`, `validation` or `training`).

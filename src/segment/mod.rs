@@ -9,7 +9,7 @@ mod organ_volumes;
 mod scans;
 mod segment_scan;
 
-pub use model_source::ModelSource;
+pub use model_source::{ModelSource, WeightsFormat};
 pub use organ_volumes::{OrganVolume, organ_volumes, voxel_mm3};
 pub use scans::{is_nifti, list_scans, scan_stem};
 pub use segment_scan::{ScanResult, predict_scan, qc_path, segment_scan, segmentation_path};

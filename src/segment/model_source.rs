@@ -1,21 +1,36 @@
 //! Which network `ssl-segment` applies, and how scans are prepared for it: an `ssl-finetune` run
-//! folder (its best model and its effective config), or an ssl3d `.mpk` with the config beside it
-//! (and, for preprocessing, `--config` or the tutorial's defaults).
+//! folder (its best model and its effective config), an ssl3d `.mpk` with the config beside it
+//! (and, for preprocessing, `--config` or the tutorial's defaults), or a MONAI-keyed state dict
+//! (MONAI's `best_metric_model.pth`, bare, under `state_dict` or DDP's `module.`; or ssl3d's
+//! safetensors export) with `--config` describing the UNETR it belongs to.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 
 use crate::error::{Error, Result};
+use crate::networks::checkpoint::{read_safetensors, read_torch_state_dict};
 use crate::networks::native::{NativeConfig, load_native, native_config};
+use crate::networks::state_dict::{Arch, load_state_dict};
 use crate::networks::{Unetr, UnetrConfig};
 use crate::train::{FinetuneConfig, layered_config};
+
+/// How the weights are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// ssl3d's `.mpk` with `<stem>.config.json` beside it.
+    Native,
+    /// MONAI's key names: a PyTorch checkpoint (`.pth`, `.pt`).
+    Torch,
+    /// MONAI's key names in safetensors.
+    Safetensors,
+}
 
 /// A segmentation model on disk with the settings its scans are prepared and windowed with.
 #[derive(Debug, Clone)]
 pub struct ModelSource {
-    /// The weights (`.mpk`, its config as `<stem>.config.json` beside it).
     pub weights: PathBuf,
+    pub format: WeightsFormat,
     pub network: UnetrConfig,
     /// Preprocessing (`transforms`) and inference (`sliding_window`) settings.
     pub run: FinetuneConfig,
@@ -28,6 +43,44 @@ impl ModelSource {
     /// `path` is a run folder or an `.mpk`; `config` (a fine-tuning config file) overrides the
     /// run's preprocessing and window settings, and gives them for a bare `.mpk`.
     pub fn open(path: &Path, config: Option<&Path>) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::bad_file(path, "not found"));
+        }
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let format = match extension.as_str() {
+            _ if path.is_dir() => WeightsFormat::Native,
+            "mpk" => WeightsFormat::Native,
+            "pth" | "pt" => WeightsFormat::Torch,
+            "safetensors" => WeightsFormat::Safetensors,
+            _ => {
+                return Err(Error::bad_file(
+                    path,
+                    "expected an ssl-finetune run folder, an ssl3d .mpk with its .config.json, or \
+                     a MONAI state dict (.pth, .pt, .safetensors) with --config",
+                ));
+            }
+        };
+        if format != WeightsFormat::Native {
+            // A state dict holds tensors only: the architecture and preprocessing come from the
+            // fine-tuning config it was trained with.
+            let Some(config) = config else {
+                return Err(Error::bad_file(
+                    path,
+                    "a state dict holds no model settings: give --config with the fine-tuning \
+                     config it was trained with (its model, transforms and sliding window)",
+                ));
+            };
+            let run: FinetuneConfig = layered_config(Some(config), &[])?;
+            return Ok(ModelSource {
+                weights: path.to_path_buf(),
+                format,
+                network: run.model.clone(),
+                run,
+            });
+        }
         let (weights, run_config) = if path.is_dir() {
             let weights = path.join(BEST);
             if !weights.is_file() {
@@ -40,15 +93,8 @@ impl ModelSource {
                 ));
             }
             (weights, Some(path.join("config.json")))
-        } else if path.extension().is_some_and(|e| e == "mpk") {
-            (path.to_path_buf(), None)
-        } else if !path.exists() {
-            return Err(Error::bad_file(path, "not found"));
         } else {
-            return Err(Error::bad_file(
-                path,
-                "expected an ssl-finetune run folder or an ssl3d .mpk with its .config.json",
-            ));
+            (path.to_path_buf(), None)
         };
         let network = match native_config(&weights)? {
             NativeConfig::Unetr(c) => c,
@@ -79,13 +125,34 @@ impl ModelSource {
         }
         Ok(ModelSource {
             weights,
+            format,
             network,
             run,
         })
     }
 
-    /// The network with its weights, on `device`.
+    /// The network with its weights, on `device`. A state dict must give every parameter
+    /// (MONAI's unused cross-attention aside); a tensor of another shape is an error naming the
+    /// key and both shapes.
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<Unetr<B>> {
-        load_native(self.network.init::<B>(device), &self.weights, device)
+        let model = self.network.init::<B>(device);
+        let tensors = match self.format {
+            WeightsFormat::Native => return load_native(model, &self.weights, device),
+            WeightsFormat::Torch => read_torch_state_dict(&self.weights)?,
+            WeightsFormat::Safetensors => read_safetensors(&self.weights)?,
+        };
+        let mut model = model;
+        let report = load_state_dict(&mut model, Arch::Unetr, &tensors)
+            .map_err(|e| Error::bad_file(&self.weights, e.to_string()))?;
+        if !report.missing.is_empty() || !report.unexpected.is_empty() {
+            return Err(Error::bad_file(
+                &self.weights,
+                format!(
+                    "does not match the UNETR of --config: missing {:?}, unexpected {:?}",
+                    report.missing, report.unexpected
+                ),
+            ));
+        }
+        Ok(model)
     }
 }

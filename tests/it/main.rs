@@ -27,6 +27,7 @@ mod precision;
 mod predictions_grid;
 mod pretrain_run;
 mod segment;
+mod segment_monai;
 mod spacing_ties;
 mod ssl_learning;
 mod synthetic;

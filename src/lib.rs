@@ -34,7 +34,6 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod device;
-pub mod device_wgpu;
 pub mod error;
 pub mod inferers;
 pub mod io;

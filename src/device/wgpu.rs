@@ -4,7 +4,7 @@
 //! `CUBECL_WGPU_DEFAULT_DEVICE`, e.g. `Cpu` for a software Vulkan device such as lavapipe);
 //! `wgpu:N` the N-th discrete GPU.
 
-use crate::device::OnBackend;
+use super::OnBackend;
 use crate::error::Result;
 
 #[cfg(feature = "wgpu")]
@@ -16,8 +16,8 @@ mod enabled {
     use burn::backend::wgpu::{Wgpu, WgpuDevice};
     use burn::tensor::Tensor;
 
+    use super::super::probe_quietly;
     use super::*;
-    use crate::device::probe_quietly;
     use crate::kernels::precision::{Precision, precision};
 
     /// The wgpu device `--device wgpu[:N]` names.
@@ -58,7 +58,7 @@ const NO_WGPU_BUILD: &str = "this ssl3d was built without wgpu support; rebuild 
 #[cfg(not(feature = "wgpu"))]
 pub(crate) fn run<W: OnBackend>(_work: W, index: Option<usize>) -> Result<W::Output> {
     Err(crate::error::Error::Device {
-        device: crate::device::DeviceSpec::Wgpu(index).to_string(),
+        device: super::DeviceSpec::Wgpu(index).to_string(),
         problem: NO_WGPU_BUILD.into(),
     })
 }

@@ -10,6 +10,9 @@ use burn::tensor::backend::AutodiffBackend;
 
 use crate::error::{Error, Result};
 
+mod cuda;
+pub mod wgpu;
+
 /// Where tensors live and kernels run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceSpec {
@@ -74,8 +77,8 @@ impl DeviceSpec {
         crate::kernels::KernelChoice::from_env().map_err(Error::InvalidArgument)?;
         match self {
             DeviceSpec::Cpu => Ok(()),
-            DeviceSpec::Cuda(n) => cuda_check(*n),
-            DeviceSpec::Wgpu(n) => crate::device_wgpu::check(*n),
+            DeviceSpec::Cuda(n) => cuda::check(*n),
+            DeviceSpec::Wgpu(n) => wgpu::check(*n),
         }
         .map_err(|problem| Error::Device {
             device: self.to_string(),
@@ -103,58 +106,10 @@ impl DeviceSpec {
         self.check_available()?;
         match self {
             DeviceSpec::Cpu => work.run::<Autodiff<Flex>>(&Default::default()),
-            DeviceSpec::Cuda(n) => run_cuda(work, n),
-            DeviceSpec::Wgpu(n) => crate::device_wgpu::run(work, n),
+            DeviceSpec::Cuda(n) => cuda::run(work, n),
+            DeviceSpec::Wgpu(n) => wgpu::run(work, n),
         }
     }
-}
-
-#[cfg(feature = "cuda")]
-fn run_cuda<W: OnBackend>(work: W, index: usize) -> Result<W::Output> {
-    work.run::<Autodiff<burn::backend::Cuda>>(&burn::backend::cuda::CudaDevice::new(index))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn run_cuda<W: OnBackend>(_work: W, index: usize) -> Result<W::Output> {
-    Err(Error::Device {
-        device: DeviceSpec::Cuda(index).to_string(),
-        problem: NO_CUDA_BUILD.into(),
-    })
-}
-
-#[cfg(not(feature = "cuda"))]
-const NO_CUDA_BUILD: &str = "this ssl3d was built without CUDA support; rebuild with \
-     `cargo build --release --features cuda` (see docs/GPU.md), or use --device cpu";
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_check(_index: usize) -> std::result::Result<(), String> {
-    Err(NO_CUDA_BUILD.into())
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_check(index: usize) -> std::result::Result<(), String> {
-    use burn::backend::Cuda;
-    use burn::backend::cuda::CudaDevice;
-    use burn::tensor::Tensor;
-
-    // The driver library is loaded at run time: look for it before the backend does, so a machine
-    // without one gets a sentence instead of a panic.
-    let names = ["libcuda.so.1", "libcuda.so", "nvcuda.dll"];
-    let loaded = names
-        .iter()
-        .any(|n| unsafe { libloading::Library::new(n) }.is_ok());
-    if !loaded {
-        return Err(
-            "no NVIDIA driver found (libcuda.so.1 cannot be loaded); use --device cpu".into(),
-        );
-    }
-    // A first allocation initialises the context; the backend panics on failure (no such GPU,
-    // driver too old), so catch that once here, quietly.
-    probe_quietly(|| {
-        let device = CudaDevice::new(index);
-        Tensor::<Cuda, 1>::zeros([1], &device).into_data();
-    })
-    .map_err(|msg| format!("CUDA device {index} cannot be initialised: {msg}"))
 }
 
 /// Runs `probe` (a first allocation on a device), turning a backend's panic into its message;

@@ -4,7 +4,6 @@
 //! `scripts/bench/monai_networks.py sliding-window` times MONAI's `sliding_window_inference`
 //! over the same volume.
 
-use burn::backend::Flex;
 use burn::tensor::backend::Backend;
 use ndarray::{Array5, ArrayD, Axis};
 
@@ -12,7 +11,7 @@ use super::timing::time_steady;
 use crate::error::Result;
 use crate::inferers::SlidingWindow;
 use crate::metrics::as_discrete::argmax_channels;
-use crate::networks::state_dict::{Arch, export_state_dict, load_state_dict};
+use crate::networks::seeded_init::init_seeded;
 use crate::networks::{Unetr, UnetrConfig};
 use crate::train::batch_tensors::{array_to_tensor, tensor_to_array};
 
@@ -38,17 +37,12 @@ impl SlidingWindowRun {
     }
 }
 
-/// The tutorial's UNETR for `window³` windows with fixed weights (drawn on the CPU from a fixed
-/// seed and moved by state dict), so every backend runs the same network.
+/// The tutorial's UNETR for `window³` windows with fixed weights (the same on every backend:
+/// `networks::seeded_init`), so every backend runs the same network.
 fn fixed_unetr<B: Backend>(window: usize, device: &B::Device) -> Result<Unetr<B>> {
     let mut cfg = UnetrConfig::tutorial();
     cfg.vit.img_size = [window; 3];
-    let cpu = Default::default();
-    Flex::seed(&cpu, 20261204);
-    let weights = export_state_dict(&cfg.init::<Flex>(&cpu), Arch::Unetr)?;
-    let mut model = cfg.init::<B>(device);
-    load_state_dict(&mut model, Arch::Unetr, &weights)?;
-    Ok(model)
+    init_seeded::<B, _>(&cfg, 20261204, device)
 }
 
 /// Windows per volume, median seconds and labels of `repeat` sliding-window inferences over a

@@ -7,7 +7,7 @@ use std::path::Path;
 use ndarray::Array4;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::transforms::{MetaImage, Sample};
 
 const MAGIC: &[u8; 8] = b"SSL3DC01";
@@ -116,19 +116,8 @@ pub fn decode(bytes: &[u8]) -> Option<Sample> {
     (c.pos == payload.len()).then_some(sample)
 }
 
-/// Writes a cache entry atomically: a unique temporary file, then a rename, so concurrent runs
+/// Writes a cache entry atomically (a unique temporary file, then a rename), so concurrent runs
 /// sharing the directory never read a half-written entry.
 pub fn write_atomic(path: &Path, sample: &Sample) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "tmp-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let renamed = crate::io::atomic::write_synced(&tmp, &encode(sample))
-        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if renamed.is_err() {
-        // A full disk leaves no partial entry behind.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    renamed
+    crate::io::atomic::write_atomic(path, &encode(sample))
 }

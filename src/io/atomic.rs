@@ -3,7 +3,8 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -12,16 +13,26 @@ use crate::error::{Error, Result};
 /// Writes `bytes` to `path` atomically; a failed write removes its temporary file and reports
 /// the OS error (a full disk says "No space left on device") with the file it was writing.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let tmp = temp_path(path);
     let renamed = write_synced(&tmp, bytes)
         .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
     if renamed.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     renamed
+}
+
+/// A sibling temporary path, unique per process and call (so concurrent writers of one file,
+/// such as two runs filling a shared disk cache, never write into each other's), that keeps the
+/// file's suffix (the NIfTI writer keys compression on `.nii.gz`).
+pub fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
 }
 
 /// Writes `bytes` to a new file `path` and waits until they are on disk (a checkpoint must

@@ -2,8 +2,7 @@
 //! into both the sform and the qform (codes 1, scanner), units are mm. Files are written to a
 //! temporary name and renamed, so a crash never leaves a half-written volume behind.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use nalgebra::Matrix4;
 use ndarray::{ArrayBase, Data, Ix3};
@@ -35,17 +34,6 @@ fn header_for(affine: &Affine) -> NiftiHeader {
     h
 }
 
-/// A sibling temporary path that keeps the `.nii.gz` suffix the writer keys compression on.
-fn temp_path(path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_default();
-    path.with_file_name(format!(".tmp-{}-{n}-{name}", std::process::id()))
-}
-
 /// Writes a 3-D volume of any NIfTI element type (`f32`, `i16`, `u8`, ...) to `path` (`.nii.gz`
 /// or `.nii`) atomically.
 pub fn write_volume<A, S>(path: &Path, data: &ArrayBase<S, Ix3>, affine: &Affine) -> Result<()>
@@ -73,7 +61,7 @@ where
         copy = data.as_standard_layout().into_owned();
         copy.view()
     };
-    let tmp = temp_path(path);
+    let tmp = super::atomic::temp_path(path);
     let result = WriterOptions::new(&tmp)
         .reference_header(&header)
         .write_nifti(&data)

@@ -16,7 +16,7 @@ use super::organ_volumes::{OrganVolume, organ_volumes};
 use super::scans::scan_stem;
 use crate::error::{Error, Result};
 use crate::inferers::SlidingWindow;
-use crate::io::{LabelVolume, load_labels, load_volume, read_header, write_volume};
+use crate::io::{LabelVolume, Volume, load_labels, load_volume, write_volume};
 use crate::metrics::argmax_channels;
 use crate::networks::Unetr;
 use crate::report::write_views;
@@ -48,16 +48,16 @@ pub fn qc_path(out: &Path, scan: &Path) -> PathBuf {
     out.join(format!("{}_qc.png", scan_stem(scan)))
 }
 
-/// The labels `model` predicts for `scan`, on the scan's own grid.
+/// The labels `model` predicts for `scan`, on the scan's own grid (`volume`: the scan as read).
 pub fn predict_scan<B: Backend>(
     model: &Unetr<B>,
     source: &ModelSource,
     window: &SlidingWindow,
-    scan: &Path,
+    scan: &Volume,
     device: &B::Device,
 ) -> Result<Array3<u8>> {
     let mut pipeline = Pipeline::finetune_images(&source.run.transforms);
-    let pre = pipeline.preprocess(pipeline.load(scan, None)?)?;
+    let pre = pipeline.preprocess(pipeline.load(&scan.path, None)?)?;
     let image = pre.get("image")?;
     let scores = window.infer(image.data.view().insert_axis(Axis(0)), |w| {
         Ok(tensor_to_array(model.forward(array_to_tensor(&w, device))))
@@ -65,9 +65,13 @@ pub fn predict_scan<B: Backend>(
     let labels = argmax_channels(scores.index_axis(Axis(0), 0).into_dyn())
         .into_dimensionality::<Ix3>()
         .expect("3-D scores give a 3-D label map");
-    let header = read_header(scan)?;
-    let shape = [header.shape[0], header.shape[1], header.shape[2]];
-    labels_to_grid(labels.view(), &image.affine, shape, &header.affine)
+    let shape = scan.data.dim();
+    labels_to_grid(
+        labels.view(),
+        &image.affine,
+        [shape.0, shape.1, shape.2],
+        &scan.affine,
+    )
 }
 
 /// Segments `scan` into `out` (or, when its segmentation is already there, reads it back) and
@@ -98,7 +102,7 @@ pub fn segment_scan<B: Backend>(
         }
         labels.data
     } else {
-        let labels = predict_scan(model, source, window, scan, device)?;
+        let labels = predict_scan(model, source, window, &volume, device)?;
         write_volume(&seg_path, &labels, &volume.affine)?;
         labels
     };

@@ -14,6 +14,11 @@ The argmax over classes is stored as runs over the flat C-order volume, [[label,
 `ties`: the flat indices whose two largest scores differ by less than 1e-5 of the largest |score|
 (a rounding difference may pick either there). `checkpoint_sha256` names the file the labels
 belong to: with another reference set the test skips.
+
+`tta` is the same with flip test-time augmentation as nnU-Net mirrors: the input flipped along every
+subset of its three spatial axes (torch.flip), `sliding_window_inference` on each, flipped back,
+softmax over classes, mean of the 8. Its labels and ties are stored the same way, and `probes`
+holds the mean probabilities of every class at a few flat indices.
 """
 import hashlib, json, sys
 
@@ -41,15 +46,38 @@ with torch.no_grad():
     scores = sliding_window_inference(
         torch.from_numpy(x)[None, None], roi, 4, model, overlap=0.25, mode="constant"
     )[0].numpy()
-labels = scores.argmax(0).reshape(-1)
-top2 = np.sort(scores.reshape(scores.shape[0], -1), axis=0)[-2:]
-ties = np.nonzero(top2[1] - top2[0] < 1e-5 * np.abs(scores).max())[0]
-runs = []
-for v in labels.tolist():
-    if runs and runs[-1][0] == v:
-        runs[-1][1] += 1
-    else:
-        runs.append([v, 1])
+
+
+def label_runs(scores):
+    labels = scores.argmax(0).reshape(-1)
+    top2 = np.sort(scores.reshape(scores.shape[0], -1), axis=0)[-2:]
+    ties = np.nonzero(top2[1] - top2[0] < 1e-5 * np.abs(scores).max())[0]
+    runs = []
+    for v in labels.tolist():
+        if runs and runs[-1][0] == v:
+            runs[-1][1] += 1
+        else:
+            runs.append([v, 1])
+    return labels, runs, ties
+
+
+labels, runs, ties = label_runs(scores)
+
+flips = [[d + 2 for d in range(3) if m & (1 << d)] for m in range(8)]
+mean = 0
+with torch.no_grad():
+    for dims in flips:
+        xin = torch.from_numpy(x)[None, None]
+        if dims:
+            xin = torch.flip(xin, dims)
+        out_t = sliding_window_inference(xin, roi, 4, model, overlap=0.25, mode="constant")
+        if dims:
+            out_t = torch.flip(out_t, dims)
+        mean = mean + torch.softmax(out_t, dim=1)
+probs = (mean / len(flips))[0].numpy()
+tta_labels, tta_runs, tta_ties = label_runs(probs)
+flat = probs.reshape(probs.shape[0], -1)
+probe_index = np.linspace(0, flat.shape[1] - 1, 16).astype(int).tolist()
 json.dump(
     {
         "monai": monai.__version__,
@@ -65,7 +93,16 @@ json.dump(
         "label_runs": runs,
         "ties": ties.tolist(),
         "classes_present": sorted(set(labels.tolist())),
+        "tta": {
+            "flips": flips,
+            "label_runs": tta_runs,
+            "ties": tta_ties.tolist(),
+            "classes_present": sorted(set(tta_labels.tolist())),
+            "changed_by_tta": int((tta_labels != labels).sum()),
+            "probes": [{"index": i, "probabilities": flat[:, i].tolist()} for i in probe_index],
+        },
     },
     open(out, "w"),
 )
-print(f"{out}: {len(runs)} runs, {len(ties)} ties, classes {sorted(set(labels.tolist()))}")
+print(f"{out}: {len(runs)} runs, {len(ties)} ties, classes {sorted(set(labels.tolist()))}; "
+      f"tta: {len(tta_runs)} runs, {len(tta_ties)} ties, {int((tta_labels != labels).sum())} voxels changed")

@@ -7,16 +7,18 @@ use clap::Parser;
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::data::Split;
 use ssl3d::device::OnBackend;
-use ssl3d::inferers::{BlendMode, SlidingWindow};
-use ssl3d::segment::{ModelSource, list_scans, segment_all};
+use ssl3d::inferers::{BlendMode, SlidingWindow, TestTimeAugmentation};
+use ssl3d::segment::{ModelSource, SegmentOptions, list_scans, segment_all};
 
 /// Segment CT scans with a fine-tuned UNETR: for each scan, `<name>_seg.nii.gz` (uint8 labels in
-/// the scan's own grid: same shape and affine, so it overlays in 3D Slicer or ITK-SNAP), and one
-/// `volumes.csv` over all scans (per organ: voxels, volume in mL, mean intensity in HU).
+/// the scan's own grid: same shape, qform and sform, so it overlays in 3D Slicer or ITK-SNAP),
+/// `<name>_qc.png`, optionally `<name>_prob.nii.gz`, and one `volumes.csv` over all scans (per
+/// organ: voxels, volume in mL, mean intensity in HU).
 ///
 /// Scans are prepared with the run's validation transforms and predicted with its sliding window
 /// (docs/INFERENCE.md). A scan that cannot be read is reported and skipped (exit code 2 at the
-/// end); a rerun into the same --out reuses the label maps already there.
+/// end); a rerun into the same --out reuses the outputs already there (with other settings it is
+/// refused: segment.json records them).
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -51,6 +53,14 @@ struct Args {
     /// How overlapping windows are blended (default: the run's, the tutorial's constant).
     #[arg(long, value_enum)]
     mode: Option<BlendMode>,
+    /// Test-time augmentation: `flip` averages the class probabilities over the 8 mirrorings of
+    /// the three axes (8 times the inference).
+    #[arg(long, value_enum, default_value = "none")]
+    tta: TestTimeAugmentation,
+    /// Also write `<name>_prob.nii.gz`: float class probabilities, one channel per class
+    /// (channels last, as MONAI saves them), in the scan's grid.
+    #[arg(long)]
+    probabilities: bool,
     /// Print one JSON line per scan (file, label map, seconds, organs).
     #[arg(long)]
     json: bool,
@@ -78,6 +88,10 @@ impl OnBackend for &Segmenting<'_> {
             &self.window,
             &self.scans,
             &self.args.out,
+            SegmentOptions {
+                tta: self.args.tta,
+                probabilities: self.args.probabilities,
+            },
             device,
             |r| {
                 if self.args.json {

@@ -17,5 +17,7 @@ pub use atomic::{write_atomic, write_json_atomic};
 pub use header::{HeaderInfo, read_header};
 pub use inspect::{InspectReport, inspect};
 pub use reader::{NiftiImage, VoxelData, read_label_map, read_nifti};
-pub use volume::{LabelVolume, Volume, check_label_matches, load_labels, load_volume};
-pub use writer::write_volume;
+pub use volume::{
+    LabelVolume, Volume, check_label_matches, load_labels, load_volume, load_volume_with_header,
+};
+pub use writer::{Placement, write_image, write_volume};

@@ -8,6 +8,7 @@ use ndarray::{Array3, ArrayD, ShapeBuilder};
 use rayon::prelude::*;
 
 use super::affine::{Affine, spacing_of};
+use super::header::HeaderInfo;
 use super::reader::{VoxelData, fortran_index, read_label_map, read_nifti};
 use crate::error::{Error, Result};
 
@@ -77,6 +78,12 @@ pub fn to_3d<T: Clone>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
 /// Loads a 3-D intensity volume (CT) as f32. RGB pictures, non-3-D data and NaN/infinite voxels
 /// are errors naming the file.
 pub fn load_volume(path: &Path) -> Result<Volume> {
+    load_volume_with_header(path).map(|(volume, _)| volume)
+}
+
+/// [`load_volume`], with the header the volume was read with (for writing outputs that keep its
+/// exact geometry).
+pub fn load_volume_with_header(path: &Path) -> Result<(Volume, HeaderInfo)> {
     let img = read_nifti(path)?;
     let header = img.header;
     let data = match img.data {
@@ -112,11 +119,12 @@ pub fn load_volume(path: &Path) -> Result<Volume> {
             ),
         ));
     }
-    Ok(Volume {
+    let volume = Volume {
         path: path.to_path_buf(),
         data: to_3d(path, data)?,
         affine: header.affine,
-    })
+    };
+    Ok((volume, header))
 }
 
 /// Loads a 3-D label map losslessly as u8 (see [`read_label_map`] for the value rules).

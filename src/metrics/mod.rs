@@ -1,11 +1,13 @@
 //! Metrics: MONAI-compatible Dice (and the tutorial's reported aggregate), clean per-organ and
 //! foreground Dice, and the 95th-percentile Hausdorff distance in mm.
 
+pub mod activations;
 pub mod as_discrete;
 pub mod dice_metric;
 pub mod distance_transform;
 pub mod hausdorff;
 
+pub use activations::softmax_channels;
 pub use as_discrete::{argmax_channels, one_hot};
 pub use dice_metric::{
     BestMetric, DiceMetric, aggregate_rows, dice_per_class, foreground_mean_dice,

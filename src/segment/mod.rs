@@ -1,20 +1,28 @@
 //! `ssl-segment`: a fine-tuned model applied to new CT scans. Each scan becomes a label map in its
-//! own grid (`<name>_seg.nii.gz`), a quality-control picture (`<name>_qc.png`) and one row per
-//! organ in `volumes.csv` (voxels, mL, mean HU).
+//! own grid (`<name>_seg.nii.gz`), optionally its class probabilities (`<name>_prob.nii.gz`), a
+//! quality-control picture (`<name>_qc.png`) and one row per organ in `volumes.csv` (voxels, mL,
+//! mean HU). The next scan is read and preprocessed while the current one is predicted.
 //! A scan that cannot be read is reported and skipped, the others finish; a rerun reuses the
-//! label maps already written. docs/INFERENCE.md says how to use it.
+//! outputs already written (with the same settings: `segment.json`). docs/INFERENCE.md says how
+//! to use it.
 
 mod model_source;
 mod organ_volumes;
+mod output_settings;
 mod scans;
 mod segment_scan;
 
 pub use model_source::{ModelSource, WeightsFormat};
 pub use organ_volumes::{OrganVolume, organ_volumes, voxel_mm3};
+pub use output_settings::SETTINGS_FILE;
 pub use scans::{is_nifti, list_scans, scan_stem};
-pub use segment_scan::{ScanResult, predict_scan, qc_path, segment_scan, segmentation_path};
+pub use segment_scan::{
+    Prediction, PreparedScan, ScanResult, SegmentOptions, finish_scan, predict_scan, prepare_scan,
+    probabilities_path, qc_path, segment_scan, segmentation_path,
+};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
 
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -45,18 +53,21 @@ pub fn volumes_csv(results: &[ScanResult]) -> String {
 }
 
 /// Segments every scan of `scans` with `source` on `device` into `out`, calling `each` with each
-/// scan's result as it finishes; writes `out/volumes.csv`. Every scan that failed is in the
-/// error, after the others are done.
+/// scan's result as it finishes; writes `out/volumes.csv`. A second thread reads and preprocesses
+/// the next scan while this one is predicted. Every scan that failed is in the error, after the
+/// others are done.
 pub fn segment_all<B: Backend>(
     source: &ModelSource,
     window: &SlidingWindow,
-    scans: &[std::path::PathBuf],
+    scans: &[PathBuf],
     out: &Path,
+    options: SegmentOptions,
     device: &B::Device,
     mut each: impl FnMut(&ScanResult),
 ) -> Result<Vec<ScanResult>> {
     window.check()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    output_settings::check_or_record(out, source, window, options)?;
     let model = source.load::<B>(device)?;
     let bar = ProgressBar::new(scans.len() as u64);
     bar.set_style(
@@ -65,20 +76,36 @@ pub fn segment_all<B: Backend>(
     );
     let mut results = Vec::new();
     let mut failed = Vec::new();
-    for scan in scans {
-        bar.set_message(scan_stem(scan));
-        match segment_scan(&model, source, window, scan, out, device) {
-            Ok(r) => {
-                each(&r);
-                results.push(r);
+    std::thread::scope(|scope| {
+        // One scan waits ready while one is predicted: at most two scans ahead in memory.
+        let (tx, rx) = sync_channel(1);
+        scope.spawn(move || {
+            for scan in scans {
+                if tx
+                    .send((scan, prepare_scan(source, scan, out, options)))
+                    .is_err()
+                {
+                    return;
+                }
             }
-            Err(e) => {
-                bar.suspend(|| eprintln!("skipped: {e}"));
-                failed.push(e);
+        });
+        for (scan, prepared) in rx {
+            bar.set_message(scan_stem(scan));
+            match prepared
+                .and_then(|p| finish_scan(&model, source, window, p, out, options, device))
+            {
+                Ok(r) => {
+                    each(&r);
+                    results.push(r);
+                }
+                Err(e) => {
+                    bar.suspend(|| eprintln!("skipped: {e}"));
+                    failed.push(e);
+                }
             }
+            bar.inc(1);
         }
-        bar.inc(1);
-    }
+    });
     bar.finish_and_clear();
     write_atomic(&out.join("volumes.csv"), volumes_csv(&results).as_bytes())?;
     crate::data::report_all(failed)?;

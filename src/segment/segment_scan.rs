@@ -1,39 +1,55 @@
-//! One scan through a segmentation model: fine-tuning's validation transforms on the image, the
-//! sliding window as in validation, the argmax, and the labels put back onto the scan's own grid
-//! (shape and affine of the input, so it overlays in 3D Slicer or ITK-SNAP without resampling),
-//! with a quality-control picture (three mid-slices, labels overlaid, legend). The label map is
-//! written atomically, so a rerun can trust any `<name>_seg.nii.gz` it finds.
+//! One scan through a segmentation model, in two halves so that the next scan can be read while
+//! the current one is predicted: [`prepare_scan`] reads the scan and applies fine-tuning's
+//! validation transforms; [`finish_scan`] runs the sliding window as in validation (optionally
+//! with flip test-time augmentation), takes the argmax, and puts the labels (and class
+//! probabilities) back onto the scan's own grid. Outputs carry the scan's own header geometry
+//! (shape, qform, sform and their codes), so they overlay in 3D Slicer or ITK-SNAP without
+//! resampling, and are written atomically, so a rerun can trust any output it finds.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use ndarray::{Array3, Axis, Ix3};
+use ndarray::{Array3, Array4, Axis, Ix3};
 use serde::Serialize;
 
 use super::model_source::ModelSource;
 use super::organ_volumes::{OrganVolume, organ_volumes};
 use super::scans::scan_stem;
 use crate::error::{Error, Result};
-use crate::inferers::SlidingWindow;
-use crate::io::{LabelVolume, Volume, load_labels, load_volume, write_volume};
-use crate::metrics::argmax_channels;
+use crate::inferers::{SlidingWindow, TestTimeAugmentation, predict_probabilities};
+use crate::io::{
+    HeaderInfo, LabelVolume, Placement, Volume, load_labels, load_volume_with_header, write_image,
+};
+use crate::metrics::{argmax_channels, softmax_channels};
 use crate::networks::Unetr;
 use crate::report::write_views;
 use crate::train::batch_tensors::{array_to_tensor, tensor_to_array};
-use crate::transforms::invert_labels::labels_to_grid;
+use crate::transforms::MetaImage;
+use crate::transforms::invert_labels::{labels_to_grid, probabilities_to_grid};
+use crate::transforms::load_image::image_sample;
 use crate::transforms::pipelines::Pipeline;
+
+/// How each scan is predicted and what is written besides the label map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SegmentOptions {
+    pub tta: TestTimeAugmentation,
+    /// Also write `<name>_prob.nii.gz`: one float channel per class, channels last.
+    pub probabilities: bool,
+}
 
 /// What segmenting one scan gave.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScanResult {
     pub scan: PathBuf,
     pub segmentation: PathBuf,
+    /// The class probabilities, when asked for.
+    pub probabilities: Option<PathBuf>,
     /// Three mid-slices with the labels overlaid.
     pub qc: PathBuf,
     /// Seconds of reading, preprocessing, inference and writing (0 when `reused`).
     pub seconds: f64,
-    /// The segmentation was already there from an earlier run and was only measured.
+    /// The outputs were already there from an earlier run and were only measured.
     pub reused: bool,
     pub organs: Vec<OrganVolume>,
 }
@@ -43,68 +59,160 @@ pub fn segmentation_path(out: &Path, scan: &Path) -> PathBuf {
     out.join(format!("{}_seg.nii.gz", scan_stem(scan)))
 }
 
+/// Where the class probabilities of `scan` go in `out`.
+pub fn probabilities_path(out: &Path, scan: &Path) -> PathBuf {
+    out.join(format!("{}_prob.nii.gz", scan_stem(scan)))
+}
+
 /// Where the quality-control picture of `scan` goes in `out`.
 pub fn qc_path(out: &Path, scan: &Path) -> PathBuf {
     out.join(format!("{}_qc.png", scan_stem(scan)))
 }
 
-/// The labels `model` predicts for `scan`, on the scan's own grid (`volume`: the scan as read).
-pub fn predict_scan<B: Backend>(
-    model: &Unetr<B>,
-    source: &ModelSource,
-    window: &SlidingWindow,
-    scan: &Volume,
-    device: &B::Device,
-) -> Result<Array3<u8>> {
-    let mut pipeline = Pipeline::finetune_images(&source.run.transforms);
-    let pre = pipeline.preprocess(pipeline.load(&scan.path, None)?)?;
-    let image = pre.get("image")?;
-    let scores = window.infer(image.data.view().insert_axis(Axis(0)), |w| {
-        Ok(tensor_to_array(model.forward(array_to_tensor(&w, device))))
-    })?;
-    let labels = argmax_channels(scores.index_axis(Axis(0), 0).into_dyn())
-        .into_dimensionality::<Ix3>()
-        .expect("3-D scores give a 3-D label map");
-    let shape = scan.data.dim();
-    labels_to_grid(
-        labels.view(),
-        &image.affine,
-        [shape.0, shape.1, shape.2],
-        &scan.affine,
-    )
+/// A scan read, and prepared for the model unless its outputs are all in `out` already.
+pub struct PreparedScan {
+    pub volume: Volume,
+    pub header: HeaderInfo,
+    /// The preprocessed image `(1, X', Y', Z')`; `None` when the outputs exist.
+    pub image: Option<MetaImage>,
+    /// Seconds spent reading and preprocessing.
+    pub seconds: f64,
 }
 
-/// Segments `scan` into `out` (or, when its segmentation is already there, reads it back) and
-/// measures every organ on the scan.
-pub fn segment_scan<B: Backend>(
+/// Reads `scan` and applies the run's validation transforms to it (unless `out` holds all the
+/// outputs `options` asks for).
+pub fn prepare_scan(
+    source: &ModelSource,
+    scan: &Path,
+    out: &Path,
+    options: SegmentOptions,
+) -> Result<PreparedScan> {
+    let t = Instant::now();
+    let (volume, header) = load_volume_with_header(scan)?;
+    let done = segmentation_path(out, scan).is_file()
+        && (!options.probabilities || probabilities_path(out, scan).is_file());
+    let image = if done {
+        None
+    } else {
+        let mut pipeline = Pipeline::finetune_images(&source.run.transforms);
+        Some(
+            pipeline
+                .preprocess(image_sample(&volume))?
+                .get("image")?
+                .clone(),
+        )
+    };
+    Ok(PreparedScan {
+        volume,
+        header,
+        image,
+        seconds: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// The prediction on the preprocessed grid.
+pub struct Prediction {
+    pub labels: Array3<u8>,
+    /// `(C, X', Y', Z')`, when asked for.
+    pub probabilities: Option<Array4<f32>>,
+}
+
+/// `model`'s prediction for a preprocessed `image`. Without test-time augmentation the labels
+/// are the argmax of the raw scores, exactly as validation during training takes them.
+pub fn predict_scan<B: Backend>(
+    model: &Unetr<B>,
+    window: &SlidingWindow,
+    image: &MetaImage,
+    options: SegmentOptions,
+    device: &B::Device,
+) -> Result<Prediction> {
+    let input = image.data.view().insert_axis(Axis(0));
+    let forward = |w| Ok(tensor_to_array(model.forward(array_to_tensor(&w, device))));
+    let argmax = |scores: &Array4<f32>| {
+        argmax_channels(scores.view().into_dyn())
+            .into_dimensionality::<Ix3>()
+            .expect("3-D scores give a 3-D label map")
+    };
+    let (labels, probabilities) = match options.tta {
+        TestTimeAugmentation::None => {
+            let mut scores = window.infer(input, forward)?.index_axis_move(Axis(0), 0);
+            let labels = argmax(&scores);
+            let probabilities = options.probabilities.then(|| {
+                softmax_channels(scores.view_mut().into_dyn());
+                scores
+            });
+            (labels, probabilities)
+        }
+        tta => {
+            let probs =
+                predict_probabilities(window, input, tta, forward)?.index_axis_move(Axis(0), 0);
+            (argmax(&probs), options.probabilities.then_some(probs))
+        }
+    };
+    Ok(Prediction {
+        labels,
+        probabilities,
+    })
+}
+
+/// Predicts a prepared scan into `out` (or, when its outputs are already there, reads the label
+/// map back) and measures every organ on the scan.
+pub fn finish_scan<B: Backend>(
     model: &Unetr<B>,
     source: &ModelSource,
     window: &SlidingWindow,
-    scan: &Path,
+    prepared: PreparedScan,
     out: &Path,
+    options: SegmentOptions,
     device: &B::Device,
 ) -> Result<ScanResult> {
     let t = Instant::now();
-    let seg_path = segmentation_path(out, scan);
-    let volume = load_volume(scan)?;
-    let reused = seg_path.is_file();
-    let labels = if reused {
-        let labels = load_labels(&seg_path)?;
-        if labels.data.shape() != volume.data.shape() {
-            return Err(Error::bad_file(
-                &seg_path,
-                format!(
-                    "shape {:?} is not its scan's {:?}: delete it to segment the scan again",
-                    labels.data.shape(),
-                    volume.data.shape()
-                ),
-            ));
+    let PreparedScan {
+        volume,
+        header,
+        image,
+        seconds,
+    } = prepared;
+    let scan = volume.path.clone();
+    let seg_path = segmentation_path(out, &scan);
+    let prob_path = options
+        .probabilities
+        .then(|| probabilities_path(out, &scan));
+    let shape = volume.data.dim();
+    let shape = [shape.0, shape.1, shape.2];
+    let placement = Placement::LikeHeader(&header.raw);
+    let reused = image.is_none();
+    let labels = match image {
+        None => {
+            let labels = load_labels(&seg_path)?;
+            if labels.data.shape() != volume.data.shape() {
+                return Err(Error::bad_file(
+                    &seg_path,
+                    format!(
+                        "shape {:?} is not its scan's {:?}: delete it to segment the scan again",
+                        labels.data.shape(),
+                        volume.data.shape()
+                    ),
+                ));
+            }
+            labels.data
         }
-        labels.data
-    } else {
-        let labels = predict_scan(model, source, window, &volume, device)?;
-        write_volume(&seg_path, &labels, &volume.affine)?;
-        labels
+        Some(image) => {
+            let prediction = predict_scan(model, window, &image, options, device)?;
+            if let (Some(probs), Some(path)) = (&prediction.probabilities, &prob_path) {
+                let grid =
+                    probabilities_to_grid(probs.view(), &image.affine, shape, &volume.affine)?;
+                write_image(path, &grid, placement)?;
+            }
+            let labels = labels_to_grid(
+                prediction.labels.view(),
+                &image.affine,
+                shape,
+                &volume.affine,
+            )?;
+            write_image(&seg_path, &labels, placement)?;
+            labels
+        }
     };
     let organs = organ_volumes(
         labels.view(),
@@ -112,7 +220,7 @@ pub fn segment_scan<B: Backend>(
         &volume.affine,
         source.network.out_channels,
     );
-    let qc = qc_path(out, scan);
+    let qc = qc_path(out, &scan);
     if !qc.is_file() {
         let labels = LabelVolume {
             path: seg_path.clone(),
@@ -122,15 +230,30 @@ pub fn segment_scan<B: Backend>(
         write_views(&volume, Some(&labels), &qc)?;
     }
     Ok(ScanResult {
-        scan: scan.to_path_buf(),
+        scan,
         segmentation: seg_path,
+        probabilities: prob_path,
         qc,
         seconds: if reused {
             0.0
         } else {
-            t.elapsed().as_secs_f64()
+            seconds + t.elapsed().as_secs_f64()
         },
         reused,
         organs,
     })
+}
+
+/// [`prepare_scan`] then [`finish_scan`]: one scan, start to end.
+pub fn segment_scan<B: Backend>(
+    model: &Unetr<B>,
+    source: &ModelSource,
+    window: &SlidingWindow,
+    scan: &Path,
+    out: &Path,
+    options: SegmentOptions,
+    device: &B::Device,
+) -> Result<ScanResult> {
+    let prepared = prepare_scan(source, scan, out, options)?;
+    finish_scan(model, source, window, prepared, out, options, device)
 }

@@ -13,7 +13,7 @@ use super::finetune_config::FinetuneConfig;
 use super::seg_step::SegTrainer;
 use crate::data::VolumeDataset;
 use crate::error::{Error, Result};
-use crate::io::{read_header, write_volume};
+use crate::io::{Placement, read_header, write_image};
 use crate::metrics::{
     BestMetric, argmax_channels, dice_per_class, foreground_mean_dice, hd95_per_class,
     mean_of_running_aggregates, per_class_mean,
@@ -108,7 +108,12 @@ pub fn save_predictions(dir: &Path, val: &VolumeDataset, preds: &[Array3<u8>]) -
             .trim_end_matches(".nii")
             .trim_end_matches(".img")
             .to_string();
-        write_volume(&dir.join(format!("{stem}_pred.nii.gz")), &grid, &h.affine)?;
+        // The image's own qform, sform and codes, so the prediction overlays exactly like it.
+        write_image(
+            &dir.join(format!("{stem}_pred.nii.gz")),
+            &grid,
+            Placement::LikeHeader(&h.raw),
+        )?;
     }
     Ok(())
 }

@@ -8,12 +8,28 @@ use ndarray::{Array3, Axis};
 
 use super::meta::{MetaImage, Sample};
 use crate::error::{Error, Result};
-use crate::io::load_volume;
 use crate::io::reader::read_labels_f32;
 use crate::io::volume::{check_label_grid, check_label_values, to_3d};
+use crate::io::{Volume, load_volume};
 
 fn channel_first(a: Array3<f32>) -> ndarray::Array4<f32> {
     a.insert_axis(Axis(0))
+}
+
+/// A volume already read, as the sample `LoadImaged` would have made of its file (key `"image"`).
+pub fn image_sample(volume: &Volume) -> Sample {
+    let mut sample = Sample {
+        source: Some(volume.path.clone()),
+        ..Default::default()
+    };
+    sample.images.insert(
+        "image".into(),
+        MetaImage {
+            data: channel_first(volume.data.clone()),
+            affine: volume.affine,
+        },
+    );
+    sample
 }
 
 /// Loads `image` (and `label`) into a sample with keys `"image"` (and `"label"`). The image and the

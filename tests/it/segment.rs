@@ -109,6 +109,114 @@ pub fn segments_like_the_runs_validation(run: &Path, datalist: &Path, data_dir: 
     assert!(liver_ml.iter().all(|&ml| ml > 0.0));
 
     stored_in_another_orientation_segments_the_same_voxels(run, good, dir);
+    flips_and_probabilities_in_the_scans_own_header(run, good, &out_folder, dir);
+}
+
+/// `--tta flip --probabilities` on a scan whose qform and sform disagree (as many scanners'
+/// files do): the outputs carry both, with their codes, as the scan has them; the probability
+/// map has one channel per class summing to one, and its argmax is the label map. A rerun with
+/// other settings into the same folder is refused.
+fn flips_and_probabilities_in_the_scans_own_header(
+    run: &Path,
+    scan: &Path,
+    plain_out: &Path,
+    dir: &Path,
+) {
+    use ssl3d::io::{Placement, load_volume, read_header, read_nifti, write_image};
+    let folder = dir.join("own_header");
+    std::fs::create_dir_all(&folder).unwrap();
+    let volume = load_volume(scan).unwrap();
+    let mut header = read_header(scan).unwrap().raw;
+    header.sform_code = 2;
+    header.qform_code = 1;
+    header.quatern_x += 3.0;
+    let input = folder.join("good.nii.gz");
+    write_image(&input, &volume.data, Placement::LikeHeader(&header)).unwrap();
+    let out = dir.join("own_header_segmented");
+    let segment_with = |tta: &str| {
+        segment()
+            .arg("--model")
+            .arg(run)
+            .arg("--input")
+            .arg(&folder)
+            .arg("--out")
+            .arg(&out)
+            .args(["--tta", tta, "--probabilities", "--json"])
+            .output()
+            .unwrap()
+    };
+    let result = segment_with("flip");
+    let err = String::from_utf8_lossy(&result.stderr).to_string();
+    assert!(result.status.success(), "{err}");
+    let line: Value = serde_json::from_slice(&result.stdout).unwrap();
+    let seg_path = out.join("good_seg.nii.gz");
+    let prob_path = out.join("good_prob.nii.gz");
+    assert_eq!(line["probabilities"], prob_path.to_str().unwrap(), "{line}");
+    for path in [&seg_path, &prob_path] {
+        let h = read_header(path).unwrap().raw;
+        assert_eq!((h.qform_code, h.sform_code), (1, 2), "{}", path.display());
+        assert_eq!(
+            [
+                h.quatern_b,
+                h.quatern_c,
+                h.quatern_d,
+                h.quatern_x,
+                h.quatern_y,
+                h.quatern_z
+            ],
+            [
+                header.quatern_b,
+                header.quatern_c,
+                header.quatern_d,
+                header.quatern_x,
+                header.quatern_y,
+                header.quatern_z
+            ]
+        );
+        assert_eq!(
+            [h.srow_x, h.srow_y, h.srow_z],
+            [header.srow_x, header.srow_y, header.srow_z]
+        );
+        assert_eq!(h.pixdim[..4], header.pixdim[..4]);
+    }
+    let labels = load_labels(&seg_path).unwrap().data;
+    let image = read_nifti(&prob_path).unwrap();
+    let ssl3d::io::VoxelData::Scalar(probs) = image.data else {
+        panic!("float probabilities")
+    };
+    let (x, y, z) = labels.dim();
+    assert_eq!(probs.shape(), &[x, y, z, 14]);
+    let mut argmax_differs = 0;
+    for ((i, j, k), &label) in labels.indexed_iter() {
+        let p: Vec<f32> = (0..14).map(|c| probs[[i, j, k, c]]).collect();
+        let sum: f32 = p.iter().sum();
+        assert!((sum - 1.0).abs() < 1e-4, "({i}, {j}, {k}) sums to {sum}");
+        let best = p.iter().cloned().fold(f32::MIN, f32::max);
+        if p[label as usize] < best - 1e-6 {
+            argmax_differs += 1;
+        }
+    }
+    assert_eq!(
+        argmax_differs, 0,
+        "the label map is the probabilities' argmax"
+    );
+    // Flipping changes a few border voxels at most: the same organs, mostly the same voxels.
+    let plain = load_labels(&plain_out.join("good_seg.nii.gz"))
+        .unwrap()
+        .data;
+    let agree = plain.iter().zip(&labels).filter(|(a, b)| a == b).count();
+    assert!(
+        agree as f64 > 0.9 * labels.len() as f64,
+        "{agree} of {} voxels agree with the plain prediction",
+        labels.len()
+    );
+    assert!(labels.iter().any(|&l| l == 6), "the liver is still found");
+
+    // Into the same folder without flipping: refused, naming the setting.
+    let again = segment_with("none");
+    let err = String::from_utf8_lossy(&again.stderr).to_string();
+    assert!(!again.status.success(), "{err}");
+    assert!(err.contains("tta was \"flip\", now \"none\""), "{err}");
 }
 
 /// The same scan stored with its first two axes flipped (LPS-style storage of a RAS scan: the

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use ssl3d::cli::{DeviceArgs, run};
-use ssl3d::data::Split;
 use ssl3d::device::OnBackend;
 use ssl3d::inferers::{BlendMode, SlidingWindow, TestTimeAugmentation};
 use ssl3d::segment::{ModelSource, SegmentOptions, list_scans, segment_all};
@@ -38,7 +37,7 @@ struct Args {
     /// is the network too).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// With a datalist: which list (`test`, `validation` or `training`).
+    /// With a datalist: which list (`test`, `validation`, `training` or any other key it holds).
     #[arg(long, default_value = "test")]
     split: String,
     /// With a datalist: the folder its paths are relative to (default: the datalist's folder).
@@ -125,17 +124,7 @@ fn main() {
         window.overlap = args.overlap.unwrap_or(window.overlap);
         window.mode = args.mode.unwrap_or(window.mode);
         window.check()?;
-        let split = match args.split.as_str() {
-            "test" => Split::Test,
-            "validation" => Split::Validation,
-            "training" => Split::Training,
-            other => {
-                return Err(ssl3d::Error::InvalidArgument(format!(
-                    "--split {other}: expected test, validation or training"
-                )));
-            }
-        };
-        let scans = list_scans(&args.input, split, args.data_dir.as_deref())?;
+        let scans = list_scans(&args.input, &args.split, args.data_dir.as_deref())?;
         let job = Segmenting {
             args: &args,
             source,

@@ -81,16 +81,36 @@ pub fn load_datalist(
     data_dir: Option<&Path>,
     is_segmentation: bool,
 ) -> Result<Vec<DataItem>> {
+    load_datalist_key(file, split.key(), data_dir, is_segmentation)
+}
+
+/// [`load_datalist`] for a list under any key (MONAI's `data_list_key`), e.g. a cohort's own
+/// list beside `training` and `validation`. Outside those two, entries may be bare image paths,
+/// as Decathlon's `test` lists are.
+pub fn load_datalist_key(
+    file: &Path,
+    key: &str,
+    data_dir: Option<&Path>,
+    is_segmentation: bool,
+) -> Result<Vec<DataItem>> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
     let json: Value = serde_json::from_str(&text)
         .map_err(|e| Error::bad_file(file, format!("not valid JSON: {e}")))?;
     let obj = json
         .as_object()
         .ok_or_else(|| Error::bad_file(file, "datalist must be a JSON object"))?;
-    let key = split.key();
     let list = obj
         .get(key)
-        .ok_or_else(|| Error::bad_file(file, format!("datalist has no \"{key}\" list")))?
+        .ok_or_else(|| {
+            let keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+            Error::bad_file(
+                file,
+                format!(
+                    "datalist has no \"{key}\" list (its keys: {})",
+                    keys.join(", ")
+                ),
+            )
+        })?
         .as_array()
         .ok_or_else(|| Error::bad_file(file, format!("\"{key}\" must be a list")))?;
     let base = match data_dir {
@@ -101,7 +121,7 @@ pub fn load_datalist(
     for (i, entry) in list.iter().enumerate() {
         let entry = match entry {
             // Decathlon test lists may be bare image paths.
-            Value::String(s) if split == Split::Test => {
+            Value::String(s) if key != "training" && key != "validation" => {
                 let mut m = serde_json::Map::new();
                 m.insert("image".into(), Value::String(s.clone()));
                 m

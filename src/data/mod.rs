@@ -14,7 +14,7 @@ pub mod validate;
 
 pub use batch::{FromCollated, SegBatch, SslBatch};
 pub use cache_mode::CacheMode;
-pub use datalist::{DataItem, Split, load_datalist};
+pub use datalist::{DataItem, Split, load_datalist, load_datalist_key};
 pub use dataset::VolumeDataset;
 pub use loader::{Batch, LoaderConfig, batches_per_epoch, epoch_batches, epoch_batches_from};
 pub use validate::{check_contents, report_all, validate_items};

@@ -1,9 +1,9 @@
 //! The scans `ssl-segment` reads: one NIfTI file, every NIfTI file of a folder, or a list of a
-//! MONAI datalist (`test` by default).
+//! MONAI datalist (`test` by default, or any list it holds).
 
 use std::path::{Path, PathBuf};
 
-use crate::data::{Split, load_datalist};
+use crate::data::load_datalist_key;
 use crate::error::{Error, Result};
 
 /// Whether `path` names a NIfTI volume ssl3d reads (`.nii`, `.nii.gz`, or the header of an
@@ -19,8 +19,8 @@ pub fn is_nifti(path: &Path) -> bool {
 }
 
 /// The scans `input` names: a NIfTI file, a folder (its NIfTI files, sorted), or a datalist
-/// (`.json`; its `split` list, paths relative to `data_dir` or the list's folder).
-pub fn list_scans(input: &Path, split: Split, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
+/// (`.json`; its list under `key`, paths relative to `data_dir` or the list's folder).
+pub fn list_scans(input: &Path, key: &str, data_dir: Option<&Path>) -> Result<Vec<PathBuf>> {
     if input.is_dir() {
         let mut scans: Vec<PathBuf> = std::fs::read_dir(input)
             .map_err(|e| Error::io(input, e))?
@@ -37,7 +37,7 @@ pub fn list_scans(input: &Path, split: Split, data_dir: Option<&Path>) -> Result
         return Ok(scans);
     }
     if input.extension().is_some_and(|e| e == "json") {
-        let items = load_datalist(input, split, data_dir, false)?;
+        let items = load_datalist_key(input, key, data_dir, false)?;
         return Ok(items.into_iter().map(|i| i.image).collect());
     }
     if !input.exists() {
@@ -77,5 +77,28 @@ mod tests {
         assert_eq!(scan_stem(Path::new("a.b.NII")), "a.b");
         assert_eq!(scan_stem(Path::new("x.hdr")), "x");
         assert!(is_nifti(Path::new("x.HDR")) && !is_nifti(Path::new("x.img")));
+    }
+
+    #[test]
+    fn a_datalist_s_named_list_is_read_and_a_missing_one_names_the_keys() {
+        let dir = std::env::temp_dir().join(format!("ssl3d-scans-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let list = dir.join("cohort.json");
+        std::fs::write(
+            &list,
+            r#"{"training": [], "cohort_2026": ["scans/a.nii.gz", {"image": "scans/b.nii.gz"}]}"#,
+        )
+        .unwrap();
+        let scans = list_scans(&list, "cohort_2026", None).unwrap();
+        assert_eq!(
+            scans,
+            vec![dir.join("scans/a.nii.gz"), dir.join("scans/b.nii.gz")]
+        );
+        let err = list_scans(&list, "test", None).unwrap_err().to_string();
+        assert!(
+            err.contains("cohort.json") && err.contains("cohort_2026, training"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -9,4 +9,6 @@ pub mod pretrained;
 pub mod seeded_init;
 pub mod state_dict;
 
-pub use nets::{Unetr, UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig};
+pub use nets::{
+    DynUnet, DynUnetConfig, Unetr, UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig,
+};

@@ -20,6 +20,9 @@ pub enum Arch {
     VitAutoEnc,
     /// `UNETR`: backbone keys under `vit.`.
     Unetr,
+    /// `DynUNet`: MONAI's names as they are; its `skip_layers.…` keys are second names of the
+    /// same tensors (the recursive module that runs the blocks), ignored on import.
+    DynUnet,
 }
 
 const LINEAR_MODULES: [&str; 4] = ["linear1", "linear2", "qkv", "out_proj"];
@@ -63,6 +66,9 @@ fn rename(parts: &mut [String], to_burn: bool) -> bool {
 /// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
 /// `None` for keys ssl3d does not model (unused cross-attention).
 fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
+    if arch == Arch::DynUnet {
+        return (!key.starts_with("skip_layers.")).then(|| (key.to_string(), false));
+    }
     if is_unused_monai_key(key) {
         return None;
     }
@@ -76,6 +82,9 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
 
 /// The MONAI key for a Burn parameter path (inverse of [`monai_to_burn`]).
 fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
+    if arch == Arch::DynUnet {
+        return (path.to_string(), false);
+    }
     let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
     if arch == Arch::VitAutoEnc && parts[0] == "vit" {
         parts.remove(0);

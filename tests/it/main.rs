@@ -14,6 +14,7 @@ mod datalist;
 mod datasets;
 mod dice_ce_cpu;
 mod docs;
+mod dynunet;
 mod finetune_run;
 mod gpu_check;
 mod hd95;

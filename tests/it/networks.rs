@@ -16,7 +16,7 @@ use ssl3d::losses::{DiceCeLossConfig, contrastive_loss, l1_loss};
 use ssl3d::networks::state_dict::{Arch, export_state_dict, is_unused_monai_key, load_state_dict};
 use ssl3d::networks::{UnetrConfig, VitAutoEncConfig, VitConfig};
 
-type B = Flex;
+pub(crate) type B = Flex;
 
 fn json(rel: &str) -> Option<Value> {
     let dir = common::reference_dir()?;
@@ -25,7 +25,7 @@ fn json(rel: &str) -> Option<Value> {
 
 /// gen_vectors.py: `f32(1 + 0.1·sin(0.1(j+1) + h))` for LayerNorm weights, else `f32(0.05·sin(...))`,
 /// `h = (Σ utf8 bytes of key mod 1000) / 100`, j the C-order index in MONAI's layout.
-fn formula_weight(key: &str, shape: &[usize]) -> TensorData {
+pub(crate) fn formula_weight(key: &str, shape: &[usize]) -> TensorData {
     let h = (key.bytes().map(|b| b as u64).sum::<u64>() % 1000) as f64 / 100.0;
     let parts: Vec<&str> = key.split('.').collect();
     let is_norm_w = key.ends_with(".weight")
@@ -49,7 +49,7 @@ fn formula_state_dict(keys: &Value) -> BTreeMap<String, TensorData> {
 }
 
 /// `f32(sin(freq·j + phase))` over the C-order index of `shape`.
-fn formula_input(shape: [usize; 5], phase: f64, freq: f64) -> Tensor<B, 5> {
+pub(crate) fn formula_input(shape: [usize; 5], phase: f64, freq: f64) -> Tensor<B, 5> {
     let n: usize = shape.iter().product();
     let v: Vec<f32> = (0..n)
         .map(|j| (freq * j as f64 + phase).sin() as f32)
@@ -57,7 +57,7 @@ fn formula_input(shape: [usize; 5], phase: f64, freq: f64) -> Tensor<B, 5> {
     Tensor::from_data(TensorData::new(v, shape), &Default::default())
 }
 
-fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
+pub(crate) fn values<const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
     t.into_data()
         .to_vec::<f32>()
         .unwrap()
@@ -340,6 +340,7 @@ fn full_size_models_have_monais_keys_shapes_and_counts() {
                     m.num_params(),
                 )
             }
+            Arch::DynUnet => unreachable!("the shared reference set lists ViT networks only"),
         };
         assert_eq!(got, want, "{name}: keys and shapes");
         assert_eq!(
@@ -596,7 +597,7 @@ fn full_formula(v: &Value, name: &str) -> BTreeMap<String, TensorData> {
         .collect()
 }
 
-fn check_full_summary(got: &[f64], s: &Value, what: &str) {
+pub(crate) fn check_full_summary(got: &[f64], s: &Value, what: &str) {
     assert_eq!(
         got.len() as u64,
         common::usizes(&s["shape"]).iter().product::<usize>() as u64,

@@ -1,9 +1,12 @@
-//! Networks: the ViT backbone, the SSL `ViTAutoEnc` and the segmentation `UNETR`.
+//! Networks: the ViT backbone, the SSL `ViTAutoEnc`, the segmentation `UNETR` and the CNN
+//! baseline `DynUNet`.
 
+pub mod dynunet;
 pub mod unetr;
 pub mod vit;
 pub mod vitautoenc;
 
+pub use dynunet::{DynUnet, DynUnetConfig};
 pub use unetr::{Unetr, UnetrConfig};
 pub use vit::{Vit, VitConfig};
 pub use vitautoenc::{VitAutoEnc, VitAutoEncConfig};

@@ -10,5 +10,6 @@ pub mod seeded_init;
 pub mod state_dict;
 
 pub use nets::{
-    DynUnet, DynUnetConfig, Unetr, UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig,
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, Unetr, UnetrConfig, Vit, VitAutoEnc,
+    VitAutoEncConfig, VitConfig,
 };

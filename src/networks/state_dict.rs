@@ -23,6 +23,65 @@ pub enum Arch {
     /// `DynUNet`: MONAI's names as they are; its `skip_layers.…` keys are second names of the
     /// same tensors (the recursive module that runs the blocks), ignored on import.
     DynUnet,
+    /// `SegResNet`: MONAI's names, `convInit` as `conv_init` and its `Sequential` positions as
+    /// named fields
+    /// (`down_layers.i.0` ↔ `pre_conv`, `down_layers.i.k` ↔ `blocks.{k−1}`, `up_samples.i.0` ↔
+    /// `conv`, `conv_final.0`/`.2` ↔ `norm`/`conv`).
+    SegResNet,
+}
+
+/// SegResNet's MONAI key → ssl3d's parameter path, or back (`to_burn` false).
+fn segresnet_rename(key: &str, to_burn: bool) -> String {
+    let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
+    match (parts[0].as_str(), to_burn) {
+        ("convInit", true) => parts[0] = "conv_init".into(),
+        ("conv_init", false) => parts[0] = "convInit".into(),
+        ("down_layers", true) if parts.len() > 3 => {
+            let k: usize = parts[2].parse().unwrap_or(usize::MAX);
+            match k {
+                0 => parts[2] = "pre_conv".into(),
+                usize::MAX => {}
+                k => {
+                    parts[2] = format!("{}", k - 1);
+                    parts.insert(2, "blocks".into());
+                }
+            }
+        }
+        ("down_layers", false) if parts.len() > 3 => {
+            if parts[2] == "pre_conv" {
+                parts[2] = "0".into();
+            } else if parts[2] == "blocks" {
+                let k: usize = parts[3].parse().unwrap_or(0);
+                parts.remove(2);
+                parts[2] = format!("{}", k + 1);
+            }
+        }
+        ("up_samples", _) if parts.len() > 2 => {
+            let (from, to) = if to_burn {
+                ("0", "conv")
+            } else {
+                ("conv", "0")
+            };
+            if parts[2] == from {
+                parts[2] = to.into();
+            }
+        }
+        ("conv_final", _) if parts.len() > 1 => {
+            for (monai, burn) in [("0", "norm"), ("2", "conv")] {
+                let (from, to) = if to_burn {
+                    (monai, burn)
+                } else {
+                    (burn, monai)
+                };
+                if parts[1] == from {
+                    parts[1] = to.into();
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+    parts.join(".")
 }
 
 const LINEAR_MODULES: [&str; 4] = ["linear1", "linear2", "qkv", "out_proj"];
@@ -69,6 +128,9 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
     if arch == Arch::DynUnet {
         return (!key.starts_with("skip_layers.")).then(|| (key.to_string(), false));
     }
+    if arch == Arch::SegResNet {
+        return Some((segresnet_rename(key, true), false));
+    }
     if is_unused_monai_key(key) {
         return None;
     }
@@ -84,6 +146,9 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
 fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
     if arch == Arch::DynUnet {
         return (path.to_string(), false);
+    }
+    if arch == Arch::SegResNet {
+        return (segresnet_rename(path, false), false);
     }
     let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
     if arch == Arch::VitAutoEnc && parts[0] == "vit" {

@@ -14,7 +14,9 @@ use ssl3d::networks::DynUnetConfig;
 use ssl3d::networks::state_dict::{Arch, load_state_dict};
 
 use crate::common;
-use crate::networks::{B, check_full_summary, formula_input, formula_weight, values};
+use crate::networks::{
+    B, assert_monai_keys, check_full_summary, formula_input, formula_weight, values,
+};
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("../fixtures/monai_dynunet.json")).unwrap()
@@ -59,25 +61,8 @@ fn against_monai(name: &str) {
     let cfg = config(&e["args"]);
     cfg.check(None).unwrap();
     let mut net = cfg.init::<B>(&Default::default());
-    assert_eq!(
-        net.num_params() as u64,
-        e["parameters"].as_u64().unwrap(),
-        "{name}: parameters"
-    );
     // MONAI's keys, shapes and skip-layer second names.
-    let want: BTreeMap<String, Vec<usize>> = e["state_dict_keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, s)| (k.clone(), common::usizes(s)))
-        .collect();
-    let ours: BTreeMap<String, Vec<usize>> = net
-        .monai_state_dict()
-        .unwrap()
-        .into_iter()
-        .map(|(k, d)| (k, d.shape.to_vec()))
-        .collect();
-    assert_eq!(ours, want, "{name}: state-dict keys and shapes");
+    let want = assert_monai_keys(e, &net.monai_state_dict().unwrap(), net.num_params(), name);
     // Formula weights under MONAI's own names (the second names are ignored on import).
     let tensors: BTreeMap<_, _> = want
         .iter()

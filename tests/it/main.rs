@@ -29,6 +29,7 @@ mod predictions_grid;
 mod pretrain_run;
 mod segment;
 mod segment_monai;
+mod segresnet;
 mod spacing_ties;
 mod ssl_learning;
 mod synthetic;

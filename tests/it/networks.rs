@@ -340,7 +340,9 @@ fn full_size_models_have_monais_keys_shapes_and_counts() {
                     m.num_params(),
                 )
             }
-            Arch::DynUnet => unreachable!("the shared reference set lists ViT networks only"),
+            Arch::DynUnet | Arch::SegResNet => {
+                unreachable!("the shared reference set lists ViT networks only")
+            }
         };
         assert_eq!(got, want, "{name}: keys and shapes");
         assert_eq!(
@@ -595,6 +597,33 @@ fn full_formula(v: &Value, name: &str) -> BTreeMap<String, TensorData> {
             (k, d)
         })
         .collect()
+}
+
+/// A fixture entry's `state_dict_keys` (MONAI key → shape) equal `ours`, and its `parameters`
+/// equal `params`; returns the keys and shapes.
+pub(crate) fn assert_monai_keys(
+    e: &Value,
+    ours: &BTreeMap<String, TensorData>,
+    params: usize,
+    name: &str,
+) -> BTreeMap<String, Vec<usize>> {
+    assert_eq!(
+        params as u64,
+        e["parameters"].as_u64().unwrap(),
+        "{name}: parameters"
+    );
+    let want: BTreeMap<String, Vec<usize>> = e["state_dict_keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, s)| (k.clone(), common::usizes(s)))
+        .collect();
+    let ours: BTreeMap<String, Vec<usize>> = ours
+        .iter()
+        .map(|(k, d)| (k.clone(), d.shape.to_vec()))
+        .collect();
+    assert_eq!(ours, want, "{name}: state-dict keys and shapes");
+    want
 }
 
 pub(crate) fn check_full_summary(got: &[f64], s: &Value, what: &str) {

@@ -22,9 +22,21 @@ pub struct Convolution<B: Backend> {
 impl<B: Backend> Convolution<B> {
     /// Stride 1, "same" padding `(k − 1)/2`, no bias unless asked.
     pub fn new(channels: [usize; 2], kernel: usize, bias: bool, device: &B::Device) -> Self {
+        Self::strided(channels, kernel, 1, bias, device)
+    }
+
+    /// Any stride, with the padding of MONAI's `Convolution` (`(k − 1)/2`, whatever the stride).
+    pub fn strided(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        bias: bool,
+        device: &B::Device,
+    ) -> Self {
         let pad = (kernel - 1) / 2;
         Convolution {
             conv: Conv3dConfig::new(channels, [kernel; 3])
+                .with_stride([stride; 3])
                 .with_padding(PaddingConfig3d::Explicit(pad, pad, pad))
                 .with_bias(bias)
                 .init(device),

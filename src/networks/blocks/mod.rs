@@ -5,6 +5,7 @@ pub mod dynunet_block;
 pub mod dynunet_conv_block;
 pub mod mlp;
 pub mod patch_embedding;
+pub mod segresnet_block;
 pub mod selfattention;
 pub mod token_linear;
 pub mod transformerblock;

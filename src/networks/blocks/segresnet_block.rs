@@ -1,0 +1,104 @@
+//! The pieces of MONAI's SegResNet (`monai.networks.blocks.segresnet_block`): group norm with a
+//! learned scale and shift, the pre-activation `ResBlock` (norm → ReLU → conv, twice, plus the
+//! input) and the parameter-free trilinear ×2 up-sampling (`UpSample(mode="nontrainable")`,
+//! `align_corners=False`). Keys match MONAI's (`norm1.weight`, `conv1.conv.weight`, ...).
+
+use burn::module::{Module, Param};
+use burn::tensor::Tensor;
+use burn::tensor::activation::relu;
+use burn::tensor::backend::Backend;
+
+use super::dynunet_block::Convolution;
+
+/// PyTorch's `GroupNorm` epsilon.
+const EPS: f64 = 1e-5;
+
+/// `GroupNorm(num_groups, channels, affine=True)`: each sample's channels in `groups` groups,
+/// each group to zero mean and unit (biased) variance over its channels and voxels, then a
+/// per-channel scale and shift.
+#[derive(Module, Debug)]
+pub struct AffineGroupNorm<B: Backend> {
+    pub weight: Param<Tensor<B, 1>>,
+    pub bias: Param<Tensor<B, 1>>,
+    pub groups: usize,
+}
+
+impl<B: Backend> AffineGroupNorm<B> {
+    pub fn new(groups: usize, channels: usize, device: &B::Device) -> Self {
+        AffineGroupNorm {
+            weight: Param::from_tensor(Tensor::ones([channels], device)),
+            bias: Param::from_tensor(Tensor::zeros([channels], device)),
+            groups,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        let dims = x.dims();
+        let [b, c, ..] = dims;
+        let per_group = x.shape().num_elements() / (b * self.groups);
+        let grouped = x.reshape([b, self.groups, per_group]);
+        let centred = grouped.clone() - grouped.mean_dim(2);
+        let var = centred.clone().powi_scalar(2).mean_dim(2);
+        let normed = (centred / (var + EPS).sqrt()).reshape(dims);
+        normed * self.weight.val().reshape([1, c, 1, 1, 1])
+            + self.bias.val().reshape([1, c, 1, 1, 1])
+    }
+}
+
+/// `ResBlock`: `x + conv2(relu(norm2(conv1(relu(norm1(x))))))`, 3³ convolutions without bias.
+#[derive(Module, Debug)]
+pub struct SegResBlock<B: Backend> {
+    pub norm1: AffineGroupNorm<B>,
+    pub norm2: AffineGroupNorm<B>,
+    pub conv1: Convolution<B>,
+    pub conv2: Convolution<B>,
+}
+
+impl<B: Backend> SegResBlock<B> {
+    pub fn new(channels: usize, groups: usize, device: &B::Device) -> Self {
+        SegResBlock {
+            norm1: AffineGroupNorm::new(groups, channels, device),
+            norm2: AffineGroupNorm::new(groups, channels, device),
+            conv1: Convolution::new([channels, channels], 3, false, device),
+            conv2: Convolution::new([channels, channels], 3, false, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        let out = self.conv1.forward(relu(self.norm1.forward(x.clone())));
+        let out = self.conv2.forward(relu(self.norm2.forward(out)));
+        out + x
+    }
+}
+
+/// Trilinear ×2 up-sampling with `align_corners=False`: along each axis, output `2i` is
+/// `0.75·x[i] + 0.25·x[i−1]` and `2i+1` is `0.75·x[i] + 0.25·x[i+1]`, edges clamped.
+pub fn upsample_trilinear_2x<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
+    (2..5).fold(x, upsample_linear_2x)
+}
+
+fn upsample_linear_2x<B: Backend>(x: Tensor<B, 5>, dim: usize) -> Tensor<B, 5> {
+    let n = x.dims()[dim];
+    let (prev, next) = if n > 1 {
+        (
+            Tensor::cat(
+                vec![x.clone().narrow(dim, 0, 1), x.clone().narrow(dim, 0, n - 1)],
+                dim,
+            ),
+            Tensor::cat(
+                vec![
+                    x.clone().narrow(dim, 1, n - 1),
+                    x.clone().narrow(dim, n - 1, 1),
+                ],
+                dim,
+            ),
+        )
+    } else {
+        (x.clone(), x.clone())
+    };
+    let even = x.clone() * 0.75 + prev * 0.25;
+    let odd = x * 0.75 + next * 0.25;
+    let mut dims = even.dims();
+    dims[dim] *= 2;
+    Tensor::stack::<6>(vec![even, odd], dim + 1).reshape(dims)
+}

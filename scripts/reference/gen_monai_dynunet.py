@@ -18,13 +18,16 @@ each `skip_layers.…` key to the own name it shares its tensor with.
 Per network: its DynUNet arguments, the state-dict keys and shapes, the parameter count, the
 input's shape and formula, and summaries (sum, |sum|, sum of squares, min, max, 9 samples at fixed
 flat indices, plus 64 evenly spaced samples) of the eval-mode output and, with deep supervision, of
-the training-mode output (B, 1 + deep_supr_num, C, X, Y, Z).
+the training-mode output (B, 1 + deep_supr_num, C, X, Y, Z) and MONAI's
+DeepSupervisionLoss(DiceCELoss(to_onehot_y=True, softmax=True)) on its unbound levels in each weight
+mode (`deep_supervision_loss`; the labels' formula is stored beside the values).
 """
 import json, os, sys
 
 import monai
 import numpy as np
 import torch
+from monai.losses import DeepSupervisionLoss, DiceCELoss
 from monai.networks.nets import DynUNet
 
 torch.set_num_threads(2)
@@ -56,6 +59,19 @@ def entry(args, input_shape, phase=0.3, freq=0.013):
         y = model(x)
         out["train_out"] = summary(y)
         out["train_out"]["shape"] = list(y.shape)
+        # DeepSupervisionLoss(DiceCELoss) over the unbound levels, as MONAI's DynUNet tutorials
+        # call it, against labels clip(floor((sin(freq*j + phase) + 1) * scale), 0, C - 1).
+        c = args["out_channels"]
+        spec = {"scale": 1.5, "phase": 0.2, "freq": 0.05, "clip": [0, c - 1]}
+        shape = (input_shape[0], 1, *input_shape[2:])
+        j = np.arange(int(np.prod(shape)), dtype=np.float64)
+        label = torch.tensor(np.clip(np.floor((np.sin(spec["freq"] * j + spec["phase"]) + 1) * spec["scale"]),
+                                     0, c - 1).astype(np.float32).reshape(shape))
+        levels = torch.unbind(y, dim=1)
+        dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
+        out["deep_supervision_loss"] = {"label": spec, **{
+            mode: DeepSupervisionLoss(dice_ce, weight_mode=mode)(list(levels), label).item()
+            for mode in ("exp", "same", "two")}}
     return out
 
 

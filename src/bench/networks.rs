@@ -1,4 +1,4 @@
-//! The full-size tutorial networks at 96³ on any backend: forward, forward + backward and one
+//! The full-size tutorial networks (and the CNN baselines) at 96³ on any backend: forward, forward + backward and one
 //! training step with the tutorials' losses and optimisers (what `ssl-bench` prints;
 //! `scripts/bench/monai_networks.py` times the same in PyTorch + MONAI).
 
@@ -12,7 +12,7 @@ use crate::kernels::conv::uses_fast_backward;
 use crate::kernels::fused_adam::{FusedAdam, FusedAdamW};
 use crate::losses::DiceCeLossConfig;
 use crate::networks::blocks::dynunet_block::{Convolution, TransposedConvolution};
-use crate::networks::{UnetrConfig, VitAutoEnc, VitAutoEncConfig};
+use crate::networks::{DynUnetConfig, SegResNetConfig, UnetrConfig, VitAutoEnc, VitAutoEncConfig};
 use crate::train::ssl_step::ssl_losses;
 
 /// What to time.
@@ -31,6 +31,12 @@ pub enum Subject {
     TransposedConv,
     /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³).
     DiceCe,
+    /// MONAI's DynUNet as nnU-Net plans it for the crop (14 classes, plain blocks, no deep
+    /// supervision): step = DiceCE, AdamW, as UNETR's.
+    DynUnet,
+    /// MONAI's SegResNet (16 filters, blocks 1, 2, 2, 4 / 1, 1, 1, 14 classes): step = DiceCE,
+    /// AdamW, as UNETR's.
+    SegResNet,
 }
 
 /// Median seconds of each measured phase (`None` where a subject has no such phase).
@@ -69,6 +75,21 @@ pub fn time_network<B: AutodiffBackend>(
         burn_forward_backward: None,
         own_backward: false,
     };
+    // The three segmentation networks share one timing; only their types differ.
+    macro_rules! time_segmentation {
+        ($model:expr) => {
+            time_segmentation(
+                &mut times,
+                repeat,
+                $model,
+                |m, x| m.forward(x),
+                |m, x| m.forward(x),
+                x,
+                labels,
+                sync,
+            )
+        };
+    }
     match subject {
         Subject::VitAutoEnc => {
             let mut cfg = VitAutoEncConfig::tutorial();
@@ -97,24 +118,16 @@ pub fn time_network<B: AutodiffBackend>(
         Subject::Unetr => {
             let mut cfg = UnetrConfig::tutorial();
             cfg.vit.img_size = [size; 3];
-            let mut model = cfg.init::<B>(device);
-            let mut optim = FusedAdamW::new(1e-8, 1e-5).init();
-            let inference = model.valid();
-            times.forward = time_steady(repeat, || {
-                let _ = inference.forward(x().inner()).sum().into_data();
-            });
-            let loss_fn = DiceCeLossConfig::tutorial();
-            times.forward_backward = time_steady(repeat, || {
-                let l = loss_fn.forward(model.forward(x()), labels());
-                drop(l.clone().backward());
-                sync(l);
-            });
-            times.step = Some(time_steady(repeat, || {
-                let l = loss_fn.forward(model.forward(x()), labels());
-                let grads = GradientsParams::from_grads(l.clone().backward(), &model);
-                model = optim.step(1e-4, model.clone(), grads);
-                sync(l);
-            }));
+            let model = cfg.init::<B>(device);
+            time_segmentation!(model);
+        }
+        Subject::DynUnet => {
+            let model = DynUnetConfig::nnunet_plan([size; 3], 14).init::<B>(device);
+            time_segmentation!(model);
+        }
+        Subject::SegResNet => {
+            let model = SegResNetConfig::new().init::<B>(device);
+            time_segmentation!(model);
         }
         Subject::DiceCe => {
             let logits = Tensor::<B, 5>::random(
@@ -163,6 +176,41 @@ pub fn time_network<B: AutodiffBackend>(
         }
     }
     times
+}
+
+/// Times a segmentation network: forward (no autodiff), forward + backward through DiceCE, and
+/// one training step with the tutorial's AdamW (lr 1e-4, weight decay 1e-5).
+#[allow(clippy::too_many_arguments)]
+fn time_segmentation<B: AutodiffBackend, M: AutodiffModule<B>>(
+    times: &mut Times,
+    repeat: usize,
+    mut model: M,
+    forward: impl Fn(&M, Tensor<B, 5>) -> Tensor<B, 5>,
+    forward_inference: impl Fn(
+        &M::InnerModule,
+        Tensor<B::InnerBackend, 5>,
+    ) -> Tensor<B::InnerBackend, 5>,
+    x: impl Fn() -> Tensor<B, 5>,
+    labels: impl Fn() -> Tensor<B, 5>,
+    sync: impl Fn(Tensor<B, 1>),
+) {
+    let mut optim = FusedAdamW::new(1e-8, 1e-5).init();
+    let inference = model.valid();
+    times.forward = time_steady(repeat, || {
+        let _ = forward_inference(&inference, x().inner()).sum().into_data();
+    });
+    let loss_fn = DiceCeLossConfig::tutorial();
+    times.forward_backward = time_steady(repeat, || {
+        let l = loss_fn.forward(forward(&model, x()), labels());
+        drop(l.clone().backward());
+        sync(l);
+    });
+    times.step = Some(time_steady(repeat, || {
+        let l = loss_fn.forward(forward(&model, x()), labels());
+        let grads = GradientsParams::from_grads(l.clone().backward(), &model);
+        model = optim.step(1e-4, model.clone(), grads);
+        sync(l);
+    }));
 }
 
 /// Times one layer on one random input of `shape` (the same for every repetition, so the timings

@@ -37,6 +37,11 @@ enum Model {
     /// The fine-tuning loss alone (DiceCE with softmax and one-hot labels, 14 classes at 96³):
     /// forward, and forward + backward to the logits.
     DiceCe,
+    /// MONAI's DynUNet as nnU-Net plans it for --size³ crops (14 classes): step = DiceCE, AdamW.
+    Dynunet,
+    /// MONAI's SegResNet (16 filters, blocks 1, 2, 2, 4 / 1, 1, 1; 14 classes): step = DiceCE,
+    /// AdamW.
+    Segresnet,
     /// Not a timing: tiny ViTAutoEnc and UNETR on --device against the CPU (same weights and
     /// inputs): outputs, losses and every gradient norm, as JSON. On `cpu` the device side runs
     /// Burn's generic ops, the code path CUDA takes.
@@ -93,6 +98,8 @@ impl OnBackend for &Args {
             Model::Conv => Subject::Conv,
             Model::TransposedConv => Subject::TransposedConv,
             Model::DiceCe => Subject::DiceCe,
+            Model::Dynunet => Subject::DynUnet,
+            Model::Segresnet => Subject::SegResNet,
             Model::Parity => {
                 let report = device_parity::<B>(device, &self.device.device.to_string())?;
                 println!(

@@ -1,10 +1,13 @@
-//! Losses: the SSL objective (L1 + contrastive) and the fine-tuning DiceCE, equal to MONAI's on the
+//! Losses: the SSL objective (L1 + contrastive), the fine-tuning DiceCE and its deep-supervision
+//! sum for DynUNet, equal to MONAI's on the
 //! reference vectors (docs/MONAI_COMPAT.md, "Pretraining step" and "Loss, optimiser and metric").
 
 pub mod contrastive;
+pub mod deep_supervision;
 pub mod dice;
 pub mod l1;
 
 pub use contrastive::contrastive_loss;
+pub use deep_supervision::{DeepSupervisionWeights, deep_supervision_loss};
 pub use dice::{DiceCeLossConfig, DiceLossConfig, Reduction, cross_entropy, one_hot_labels};
 pub use l1::{l1_loss, ssl_total_loss};

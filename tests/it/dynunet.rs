@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use burn::module::Module;
+use burn::tensor::{Tensor, TensorData};
 use serde_json::Value;
+use ssl3d::losses::{DeepSupervisionWeights, DiceCeLossConfig, deep_supervision_loss};
 use ssl3d::networks::DynUnetConfig;
 use ssl3d::networks::state_dict::{Arch, load_state_dict};
 
@@ -97,7 +99,8 @@ fn against_monai(name: &str) {
     if let Some(train) = e.get("train_out") {
         let out = net.forward_supervised(x);
         assert_eq!(out.dims().to_vec(), common::usizes(&train["shape"]));
-        check_full_summary(&values(out), train, &format!("{name} training"));
+        check_full_summary(&values(out.clone()), train, &format!("{name} training"));
+        deep_supervision_loss_as_monai(out, &e["deep_supervision_loss"], &shape, name);
     }
 }
 
@@ -166,4 +169,39 @@ fn settings_monai_refuses_are_refused_with_their_reason() {
     refused(&c, None, "negative");
     let c = ok.with_filters(vec![8, 16]);
     refused(&c, None, "filters (2)");
+}
+
+/// MONAI's `DeepSupervisionLoss(DiceCELoss)` on the stacked levels, in each weight mode.
+fn deep_supervision_loss_as_monai(stacked: Tensor<B, 6>, ds: &Value, shape: &[usize], name: &str) {
+    let spec = &ds["label"];
+    let f = |k: &str| spec[k].as_f64().unwrap();
+    let clip = common::usizes(&spec["clip"]);
+    let dims = [shape[0], 1, shape[2], shape[3], shape[4]];
+    let n: usize = dims.iter().product();
+    let labels: Vec<f32> = (0..n)
+        .map(|j| {
+            (((f("freq") * j as f64 + f("phase")).sin() + 1.0) * f("scale"))
+                .floor()
+                .clamp(clip[0] as f64, clip[1] as f64) as f32
+        })
+        .collect();
+    let labels = Tensor::<B, 5>::from_data(TensorData::new(labels, dims), &Default::default());
+    for (mode, key) in [
+        (DeepSupervisionWeights::Exp, "exp"),
+        (DeepSupervisionWeights::Same, "same"),
+        (DeepSupervisionWeights::Two, "two"),
+    ] {
+        let got = deep_supervision_loss(
+            &DiceCeLossConfig::tutorial(),
+            mode,
+            stacked.clone(),
+            labels.clone(),
+        )
+        .into_scalar() as f64;
+        let want = ds[key].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-5 * want.abs(),
+            "{name}: deep supervision ({key}) {got} vs MONAI {want}"
+        );
+    }
 }

@@ -12,7 +12,7 @@ use burn::tensor::backend::Backend;
 use serde::Serialize;
 
 use super::device_parity::{floats, smooth_volume};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::kernels::{is_cpu_backend, with_generic_ops};
 use crate::networks::native::{NativeConfig, load_native, native_config};
 
@@ -64,6 +64,12 @@ pub fn checkpoint_parity<B: Backend>(
                 ))
             })?;
             ("vitautoenc", a, b)
+        }
+        NativeConfig::DynUnet(_) | NativeConfig::SegResNet(_) => {
+            return Err(Error::bad_file(
+                weights,
+                "checkpoint-parity compares ViTAutoEnc and UNETR checkpoints; this is a CNN's",
+            ));
         }
     };
     let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));

@@ -6,8 +6,9 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use ssl3d::cli::{RunArgs, run};
 use ssl3d::device::OnBackend;
+use ssl3d::networks::NetworkKind;
 use ssl3d::report::FinetuneReport;
-use ssl3d::train::{FinetuneConfig, RunSpec, finetune, starting_unetr};
+use ssl3d::train::{FinetuneConfig, RunSpec, finetune_network};
 
 /// Fine-tune a UNETR for 13-organ abdominal segmentation (BTCV) from a pretrained ViT backbone or
 /// from random initialisation, and report Dice and HD95 per organ.
@@ -38,6 +39,11 @@ struct Args {
     /// Print the effective configuration (defaults, --config, --set, --seed) as JSON and exit.
     #[arg(long)]
     print_config: bool,
+    /// The network to fine-tune (the config's `network`): the tutorial's `unetr`, or the CNN
+    /// baselines `dynunet` (nnU-Net's plan for the crop unless the config's `dynunet` says
+    /// otherwise) and `segresnet`, which train from --random-init.
+    #[arg(long, value_enum)]
+    network: Option<NetworkKind>,
 }
 
 // Large buffers are allocated and freed every item and layer: mimalloc, told in `main` to keep
@@ -54,13 +60,10 @@ struct Finetuning<'a> {
 impl OnBackend for &Finetuning<'_> {
     type Output = FinetuneReport;
     fn run<B: AutodiffBackend>(self, device: &B::Device) -> ssl3d::Result<FinetuneReport> {
-        let (cfg, pretrained) = (&self.cfg, self.args.pretrained.as_deref());
-        let (model, init) = starting_unetr::<B>(&cfg.model, cfg.seed, pretrained, device)?;
-        finetune::<B>(
-            cfg,
+        finetune_network::<B>(
+            &self.cfg,
             &self.spec,
-            &init,
-            model,
+            self.args.pretrained.as_deref(),
             self.args.save_predictions,
             device,
         )
@@ -76,7 +79,13 @@ fn main() {
             cfg,
             spec,
         };
-        let Some(job) = args.run.job(args.print_config, true, make)? else {
+        let mut run_args = args.run.clone();
+        if let Some(network) = args.network {
+            run_args
+                .overrides
+                .push(format!("network=\"{}\"", network.name()));
+        }
+        let Some(job) = run_args.job(args.print_config, true, make)? else {
             return Ok(());
         };
         let report = args.run.device.run(&job)?;

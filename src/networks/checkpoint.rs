@@ -66,8 +66,20 @@ pub fn save_best_model<B: Backend, M: Module<B> + ModuleSnapshot<B>, C: Config>(
     name: &str,
 ) -> Result<()> {
     let tensors = export_state_dict(&model, arch)?;
+    save_best_model_tensors(model, config, &tensors, dir, name)
+}
+
+/// [`save_best_model`] with the MONAI-named tensors already made (DynUNet's include MONAI's
+/// second names, which [`export_state_dict`] alone does not write).
+pub fn save_best_model_tensors<B: Backend, M: Module<B>, C: Config>(
+    model: M,
+    config: &C,
+    tensors: &BTreeMap<String, TensorData>,
+    dir: &Path,
+    name: &str,
+) -> Result<()> {
     save_native(model, config, dir, name)?;
-    write_safetensors(&dir.join(format!("{name}.safetensors")), &tensors)
+    write_safetensors(&dir.join(format!("{name}.safetensors")), tensors)
 }
 
 /// Writes MONAI-named tensors as safetensors (atomically), loadable with

@@ -7,9 +7,11 @@ pub mod native;
 pub mod nets;
 pub mod pretrained;
 pub mod seeded_init;
+pub mod segmentation_model;
 pub mod state_dict;
 
 pub use nets::{
     DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, Unetr, UnetrConfig, Vit, VitAutoEnc,
     VitAutoEncConfig, VitConfig,
 };
+pub use segmentation_model::{NetworkKind, SegNetworkConfig, SegmentationModel};

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use burn::tensor::backend::Backend;
 
-use super::{UnetrConfig, VitAutoEncConfig};
+use super::{DynUnetConfig, SegResNetConfig, UnetrConfig, VitAutoEncConfig};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 
@@ -107,6 +107,8 @@ pub fn load_config<C: Config>(path: &Path) -> Result<C> {
 pub enum NativeConfig {
     VitAutoEnc(VitAutoEncConfig),
     Unetr(UnetrConfig),
+    DynUnet(DynUnetConfig),
+    SegResNet(SegResNetConfig),
 }
 
 /// Reads the config saved beside native `weights` (`<stem>.config.json`) and says which network
@@ -119,6 +121,17 @@ pub fn native_config(weights: &Path) -> Result<NativeConfig> {
             weights,
             format!("its model config {} is missing", config.display()),
         ));
+    }
+    // The CNNs' configs say which they are by their own keys; ViT configs have a `vit`.
+    let keys = std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .unwrap_or_default();
+    if keys.get("strides").is_some() {
+        return Ok(NativeConfig::DynUnet(load_config(&config)?));
+    }
+    if keys.get("blocks_down").is_some() {
+        return Ok(NativeConfig::SegResNet(load_config(&config)?));
     }
     if let Ok(cfg) = load_config::<VitAutoEncConfig>(&config) {
         return Ok(NativeConfig::VitAutoEnc(cfg));

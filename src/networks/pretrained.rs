@@ -71,6 +71,11 @@ fn read_native<B: Backend>(
             let model = load_native(cfg.init::<B>(device), path, device)?;
             export_state_dict(&model, Arch::Unetr)
         }
+        NativeConfig::DynUnet(_) | NativeConfig::SegResNet(_) => Err(Error::bad_file(
+            path,
+            "is a CNN (DynUNet or SegResNet) checkpoint: pretrained backbones come from a \
+             ViTAutoEnc (ssl-pretrain) or a UNETR",
+        )),
     }
 }
 

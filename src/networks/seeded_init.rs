@@ -14,7 +14,10 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 
 use super::native::{record_bytes, record_from_bytes};
-use super::{Unetr, UnetrConfig, VitAutoEnc, VitAutoEncConfig};
+use super::{
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, Unetr, UnetrConfig, VitAutoEnc,
+    VitAutoEncConfig,
+};
 use crate::error::Result;
 
 /// A network config that builds its network on any backend.
@@ -33,6 +36,20 @@ impl InitOn for VitAutoEncConfig {
 impl InitOn for UnetrConfig {
     type Network<B: Backend> = Unetr<B>;
     fn init_on<B: Backend>(&self, device: &B::Device) -> Unetr<B> {
+        self.init(device)
+    }
+}
+
+impl InitOn for DynUnetConfig {
+    type Network<B: Backend> = DynUnet<B>;
+    fn init_on<B: Backend>(&self, device: &B::Device) -> DynUnet<B> {
+        self.init(device)
+    }
+}
+
+impl InitOn for SegResNetConfig {
+    type Network<B: Backend> = SegResNet<B>;
+    fn init_on<B: Backend>(&self, device: &B::Device) -> SegResNet<B> {
         self.init(device)
     }
 }

@@ -1,6 +1,7 @@
-//! The tutorial's results table from any set of fine-tuning runs: rows = training volumes, columns
-//! = random init, pretrained, relative improvement `(pre − rand) / rand`, with the tutorial's
-//! published numbers beside them, the clean 13-organ Dice, and per-organ Dice. Markdown and a PNG.
+//! The tutorial's results table from any set of fine-tuning runs: rows = network and training
+//! volumes, columns = random init, pretrained, relative improvement `(pre − rand) / rand`, with the
+//! tutorial's published numbers beside UNETR's rows, the clean 13-organ Dice, and per-organ Dice.
+//! Markdown and a PNG.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,15 +50,40 @@ pub fn read_runs(paths: &[PathBuf]) -> Result<Vec<TableRun>> {
         .collect()
 }
 
-/// Runs by (training volumes, init); two runs in one cell are an error naming both.
-fn cells(runs: &[TableRun]) -> Result<BTreeMap<(usize, String), &TableRun>> {
-    let mut out: BTreeMap<(usize, String), &TableRun> = BTreeMap::new();
+/// A table row: the network and the training volumes (UNETR first, as the tutorial's).
+type Row = (String, usize);
+
+fn row_of(r: &FinetuneReport) -> Row {
+    (r.network.clone(), r.train_volumes)
+}
+
+/// Rows in order: UNETR's (the tutorial's), then the other networks by name; each by volumes.
+fn rows(cells: &BTreeMap<(Row, String), &TableRun>) -> Vec<Row> {
+    let mut rows: Vec<Row> = cells.keys().map(|k| k.0.clone()).collect();
+    rows.sort_by_key(|(net, n)| (net != "unetr", net.clone(), *n));
+    rows.dedup();
+    rows
+}
+
+/// A row's label: `6` for UNETR's (the tutorial's rows), `dynunet, 6` for the others.
+fn row_label((net, n): &Row) -> String {
+    if net == "unetr" {
+        n.to_string()
+    } else {
+        format!("{net}, {n}")
+    }
+}
+
+/// Runs by (row, init); two runs in one cell are an error naming both.
+fn cells(runs: &[TableRun]) -> Result<BTreeMap<(Row, String), &TableRun>> {
+    let mut out: BTreeMap<(Row, String), &TableRun> = BTreeMap::new();
     for r in runs {
-        let key = (r.report.train_volumes, r.report.init.clone());
+        let key = (row_of(&r.report), r.report.init.clone());
         if let Some(prev) = out.insert(key.clone(), r) {
             return Err(Error::InvalidArgument(format!(
-                "two runs for {} training volumes with {} init: {} and {}; pass one of them",
-                key.0,
+                "two {} runs for {} training volumes with {} init: {} and {}; pass one of them",
+                key.0.0,
+                key.0.1,
                 key.1,
                 prev.dir.display(),
                 r.dir.display()
@@ -83,7 +109,7 @@ fn improvement(rand: Option<f64>, pre: Option<f64>) -> String {
 
 /// Whether pretraining helped at one split, judged on the 13-organ Dice (fractions): under one
 /// Dice point apart is called no clear difference rather than a win for either side.
-fn verdict(volumes: usize, random: f64, pretrained: f64) -> String {
+fn verdict(row: &str, random: f64, pretrained: f64) -> String {
     let outcome = if (pretrained - random).abs() < NO_CLEAR_DIFFERENCE {
         "made **no clear difference**"
     } else if pretrained > random {
@@ -92,7 +118,7 @@ fn verdict(volumes: usize, random: f64, pretrained: f64) -> String {
         "**did not help**"
     };
     format!(
-        "with {volumes} training volumes pretraining {outcome} (13-organ Dice {:.2} → {:.2})",
+        "with {row} training volumes pretraining {outcome} (13-organ Dice {:.2} → {:.2})",
         random * 100.0,
         pretrained * 100.0
     )
@@ -104,26 +130,26 @@ const NO_CLEAR_DIFFERENCE: f64 = 0.01;
 /// The Markdown table (and an honest sentence on what it shows).
 pub fn markdown(runs: &[TableRun]) -> Result<String> {
     let cells = cells(runs)?;
-    let rows: Vec<usize> = {
-        let mut v: Vec<usize> = cells.keys().map(|k| k.0).collect();
-        v.dedup();
-        v
-    };
-    let get = |n: usize, init: &str, f: &dyn Fn(&FinetuneReport) -> f64| {
-        cells.get(&(n, init.to_string())).map(|r| f(&r.report))
+    let rows = rows(&cells);
+    let get = |row: &Row, init: &str, f: &dyn Fn(&FinetuneReport) -> f64| {
+        cells
+            .get(&(row.clone(), init.to_string()))
+            .map(|r| f(&r.report))
     };
     let tut = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.tutorial_dice);
     let fg = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.foreground_dice);
     let mut s = String::from(
-        "# Fine-tuning: random init vs pretrained\n\nBest validation Dice in %. **Tutorial Dice** is the tutorial's number (mean of running\naggregates over the validation volumes, background included); **13-organ Dice** is the mean organ\nDice without background. The published columns are the tutorial README's (real BTCV, full-size\nmodels, 30000 steps).\n\n| train vols | random init | pretrained | relative improvement | 13-organ: random | 13-organ: pretrained | 13-organ: improvement | published: random | published: pretrained | published: improvement |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "# Fine-tuning: random init vs pretrained\n\nBest validation Dice in %. **Tutorial Dice** is the tutorial's number (mean of running\naggregates over the validation volumes, background included); **13-organ Dice** is the mean organ\nDice without background. The published columns are the tutorial README's (real BTCV, full-size\nmodels, 30000 steps), beside UNETR's rows; rows of other networks start with their name.\n\n| train vols | random init | pretrained | relative improvement | 13-organ: random | 13-organ: pretrained | 13-organ: improvement | published: random | published: pretrained | published: improvement |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut verdicts = Vec::new();
-    for &n in &rows {
-        let (r, p) = (get(n, "random", &tut), get(n, "pretrained", &tut));
-        let (rf, pf) = (get(n, "random", &fg), get(n, "pretrained", &fg));
-        let published = PUBLISHED.iter().find(|x| x.0 == n);
+    for row in &rows {
+        let (r, p) = (get(row, "random", &tut), get(row, "pretrained", &tut));
+        let (rf, pf) = (get(row, "random", &fg), get(row, "pretrained", &fg));
+        let n = row.1;
+        let published = PUBLISHED.iter().find(|x| x.0 == n && row.0 == "unetr");
         s.push_str(&format!(
-            "| {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            row_label(row),
             pct(r),
             pct(p),
             improvement(r, p),
@@ -138,7 +164,7 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
             )),
         ));
         if let (Some(rf), Some(pf)) = (rf, pf) {
-            verdicts.push(verdict(n, rf, pf));
+            verdicts.push(verdict(&row_label(row), rf, pf));
         }
     }
     if !verdicts.is_empty() {
@@ -157,8 +183,8 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
         s.push_str("\n|---|");
         s.push_str(&"---|".repeat(first.report.organs.len()));
         s.push('\n');
-        for ((n, init), r) in &cells {
-            s.push_str(&format!("| {n} vols, {init} |"));
+        for ((row, init), r) in &cells {
+            s.push_str(&format!("| {} vols, {init} |", row_label(row)));
             let per = r
                 .report
                 .best
@@ -171,9 +197,10 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
             s.push('\n');
         }
         s.push_str("\nRuns:\n\n");
-        for ((n, init), r) in &cells {
+        for ((row, init), r) in &cells {
             s.push_str(&format!(
-                "- {n} vols, {init}: `{}` ({} steps, {:.0} s on {})\n",
+                "- {} vols, {init}: `{}` ({} steps, {:.0} s on {})\n",
+                row_label(row),
                 r.dir.display(),
                 r.report.steps,
                 r.report.wall_s,
@@ -188,14 +215,16 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
 fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
     ensure_font();
     let cells = cells(runs)?;
-    let mut rows: Vec<usize> = cells.keys().map(|k| k.0).collect();
-    rows.dedup();
-    let cats: Vec<String> = rows.iter().map(|n| format!("{n} vols")).collect();
+    let rows = rows(&cells);
+    let cats: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} vols", row_label(r)))
+        .collect();
     let values = |init: &str, f: &dyn Fn(&FinetuneReport) -> f64| -> Vec<f64> {
         rows.iter()
-            .map(|&n| {
+            .map(|row| {
                 cells
-                    .get(&(n, init.to_string()))
+                    .get(&(row.clone(), init.to_string()))
                     .map_or(f64::NAN, |r| f(&r.report) * 100.0)
             })
             .collect()
@@ -264,9 +293,9 @@ mod tests {
 
     #[test]
     fn the_verdict_says_when_pretraining_did_not_help() {
-        assert!(verdict(6, 0.60, 0.70).contains("**helped**"));
-        assert!(verdict(6, 0.70, 0.60).contains("**did not help**"));
-        assert!(verdict(12, 0.700, 0.705).contains("no clear difference"));
-        assert!(verdict(24, 0.0600, 0.0854).contains("(13-organ Dice 6.00 → 8.54)"));
+        assert!(verdict("6", 0.60, 0.70).contains("**helped**"));
+        assert!(verdict("6", 0.70, 0.60).contains("**did not help**"));
+        assert!(verdict("12", 0.700, 0.705).contains("no clear difference"));
+        assert!(verdict("24", 0.0600, 0.0854).contains("(13-organ Dice 6.00 → 8.54)"));
     }
 }

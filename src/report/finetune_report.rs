@@ -19,6 +19,10 @@ use crate::metrics::BestMetric;
 /// `report.json`: everything the table command needs, and what a person asks of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FinetuneReport {
+    /// The network trained: `unetr`, `dynunet` or `segresnet` (reports from before the CNN
+    /// baselines are UNETR's).
+    #[serde(default = "unetr")]
+    pub network: String,
     /// `random` or `pretrained`.
     pub init: String,
     pub pretrained: Option<String>,
@@ -63,7 +67,8 @@ impl FinetuneReport {
             }
         };
         let mut s = format!(
-            "# Fine-tuning report\n\n- initialisation: **{}**{}\n- datalist: `{}` ({} training, {} validation volumes)\n- steps: {}; wall time {:.0} s on {}; waiting for data {:.1}% of training time; validation {:.0} s\n",
+            "# Fine-tuning report\n\n- network: **{}**\n- initialisation: **{}**{}\n- datalist: `{}` ({} training, {} validation volumes)\n- steps: {}; wall time {:.0} s on {}; waiting for data {:.1}% of training time; validation {:.0} s\n",
+            self.network,
             self.init,
             self.pretrained.as_ref().map_or(String::new(), |p| format!(
                 " from `{p}` ({} backbone tensors)",
@@ -166,4 +171,8 @@ pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usi
         root.present().map_err(|e| err(e.to_string()))?;
     }
     std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+}
+
+fn unetr() -> String {
+    "unetr".into()
 }

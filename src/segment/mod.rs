@@ -30,6 +30,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::{Error, Result};
 use crate::inferers::SlidingWindow;
 use crate::io::atomic::write_atomic;
+use crate::networks::{DynUnet, SegNetworkConfig, SegResNet, Unetr};
+
+/// The network with its weights, whichever it is.
+enum Loaded<B: Backend> {
+    Unetr(Box<Unetr<B>>),
+    DynUnet(Box<DynUnet<B>>),
+    SegResNet(Box<SegResNet<B>>),
+}
 
 /// `volumes.csv`: one row per scan and organ.
 pub fn volumes_csv(results: &[ScanResult]) -> String {
@@ -63,12 +71,36 @@ pub fn segment_all<B: Backend>(
     out: &Path,
     options: SegmentOptions,
     device: &B::Device,
-    mut each: impl FnMut(&ScanResult),
+    each: impl FnMut(&ScanResult),
 ) -> Result<Vec<ScanResult>> {
     window.check()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     output_settings::check_or_record(out, source, window, options)?;
-    let model = source.load::<B>(device)?;
+    let model: Loaded<B> = match &source.network {
+        SegNetworkConfig::Unetr(c) => {
+            Loaded::Unetr(Box::new(source.load_into(c.init(device), device)?))
+        }
+        SegNetworkConfig::DynUnet(c) => {
+            Loaded::DynUnet(Box::new(source.load_into(c.init(device), device)?))
+        }
+        SegNetworkConfig::SegResNet(c) => {
+            Loaded::SegResNet(Box::new(source.load_into(c.init(device), device)?))
+        }
+    };
+    segment_all_with(model, source, window, scans, out, options, device, each)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn segment_all_with<B: Backend>(
+    model: Loaded<B>,
+    source: &ModelSource,
+    window: &SlidingWindow,
+    scans: &[PathBuf],
+    out: &Path,
+    options: SegmentOptions,
+    device: &B::Device,
+    mut each: impl FnMut(&ScanResult),
+) -> Result<Vec<ScanResult>> {
     let bar = ProgressBar::new(scans.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("segmenting [{bar:30}] {pos}/{len} scans, ETA {eta} {msg}")
@@ -91,9 +123,12 @@ pub fn segment_all<B: Backend>(
         });
         for (scan, prepared) in rx {
             bar.set_message(scan_stem(scan));
-            match prepared
-                .and_then(|p| finish_scan(&model, source, window, p, out, options, device))
-            {
+            let finished = prepared.and_then(|p| match &model {
+                Loaded::Unetr(m) => finish_scan(&**m, source, window, p, out, options, device),
+                Loaded::DynUnet(m) => finish_scan(&**m, source, window, p, out, options, device),
+                Loaded::SegResNet(m) => finish_scan(&**m, source, window, p, out, options, device),
+            });
+            match finished {
                 Ok(r) => {
                     each(&r);
                     results.push(r);

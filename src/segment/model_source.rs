@@ -11,8 +11,8 @@ use burn::tensor::backend::Backend;
 use crate::error::{Error, Result};
 use crate::networks::checkpoint::{read_safetensors, read_torch_state_dict};
 use crate::networks::native::{NativeConfig, load_native, native_config};
-use crate::networks::state_dict::{Arch, load_state_dict};
-use crate::networks::{Unetr, UnetrConfig};
+use crate::networks::state_dict::load_state_dict;
+use crate::networks::{SegNetworkConfig, SegmentationModel, Unetr};
 use crate::train::{FinetuneConfig, layered_config};
 
 /// How the weights are stored.
@@ -31,7 +31,7 @@ pub enum WeightsFormat {
 pub struct ModelSource {
     pub weights: PathBuf,
     pub format: WeightsFormat,
-    pub network: UnetrConfig,
+    pub network: SegNetworkConfig,
     /// Preprocessing (`transforms`) and inference (`sliding_window`) settings.
     pub run: FinetuneConfig,
 }
@@ -77,7 +77,7 @@ impl ModelSource {
             return Ok(ModelSource {
                 weights: path.to_path_buf(),
                 format,
-                network: run.model.clone(),
+                network: run.network_config(),
                 run,
             });
         }
@@ -97,30 +97,42 @@ impl ModelSource {
             (path.to_path_buf(), None)
         };
         let network = match native_config(&weights)? {
-            NativeConfig::Unetr(c) => c,
+            NativeConfig::Unetr(c) => SegNetworkConfig::Unetr(c),
+            NativeConfig::DynUnet(c) => SegNetworkConfig::DynUnet(c),
+            NativeConfig::SegResNet(c) => SegNetworkConfig::SegResNet(c),
             NativeConfig::VitAutoEnc(_) => {
                 return Err(Error::bad_file(
                     &weights,
-                    "is a pretraining ViTAutoEnc, not a segmentation UNETR: fine-tune it first \
+                    "is a pretraining ViTAutoEnc, not a segmentation network: fine-tune it first \
                      (ssl-finetune --pretrained)",
                 ));
             }
         };
         let file = config.map(Path::to_path_buf).or(run_config);
         let run: FinetuneConfig = layered_config(file.as_deref(), &[])?;
-        if run.model.vit.img_size != network.vit.img_size
-            || run.model.out_channels != network.out_channels
+        let described = file.as_deref().unwrap_or(&weights);
+        let mismatch = |what: String| {
+            Err(Error::bad_file(
+                described,
+                format!("describes {what}, but {} is not that", weights.display()),
+            ))
+        };
+        if file.is_some() && run.network != network.kind() {
+            return mismatch(format!("a {} model", run.network.name()));
+        }
+        if run.transforms.num_classes != network.out_channels() {
+            return mismatch(format!(
+                "{} classes (its model has {})",
+                run.transforms.num_classes,
+                network.out_channels()
+            ));
+        }
+        if let SegNetworkConfig::Unetr(n) = &network
+            && run.model.vit.img_size != n.vit.img_size
         {
-            return Err(Error::bad_file(
-                file.as_deref().unwrap_or(&weights),
-                format!(
-                    "describes a model for {:?} windows and {} classes, but {} is for {:?} and {}",
-                    run.model.vit.img_size,
-                    run.model.out_channels,
-                    weights.display(),
-                    network.vit.img_size,
-                    network.out_channels
-                ),
+            return mismatch(format!(
+                "a model for {:?} windows (the file's is for {:?})",
+                run.model.vit.img_size, n.vit.img_size
             ));
         }
         Ok(ModelSource {
@@ -131,25 +143,41 @@ impl ModelSource {
         })
     }
 
-    /// The network with its weights, on `device`. A state dict must give every parameter
-    /// (MONAI's unused cross-attention aside); a tensor of another shape is an error naming the
-    /// key and both shapes.
+    /// The UNETR with its weights, on `device` (an error for another network).
     pub fn load<B: Backend>(&self, device: &B::Device) -> Result<Unetr<B>> {
-        let model = self.network.init::<B>(device);
+        let SegNetworkConfig::Unetr(c) = &self.network else {
+            return Err(Error::bad_file(
+                &self.weights,
+                format!("is a {} model, not a UNETR", self.network.kind().name()),
+            ));
+        };
+        self.load_into(c.init::<B>(device), device)
+    }
+
+    /// `model` (built from [`ModelSource::network`]) with the weights, on `device`. A state dict
+    /// must give every parameter (MONAI's unused cross-attention and DynUNet's second names
+    /// aside); a tensor of another shape is an error naming the key and both shapes.
+    pub fn load_into<B: Backend, M: SegmentationModel<B>>(
+        &self,
+        model: M,
+        device: &B::Device,
+    ) -> Result<M> {
         let tensors = match self.format {
             WeightsFormat::Native => return load_native(model, &self.weights, device),
             WeightsFormat::Torch => read_torch_state_dict(&self.weights)?,
             WeightsFormat::Safetensors => read_safetensors(&self.weights)?,
         };
         let mut model = model;
-        let report = load_state_dict(&mut model, Arch::Unetr, &tensors)
+        let report = load_state_dict(&mut model, M::ARCH, &tensors)
             .map_err(|e| Error::bad_file(&self.weights, e.to_string()))?;
         if !report.missing.is_empty() || !report.unexpected.is_empty() {
             return Err(Error::bad_file(
                 &self.weights,
                 format!(
-                    "does not match the UNETR of --config: missing {:?}, unexpected {:?}",
-                    report.missing, report.unexpected
+                    "does not match the {} of --config: missing {:?}, unexpected {:?}",
+                    self.network.kind().name(),
+                    report.missing,
+                    report.unexpected
                 ),
             ));
         }

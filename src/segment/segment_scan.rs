@@ -22,7 +22,7 @@ use crate::io::{
     HeaderInfo, LabelVolume, Placement, Volume, load_labels, load_volume_with_header, write_image,
 };
 use crate::metrics::{argmax_channels, softmax_channels};
-use crate::networks::Unetr;
+use crate::networks::SegmentationModel;
 use crate::report::write_views;
 use crate::train::batch_tensors::{array_to_tensor, tensor_to_array};
 use crate::transforms::MetaImage;
@@ -119,15 +119,15 @@ pub struct Prediction {
 
 /// `model`'s prediction for a preprocessed `image`. Without test-time augmentation the labels
 /// are the argmax of the raw scores, exactly as validation during training takes them.
-pub fn predict_scan<B: Backend>(
-    model: &Unetr<B>,
+pub fn predict_scan<B: Backend, M: SegmentationModel<B>>(
+    model: &M,
     window: &SlidingWindow,
     image: &MetaImage,
     options: SegmentOptions,
     device: &B::Device,
 ) -> Result<Prediction> {
     let input = image.data.view().insert_axis(Axis(0));
-    let forward = |w| Ok(tensor_to_array(model.forward(array_to_tensor(&w, device))));
+    let forward = |w| Ok(tensor_to_array(model.logits(array_to_tensor(&w, device))));
     let argmax = |scores: &Array4<f32>| {
         argmax_channels(scores.view().into_dyn())
             .into_dimensionality::<Ix3>()
@@ -157,8 +157,8 @@ pub fn predict_scan<B: Backend>(
 
 /// Predicts a prepared scan into `out` (or, when its outputs are already there, reads the label
 /// map back) and measures every organ on the scan.
-pub fn finish_scan<B: Backend>(
-    model: &Unetr<B>,
+pub fn finish_scan<B: Backend, M: SegmentationModel<B>>(
+    model: &M,
     source: &ModelSource,
     window: &SlidingWindow,
     prepared: PreparedScan,
@@ -218,7 +218,7 @@ pub fn finish_scan<B: Backend>(
         labels.view(),
         volume.data.view(),
         &volume.affine,
-        source.network.out_channels,
+        source.network.out_channels(),
     );
     let qc = qc_path(out, &scan);
     if !qc.is_file() {
@@ -245,8 +245,8 @@ pub fn finish_scan<B: Backend>(
 }
 
 /// [`prepare_scan`] then [`finish_scan`]: one scan, start to end.
-pub fn segment_scan<B: Backend>(
-    model: &Unetr<B>,
+pub fn segment_scan<B: Backend, M: SegmentationModel<B>>(
+    model: &M,
     source: &ModelSource,
     window: &SlidingWindow,
     scan: &Path,

@@ -1,23 +1,28 @@
 //! The `ssl-finetune` job: the tutorial's iteration loop (docs/MONAI_COMPAT.md, "Fine-tuning
 //! tutorial") around [`SegTrainer`] on the run driver: sliding-window validation at the
-//! tutorial's iterations keeping the best model, per-organ Dice and HD95, reports.
+//! tutorial's iterations keeping the best model, per-organ Dice and HD95, reports; for whichever
+//! network the config names ([`finetune_network`]).
 
+use std::marker::PhantomData;
+use std::path::Path;
 use std::sync::Arc;
 
+use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
 use super::finetune_config::FinetuneConfig;
-use super::finetune_init::Init;
+use super::finetune_init::{Init, starting_unetr};
 use super::finetune_outcome::finetune_report;
 use super::run_identity::RunIdentity;
-use super::seg_step::SegTrainer;
+use super::seg_step::{SegTrainer, TrainableSegmentation};
 use super::seg_validation::{SegValidationState, ValidationPoint};
 use crate::data::VolumeDataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
-use crate::networks::Unetr;
+use crate::networks::NetworkKind;
+use crate::networks::seeded_init::init_seeded;
 use crate::report::FinetuneReport;
 use crate::report::finetune_report::write_finetune_plots;
 use crate::report::records::{NoRecord, Record, SegLoss, SegValRecord, validations};
@@ -31,21 +36,31 @@ pub struct FinetuneState {
     pub validation: SegValidationState,
 }
 
-struct FinetuneJob<'a> {
+struct FinetuneJob<'a, M, C> {
     cfg: &'a FinetuneConfig,
+    /// The network's config, saved beside its best model.
+    model_config: &'a C,
     validation: Arc<VolumeDataset>,
     keep_predictions: bool,
+    network: PhantomData<M>,
 }
 
-type Run<B> = JobContext<B, FinetuneJob<'static>>;
+type Run<B, M, C> = JobContext<B, FinetuneJob<'static, M, C>>;
 
-impl<B: AutodiffBackend> Job<B> for FinetuneJob<'_> {
-    type Trainer = SegTrainer<B>;
+impl<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static> Job<B>
+    for FinetuneJob<'_, M, C>
+{
+    type Trainer = SegTrainer<B, M>;
     type State = FinetuneState;
     type EpochRecord = NoRecord;
     type ValRecord = SegValRecord;
 
-    fn after_step(&mut self, trainer: &SegTrainer<B>, run: &mut Run<B>, l: &SegLoss) -> Result<()> {
+    fn after_step(
+        &mut self,
+        trainer: &SegTrainer<B, M>,
+        run: &mut Run<B, M, C>,
+        l: &SegLoss,
+    ) -> Result<()> {
         run.state.job.epoch_loss += l.loss;
         // The tutorial's pre-increment counter, which its validation condition reads.
         let iteration = run.state.step - 1;
@@ -65,6 +80,7 @@ impl<B: AutodiffBackend> Job<B> for FinetuneJob<'_> {
             trainer,
             &self.validation,
             self.cfg,
+            self.model_config,
             self.keep_predictions,
             at,
             &logdir,
@@ -79,19 +95,21 @@ impl<B: AutodiffBackend> Job<B> for FinetuneJob<'_> {
         )
     }
 
-    fn end_epoch(&mut self, _: &SegTrainer<B>, run: &mut Run<B>) -> Result<()> {
+    fn end_epoch(&mut self, _: &SegTrainer<B, M>, run: &mut Run<B, M, C>) -> Result<()> {
         run.state.job.epoch_loss = 0.0;
         Ok(())
     }
 }
 
-/// Runs (or resumes) a fine-tuning on `device` from `model` (already initialised as `init`
-/// says); with `keep_predictions`, each new best model's validation label maps are written.
-pub fn finetune<B: AutodiffBackend>(
+/// Runs (or resumes) a fine-tuning on `device` from `model` (built from `model_config`, already
+/// initialised as `init` says); with `keep_predictions`, each new best model's validation label
+/// maps are written.
+pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static>(
     cfg: &FinetuneConfig,
     spec: &RunSpec,
     init: &Init,
-    model: Unetr<B>,
+    model: M,
+    model_config: &C,
     keep_predictions: bool,
     device: &B::Device,
 ) -> Result<FinetuneReport> {
@@ -113,16 +131,24 @@ pub fn finetune<B: AutodiffBackend>(
     if let Init::Pretrained { report, .. } = init {
         write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
     }
-    let mut trainer = SegTrainer::new(model, cfg.lr, cfg.weight_decay);
+    let mut trainer = SegTrainer::new(
+        model,
+        cfg.lr,
+        cfg.weight_decay,
+        cfg.deep_supervision_weights,
+        device,
+    );
     let mut job = FinetuneJob {
         cfg,
+        model_config,
         validation,
         keep_predictions,
+        network: PhantomData,
     };
     let n_train = train.len();
     let plan = Plan {
         train,
-        model_config: &cfg.model,
+        model_config,
         schedule: Schedule::Iterations(cfg.max_iterations as u64),
         loader: cfg.loader(),
         checkpoint_every: cfg.checkpoint_every,
@@ -140,4 +166,50 @@ pub fn finetune<B: AutodiffBackend>(
     );
     report.write(&spec.logdir)?;
     Ok(report)
+}
+
+/// Fine-tunes the network `cfg.network` names, from `pretrained` (UNETR only, until the CNNs
+/// have their own pretraining) or from its seeded random initialisation.
+pub fn finetune_network<B: AutodiffBackend>(
+    cfg: &FinetuneConfig,
+    spec: &RunSpec,
+    pretrained: Option<&Path>,
+    keep_predictions: bool,
+    device: &B::Device,
+) -> Result<FinetuneReport> {
+    cfg.check()?;
+    let from_scratch = |name: &str| match pretrained {
+        Some(p) => Err(Error::InvalidArgument(format!(
+            "--pretrained {}: self-supervised pretraining transfers into UNETR's ViT only; {name} \
+             trains from --random-init",
+            p.display()
+        ))),
+        None => Ok(Init::Random),
+    };
+    match cfg.network {
+        NetworkKind::Unetr => {
+            let (model, init) = starting_unetr::<B>(&cfg.model, cfg.seed, pretrained, device)?;
+            finetune(
+                cfg,
+                spec,
+                &init,
+                model,
+                &cfg.model,
+                keep_predictions,
+                device,
+            )
+        }
+        NetworkKind::Dynunet => {
+            let init = from_scratch("dynunet")?;
+            let net = cfg.dynunet_config();
+            let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
+            finetune(cfg, spec, &init, model, &net, keep_predictions, device)
+        }
+        NetworkKind::Segresnet => {
+            let init = from_scratch("segresnet")?;
+            let net = cfg.segresnet_config();
+            let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
+            finetune(cfg, spec, &init, model, &net, keep_predictions, device)
+        }
+    }
 }

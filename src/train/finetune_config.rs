@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use super::config::{RunConfig, check_heads, check_pixdim, check_positive, train_loader};
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
+use crate::losses::DeepSupervisionWeights;
 use crate::metrics::BestMetric;
-use crate::networks::UnetrConfig;
+use crate::networks::{DynUnetConfig, NetworkKind, SegNetworkConfig, SegResNetConfig, UnetrConfig};
 use crate::transforms::FinetuneTransforms;
 
 /// `ssl-finetune` defaults: the tutorial's (docs/MONAI_COMPAT.md, "Fine-tuning tutorial").
@@ -38,7 +39,19 @@ pub struct FinetuneConfig {
     pub cache: CacheMode,
     pub sliding_window: crate::inferers::SlidingWindow,
     pub transforms: FinetuneTransforms,
+    /// Which network to train: `unetr` (the tutorial's, described by `model`), `dynunet`
+    /// (`dynunet`) or `segresnet` (`segresnet`).
+    pub network: NetworkKind,
+    /// UNETR, when `network` is `unetr`.
     pub model: UnetrConfig,
+    /// DynUNet's arguments; `null`: nnU-Net's plan for `roi_size` (3³ kernels, halving each side
+    /// while it stays at least 4 voxels, filters 32 doubling to 320) with `transforms.num_classes`.
+    pub dynunet: Option<DynUnetConfig>,
+    /// SegResNet's arguments; `null`: MONAI's blocks at 16 filters with `transforms.num_classes`.
+    pub segresnet: Option<SegResNetConfig>,
+    /// How DynUNet's deep-supervision levels are weighted (MONAI's `DeepSupervisionLoss` modes:
+    /// `exp`, `same`, `two`), when its `deep_supervision` is on.
+    pub deep_supervision_weights: DeepSupervisionWeights,
 }
 
 impl Default for FinetuneConfig {
@@ -58,7 +71,11 @@ impl Default for FinetuneConfig {
             cache: CacheMode::default(),
             sliding_window: crate::inferers::SlidingWindow::default(),
             transforms: FinetuneTransforms::default(),
+            network: NetworkKind::Unetr,
             model: UnetrConfig::tutorial(),
+            dynunet: None,
+            segresnet: None,
+            deep_supervision_weights: DeepSupervisionWeights::Exp,
         }
     }
 }
@@ -76,9 +93,61 @@ impl FinetuneConfig {
         "eval_num",
     ];
 
-    /// Refuses settings that cannot work: UNETR's fixed 16³ patches and skip blocks, and one
-    /// size for the crops, the windows and the model.
+    /// The network this config trains, with its settings.
+    pub fn network_config(&self) -> SegNetworkConfig {
+        match self.network {
+            NetworkKind::Unetr => SegNetworkConfig::Unetr(self.model.clone()),
+            NetworkKind::Dynunet => SegNetworkConfig::DynUnet(self.dynunet_config()),
+            NetworkKind::Segresnet => SegNetworkConfig::SegResNet(self.segresnet_config()),
+        }
+    }
+
+    /// The DynUNet this config trains: `dynunet`, or nnU-Net's plan for the crop.
+    pub fn dynunet_config(&self) -> DynUnetConfig {
+        self.dynunet.clone().unwrap_or_else(|| {
+            DynUnetConfig::nnunet_plan(self.roi_size, self.transforms.num_classes)
+        })
+    }
+
+    /// The SegResNet this config trains: `segresnet`, or MONAI's blocks at 16 filters.
+    pub fn segresnet_config(&self) -> SegResNetConfig {
+        self.segresnet.clone().unwrap_or_else(|| {
+            SegResNetConfig::new().with_out_channels(self.transforms.num_classes)
+        })
+    }
+
+    /// Refuses settings that cannot work: the network's own (UNETR's fixed 16³ patches and skip
+    /// blocks; DynUNet's and SegResNet's strides against the crop), one size for the crops, the
+    /// windows and the model, and as many outputs as classes.
     pub fn check(&self) -> Result<()> {
+        let classes = |name: &str, out: usize| {
+            if out == self.transforms.num_classes {
+                Ok(())
+            } else {
+                Err(Error::InvalidArgument(format!(
+                    "{name}.out_channels {out} must equal transforms.num_classes {}",
+                    self.transforms.num_classes
+                )))
+            }
+        };
+        match self.network {
+            NetworkKind::Unetr => self.check_unetr()?,
+            NetworkKind::Dynunet => {
+                let c = self.dynunet_config();
+                classes("dynunet", c.out_channels)?;
+                c.check(Some(self.roi_size))?;
+            }
+            NetworkKind::Segresnet => {
+                let c = self.segresnet_config();
+                classes("segresnet", c.out_channels)?;
+                c.check(Some(self.roi_size))?;
+            }
+        }
+        self.check_common()
+    }
+
+    /// UNETR's own constraints.
+    fn check_unetr(&self) -> Result<()> {
         let m = &self.model;
         if m.out_channels != self.transforms.num_classes {
             return Err(Error::InvalidArgument(format!(
@@ -112,7 +181,19 @@ impl FinetuneConfig {
                 m.vit.img_size, m.vit.num_layers
             )));
         }
-        check_heads(m.vit.hidden_size, m.vit.num_heads)?;
+        check_heads(m.vit.hidden_size, m.vit.num_heads)
+    }
+
+    /// What every network needs.
+    fn check_common(&self) -> Result<()> {
+        let roi = self.roi_size;
+        if [self.transforms.spatial_size, self.sliding_window.roi_size] != [roi; 2] {
+            return Err(Error::InvalidArgument(format!(
+                "roi_size {roi:?}, transforms.spatial_size {:?} and sliding_window.roi_size {:?} \
+                 differ: set roi_size alone (the others follow it)",
+                self.transforms.spatial_size, self.sliding_window.roi_size
+            )));
+        }
         check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {

@@ -1,5 +1,5 @@
-//! How a fine-tuning UNETR starts: every weight at its seeded random initialisation (the
-//! tutorial's baseline), or with a pretrained backbone moved into `UNETR.vit`.
+//! How a fine-tuning network starts: every weight at its seeded random initialisation (the
+//! tutorial's baseline), or, for UNETR, with a pretrained backbone moved into `UNETR.vit`.
 
 use std::path::{Path, PathBuf};
 

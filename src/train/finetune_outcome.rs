@@ -25,6 +25,7 @@ pub(super) fn finetune_report<S>(
         );
     }
     FinetuneReport {
+        network: cfg.network.name().into(),
         init: init.name().into(),
         pretrained: init.source(),
         transferred_tensors: init.transferred(),

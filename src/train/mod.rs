@@ -26,7 +26,7 @@ mod ssl_validation;
 
 pub use config::{RunConfig, layered_config};
 pub use driver::{Job, RunSpec, Trainer, drive};
-pub use finetune::finetune;
+pub use finetune::{finetune, finetune_network};
 pub use finetune_config::FinetuneConfig;
 pub use finetune_init::{Init, init_unetr, starting_unetr};
 pub use metrics_log::{MetricsLog, read_records, truncate_records};

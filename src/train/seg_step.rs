@@ -1,6 +1,8 @@
-//! One step of the fine-tuning tutorial (docs/MONAI_COMPAT.md, "Loss, optimiser and metric"): UNETR
-//! logits for the 4 crops of a volume, DiceCE against the label, AdamW (lr 1e-4, weight decay 1e-5,
-//! eps 1e-8). And the predictor the sliding-window validation calls.
+//! One step of the fine-tuning tutorial (docs/MONAI_COMPAT.md, "Loss, optimiser and metric"): the
+//! network's logits for the 4 crops of a volume, DiceCE against the label (summed over the levels
+//! with MONAI's deep-supervision weights when a DynUNet has heads), AdamW (lr 1e-4, weight decay
+//! 1e-5, eps 1e-8). And the predictor the sliding-window validation calls. Any
+//! [`SegmentationModel`]: UNETR, DynUNet, SegResNet.
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -13,60 +15,89 @@ use super::driver::Trainer;
 use crate::data::SegBatch;
 use crate::error::{Error, Result};
 use crate::kernels::fused_adam::FusedAdamW;
-use crate::losses::DiceCeLossConfig;
-use crate::networks::Unetr;
+use crate::losses::{DeepSupervisionWeights, DiceCeLossConfig, deep_supervision_loss};
+use crate::networks::SegmentationModel;
 use crate::report::records::SegLoss;
 
-/// The tutorial's optimiser over a UNETR.
-pub type SegOptimizer<B> = OptimizerAdaptor<FusedAdamW, Unetr<B>, B>;
-/// Its state, saved in every run checkpoint.
-pub type SegOptimizerRecord<B> = <SegOptimizer<B> as Optimizer<Unetr<B>, B>>::Record;
-
-/// The model, its AdamW state and the loss.
-pub struct SegTrainer<B: AutodiffBackend> {
-    pub model: Unetr<B>,
-    optim: SegOptimizer<B>,
-    pub lr: f64,
-    loss: DiceCeLossConfig,
+/// A segmentation network that trains with autodiff and predicts without it.
+pub trait TrainableSegmentation<B: AutodiffBackend>:
+    SegmentationModel<B> + AutodiffModule<B, InnerModule = Self::Inference>
+{
+    type Inference: SegmentationModel<B::InnerBackend>;
 }
 
-impl<B: AutodiffBackend> SegTrainer<B> {
+impl<B: AutodiffBackend, M> TrainableSegmentation<B> for M
+where
+    M: SegmentationModel<B> + AutodiffModule<B>,
+    M::InnerModule: SegmentationModel<B::InnerBackend>,
+{
+    type Inference = M::InnerModule;
+}
+
+/// The tutorial's optimiser over a segmentation network.
+pub type SegOptimizer<B, M> = OptimizerAdaptor<FusedAdamW, M, B>;
+/// Its state, saved in every run checkpoint.
+pub type SegOptimizerRecord<B, M> = <SegOptimizer<B, M> as Optimizer<M, B>>::Record;
+
+/// The model, its AdamW state and the loss.
+pub struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
+    pub model: M,
+    optim: SegOptimizer<B, M>,
+    pub lr: f64,
+    loss: DiceCeLossConfig,
+    deep_supervision: DeepSupervisionWeights,
+    device: B::Device,
+}
+
+impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
     /// AdamW like torch's: betas 0.9/0.999, eps 1e-8, decoupled weight decay (Burn's AdamW
-    /// arithmetic, fused on the CPU backend).
-    pub fn new(model: Unetr<B>, lr: f64, weight_decay: f64) -> Self {
+    /// arithmetic, fused on the CPU backend). `deep_supervision` weighs a DynUNet's levels.
+    pub fn new(
+        model: M,
+        lr: f64,
+        weight_decay: f64,
+        deep_supervision: DeepSupervisionWeights,
+        device: &B::Device,
+    ) -> Self {
         SegTrainer {
             model,
             optim: FusedAdamW::new(1e-8, weight_decay as f32).init(),
             lr,
             loss: DiceCeLossConfig::tutorial(),
+            deep_supervision,
+            device: device.clone(),
         }
     }
 
     /// Logits for a batch of windows, without gradients (the sliding-window predictor).
-    pub fn predict(&self, model: &Unetr<B::InnerBackend>, windows: Array5<f32>) -> Array5<f32> {
-        let device = model.vit.norm.gamma.val().device();
-        tensor_to_array(model.forward(array_to_tensor(&windows, &device)))
+    pub fn predict(&self, model: &M::Inference, windows: Array5<f32>) -> Array5<f32> {
+        tensor_to_array(model.logits(array_to_tensor(&windows, &self.device)))
     }
 
     /// The model without autodiff, for inference.
-    pub fn inference_model(&self) -> Unetr<B::InnerBackend> {
+    pub fn inference_model(&self) -> M::Inference {
         self.model.valid()
     }
 }
 
-impl<B: AutodiffBackend> Trainer<B> for SegTrainer<B> {
-    type Model = Unetr<B>;
-    type OptimizerRecord = SegOptimizerRecord<B>;
+impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for SegTrainer<B, M> {
+    type Model = M;
+    type OptimizerRecord = SegOptimizerRecord<B, M>;
     type Batch = SegBatch;
     type Losses = SegLoss;
 
     /// One optimisation step; returns the DiceCE loss.
     fn step(&mut self, batch: &SegBatch) -> Result<SegLoss> {
-        let device = self.model.vit.norm.gamma.val().device();
-        let logits = self.model.forward(array_to_tensor(&batch.image, &device));
-        let loss = self
-            .loss
-            .forward(logits, array_to_tensor(&batch.label, &device));
+        let device = &self.device;
+        let levels = self
+            .model
+            .training_levels(array_to_tensor(&batch.image, device));
+        let labels = array_to_tensor(&batch.label, device);
+        let loss = if levels.dims()[1] == 1 {
+            self.loss.forward(levels.squeeze_dim(1), labels)
+        } else {
+            deep_supervision_loss(&self.loss, self.deep_supervision, levels, labels)
+        };
         let value = scalar(loss.clone().inner());
         if !value.is_finite() {
             return Err(Error::Training(format!(
@@ -82,16 +113,16 @@ impl<B: AutodiffBackend> Trainer<B> for SegTrainer<B> {
         self.lr
     }
 
-    fn model(&self) -> &Unetr<B> {
+    fn model(&self) -> &M {
         &self.model
     }
 
-    fn optimizer_record(&self) -> SegOptimizerRecord<B> {
+    fn optimizer_record(&self) -> SegOptimizerRecord<B, M> {
         self.optim.to_record()
     }
 
     /// The optimiser state is keyed by parameter id, which the restored model record carries.
-    fn restore(&mut self, model: Unetr<B>, optimizer: SegOptimizerRecord<B>) {
+    fn restore(&mut self, model: M, optimizer: SegOptimizerRecord<B, M>) {
         self.model = model;
         self.optim = self.optim.clone().load_record(optimizer);
     }

@@ -5,12 +5,13 @@
 use std::path::Path;
 use std::time::Instant;
 
+use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 use ndarray::{Array3, Axis, Ix3};
 use serde::{Deserialize, Serialize};
 
 use super::finetune_config::FinetuneConfig;
-use super::seg_step::SegTrainer;
+use super::seg_step::{SegTrainer, TrainableSegmentation};
 use crate::data::VolumeDataset;
 use crate::error::{Error, Result};
 use crate::io::{Placement, read_header, write_image};
@@ -18,22 +19,21 @@ use crate::metrics::{
     BestMetric, argmax_channels, dice_per_class, foreground_mean_dice, hd95_per_class,
     mean_of_running_aggregates, per_class_mean,
 };
-use crate::networks::Unetr;
-use crate::networks::checkpoint::save_best_model;
-use crate::networks::state_dict::Arch;
+use crate::networks::SegmentationModel;
+use crate::networks::checkpoint::save_best_model_tensors;
 use crate::report::ValidationResult;
 use crate::report::records::SegValRecord;
 use crate::transforms::invert_labels::labels_to_grid;
 
 /// Validates the trainer's model on every volume of `val`; with `keep`, returns the predicted
 /// label maps (in the preprocessed grid) too.
-fn validate_seg<B: AutodiffBackend>(
-    trainer: &SegTrainer<B>,
+fn validate_seg<B: AutodiffBackend, M: TrainableSegmentation<B>>(
+    trainer: &SegTrainer<B, M>,
     val: &VolumeDataset,
     cfg: &FinetuneConfig,
     keep: bool,
 ) -> Result<(ValidationResult, Vec<Array3<u8>>)> {
-    let model: Unetr<B::InnerBackend> = trainer.inference_model();
+    let model = trainer.inference_model();
     let classes = cfg.transforms.num_classes;
     let mut dice_rows = Vec::new();
     let mut hd95_rows = Vec::new();
@@ -139,11 +139,13 @@ impl SegValidationState {
     /// Validates at `at`; a new best model is saved as `best_metric_model` in both formats in
     /// `logdir` (with its predictions when `keep_predictions`). Returns the log record and the
     /// line to print.
-    pub fn validate<B: AutodiffBackend>(
+    #[allow(clippy::too_many_arguments)]
+    pub fn validate<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config>(
         &mut self,
-        trainer: &SegTrainer<B>,
+        trainer: &SegTrainer<B, M>,
         val: &VolumeDataset,
         cfg: &FinetuneConfig,
+        model_config: &C,
         keep_predictions: bool,
         at: ValidationPoint,
         logdir: &Path,
@@ -159,7 +161,8 @@ impl SegValidationState {
         if new_best {
             (self.best_metric, self.best_iteration) = (metric, Some(at.iteration));
             let model = trainer.inference_model();
-            save_best_model(model, &cfg.model, Arch::Unetr, logdir, "best_metric_model")?;
+            let tensors = model.monai_tensors()?;
+            save_best_model_tensors(model, model_config, &tensors, logdir, "best_metric_model")?;
             if keep_predictions {
                 save_predictions(&logdir.join("predictions"), val, &preds)?;
             }

@@ -205,3 +205,35 @@ fn deep_supervision_loss_as_monai(stacked: Tensor<B, 6>, ds: &Value, shape: &[us
         );
     }
 }
+
+#[test]
+fn the_cnn_config_files_write_out_the_plans_they_name() {
+    use ssl3d::networks::{NetworkKind, SegResNetConfig};
+    use ssl3d::train::{FinetuneConfig, layered_config};
+    let read = |name: &str| -> FinetuneConfig {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("configs")
+            .join(name);
+        layered_config(Some(&path), &[]).unwrap()
+    };
+    let dynunet = read("finetune_btcv_dynunet.json");
+    dynunet.check().unwrap();
+    assert_eq!(dynunet.network, NetworkKind::Dynunet);
+    let plan = DynUnetConfig::nnunet_plan(dynunet.roi_size, 14)
+        .with_filters(vec![32, 64, 128, 256, 320])
+        .with_deep_supervision(true)
+        .with_deep_supr_num(2);
+    assert_eq!(dynunet.dynunet_config(), plan);
+    let segresnet = read("finetune_btcv_segresnet.json");
+    segresnet.check().unwrap();
+    assert_eq!(segresnet.segresnet_config(), SegResNetConfig::new());
+    // Left out, each network is its default for the crop and the classes.
+    let bare = FinetuneConfig {
+        network: NetworkKind::Dynunet,
+        ..Default::default()
+    };
+    assert_eq!(
+        bare.dynunet_config(),
+        DynUnetConfig::nnunet_plan([96; 3], 14)
+    );
+}

@@ -27,7 +27,12 @@ fn synth(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// The demo's model and crops, validating every 20 steps, a checkpoint every 10.
-fn run_cmd(data: &(PathBuf, PathBuf), logdir: &Path, steps: usize, init: &[&str]) -> Command {
+pub(crate) fn run_cmd(
+    data: &(PathBuf, PathBuf),
+    logdir: &Path,
+    steps: usize,
+    init: &[&str],
+) -> Command {
     let mut c = finetune();
     c.arg("--config")
         .arg(concat!(

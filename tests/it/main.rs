@@ -9,6 +9,7 @@ mod common;
 
 mod chain_contract;
 mod cli;
+mod cnn_finetune;
 mod conv_backward;
 mod datalist;
 mod datasets;

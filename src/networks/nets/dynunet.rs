@@ -9,6 +9,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::networks::blocks::dynunet_block::UnetOutBlock;
@@ -16,29 +17,71 @@ use crate::networks::blocks::dynunet_conv_block::{DynUnetConvBlock, DynUnetUpBlo
 use crate::networks::state_dict::{Arch, export_state_dict};
 
 /// DynUNet's arguments as MONAI takes them (3-D; kernels, strides and up-sampling kernels per
-/// level and axis). `filters` empty means MONAI's default, `min(2^(5+i), 320)`.
-#[derive(Config, Debug, PartialEq)]
+/// level and axis). `filters` empty means MONAI's default, `min(2^(5+i), 320)`. In a JSON config
+/// only the three per-level lists are required; the rest default as in MONAI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DynUnetConfig {
-    #[config(default = 1)]
+    #[serde(default = "one")]
     pub in_channels: usize,
-    #[config(default = 14)]
+    #[serde(default = "btcv_classes")]
     pub out_channels: usize,
     pub kernel_size: Vec<[usize; 3]>,
     pub strides: Vec<[usize; 3]>,
     pub upsample_kernel_size: Vec<[usize; 3]>,
-    #[config(default = "Vec::new()")]
+    #[serde(default)]
     pub filters: Vec<usize>,
-    #[config(default = false)]
+    #[serde(default)]
     pub res_block: bool,
-    #[config(default = false)]
+    #[serde(default)]
     pub deep_supervision: bool,
-    #[config(default = 1)]
+    #[serde(default = "one")]
     pub deep_supr_num: usize,
-    #[config(default = false)]
+    #[serde(default)]
     pub trans_bias: bool,
 }
 
+fn one() -> usize {
+    1
+}
+
+fn btcv_classes() -> usize {
+    14
+}
+
+impl Config for DynUnetConfig {}
+
+with_setters!(DynUnetConfig {
+    with_in_channels => in_channels: usize,
+    with_out_channels => out_channels: usize,
+    with_filters => filters: Vec<usize>,
+    with_res_block => res_block: bool,
+    with_deep_supervision => deep_supervision: bool,
+    with_deep_supr_num => deep_supr_num: usize,
+    with_trans_bias => trans_bias: bool,
+});
+
 impl DynUnetConfig {
+    /// MONAI's defaults around the three per-level lists.
+    pub fn new(
+        kernel_size: Vec<[usize; 3]>,
+        strides: Vec<[usize; 3]>,
+        upsample_kernel_size: Vec<[usize; 3]>,
+    ) -> Self {
+        DynUnetConfig {
+            in_channels: 1,
+            out_channels: 14,
+            kernel_size,
+            strides,
+            upsample_kernel_size,
+            filters: Vec::new(),
+            res_block: false,
+            deep_supervision: false,
+            deep_supr_num: 1,
+            trans_bias: false,
+        }
+    }
+
     /// nnU-Net's planning rule for crops of `roi`: halve an axis while it stays at least 4 voxels
     /// (96 → 6: four halvings), 3³ kernels, filters 32 doubling up to 320, residual blocks off
     /// (nnU-Net's plain U-Net), deep supervision off (see `deep_supervision`).

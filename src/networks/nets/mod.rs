@@ -1,6 +1,22 @@
 //! Networks: the ViT backbone, the SSL `ViTAutoEnc`, the segmentation `UNETR` and the CNN
 //! baselines `DynUNet` and `SegResNet`.
 
+/// `with_<field>(self, value) -> Self` builders for a config's fields (what Burn's `Config`
+/// derive writes, for the configs whose JSON form needs serde's per-field defaults).
+macro_rules! with_setters {
+    ($ty:ident { $($setter:ident => $field:ident: $fty:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                pub fn $setter(mut self, $field: $fty) -> Self {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+
 pub mod dynunet;
 pub mod segresnet;
 pub mod unetr;

@@ -11,6 +11,7 @@ use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::networks::blocks::dynunet_block::Convolution;
@@ -19,28 +20,54 @@ use crate::networks::blocks::segresnet_block::{
 };
 
 /// SegResNet's arguments as MONAI takes them (3-D, ReLU, group norm, non-trainable up-sampling).
-/// Defaults: MONAI's blocks and groups at 16 initial filters (its tutorials' width), 14 classes.
-#[derive(Config, Debug, PartialEq)]
+/// Defaults: MONAI's blocks and groups at 16 initial filters (its tutorials' width), 14 classes;
+/// a JSON config may give any subset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SegResNetConfig {
-    #[config(default = 1)]
     pub in_channels: usize,
-    #[config(default = 14)]
     pub out_channels: usize,
-    #[config(default = 16)]
     pub init_filters: usize,
     /// `norm=("GROUP", {"num_groups": N})`.
-    #[config(default = 8)]
     pub norm_groups: usize,
-    #[config(default = "vec![1, 2, 2, 4]")]
     pub blocks_down: Vec<usize>,
-    #[config(default = "vec![1, 1, 1]")]
     pub blocks_up: Vec<usize>,
     /// Dropout after the stem while training (MONAI's `dropout_prob`; off by default).
-    #[config(default = "None")]
     pub dropout_prob: Option<f64>,
 }
 
+impl Default for SegResNetConfig {
+    fn default() -> Self {
+        SegResNetConfig {
+            in_channels: 1,
+            out_channels: 14,
+            init_filters: 16,
+            norm_groups: 8,
+            blocks_down: vec![1, 2, 2, 4],
+            blocks_up: vec![1, 1, 1],
+            dropout_prob: None,
+        }
+    }
+}
+
+impl Config for SegResNetConfig {}
+
+with_setters!(SegResNetConfig {
+    with_in_channels => in_channels: usize,
+    with_out_channels => out_channels: usize,
+    with_init_filters => init_filters: usize,
+    with_norm_groups => norm_groups: usize,
+    with_blocks_down => blocks_down: Vec<usize>,
+    with_blocks_up => blocks_up: Vec<usize>,
+    with_dropout_prob => dropout_prob: Option<f64>,
+});
+
 impl SegResNetConfig {
+    /// MONAI's defaults at 16 filters and 14 classes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// Refuses settings MONAI would fail on later (or silently mis-shape), and crops the
     /// encoder cannot halve `blocks_down − 1` times.
     pub fn check(&self, roi: Option<[usize; 3]>) -> crate::error::Result<()> {

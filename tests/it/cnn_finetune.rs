@@ -15,10 +15,10 @@ use ssl3d::train::read_records;
 use crate::common;
 
 /// Small versions of both networks for 32³ crops (the demo's).
-const DYNUNET: &str = r#"dynunet={"kernel_size": [[3,3,3],[3,3,3],[3,3,3],[3,3,3]],
+pub(crate) const DYNUNET: &str = r#"dynunet={"kernel_size": [[3,3,3],[3,3,3],[3,3,3],[3,3,3]],
     "strides": [[1,1,1],[2,2,2],[2,2,2],[2,2,2]], "upsample_kernel_size": [[2,2,2],[2,2,2],[2,2,2]],
     "filters": [8,16,32,64], "deep_supervision": true, "deep_supr_num": 2}"#;
-const SEGRESNET: &str = r#"segresnet={"init_filters": 8, "norm_groups": 4, "blocks_down": [1,2,2], "blocks_up": [1,1]}"#;
+pub(crate) const SEGRESNET: &str = r#"segresnet={"init_filters": 8, "norm_groups": 4, "blocks_down": [1,2,2], "blocks_up": [1,1]}"#;
 
 fn data(name: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = common::scratch(name);

@@ -173,22 +173,7 @@ fn training_on_wgpu_follows_the_cpu_run_and_its_checkpoints_load_on_the_cpu() {
                 .unwrap(),
         );
         let finetune = dir.join(format!("finetune_{device}"));
-        common::ok(
-            bin("ssl-finetune")
-                .arg("--random-init")
-                .arg("--config")
-                .arg(configs.join("finetune_demo.json"))
-                .args(["--set", "max_iterations=2", "--set", "eval_num=1000"])
-                .arg("--json")
-                .arg(dir.join("json/btcv/dataset_0.json"))
-                .arg("--data-dir")
-                .arg(dir.join("data/btcv"))
-                .arg("--logdir")
-                .arg(&finetune)
-                .args(["--device", device])
-                .output()
-                .unwrap(),
-        );
+        finetune_two_steps(&dir, &finetune, device, &[]);
         steps.push((
             step_losses(&pretrain, &["total", "recon", "contrastive"]),
             step_losses(&finetune, &["loss"]),
@@ -211,4 +196,63 @@ fn training_on_wgpu_follows_the_cpu_run_and_its_checkpoints_load_on_the_cpu() {
         eprintln!("{what}: step losses on wgpu vs CPU, largest relative difference {worst:.2e}");
         assert!(worst < 1e-3, "{what}: cpu {cpu:?}, wgpu {gpu:?}");
     }
+}
+
+/// The CNN baselines on the GPU code path: a small DynUNet with deep supervision (strided and
+/// transposed convolutions, affine instance norm, the heads' nearest resizing) and a small
+/// SegResNet (group norm, trilinear up-sampling) train two steps on wgpu as on the CPU.
+#[test]
+fn cnn_baselines_train_on_wgpu_as_on_the_cpu() {
+    if !wgpu_here("wgpu CNN training") {
+        return;
+    }
+    let dir = common::scratch("wgpu_cnn_training");
+    common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), &dir, 2, 2, 1, 1);
+    for (network, setting) in [
+        ("dynunet", crate::cnn_finetune::DYNUNET),
+        ("segresnet", crate::cnn_finetune::SEGRESNET),
+    ] {
+        let mut losses = Vec::new();
+        for device in ["cpu", "wgpu"] {
+            let logdir = dir.join(format!("{network}_{device}"));
+            finetune_two_steps(
+                &dir,
+                &logdir,
+                device,
+                &["--network", network, "--set", setting],
+            );
+            losses.push(step_losses(&logdir, &["loss"]));
+        }
+        let (cpu, gpu) = (&losses[0], &losses[1]);
+        assert!(
+            cpu.len() >= 2 && cpu.len() == gpu.len(),
+            "{network}: {cpu:?} {gpu:?}"
+        );
+        let worst = common::max_rel_diff(gpu, cpu);
+        eprintln!("{network}: step losses on wgpu vs CPU, largest relative difference {worst:.2e}");
+        assert!(worst < 1e-3, "{network}: cpu {cpu:?}, wgpu {gpu:?}");
+    }
+}
+
+/// Two fine-tuning steps of the demo's config (plus `extra`) on `device` into `logdir`, with
+/// `dir`'s synthetic data and no validation.
+fn finetune_two_steps(dir: &Path, logdir: &Path, device: &str, extra: &[&str]) {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/finetune_demo.json");
+    common::ok(
+        bin("ssl-finetune")
+            .arg("--random-init")
+            .arg("--config")
+            .arg(config)
+            .args(extra)
+            .args(["--set", "max_iterations=2", "--set", "eval_num=1000"])
+            .arg("--json")
+            .arg(dir.join("json/btcv/dataset_0.json"))
+            .arg("--data-dir")
+            .arg(dir.join("data/btcv"))
+            .arg("--logdir")
+            .arg(logdir)
+            .args(["--device", device])
+            .output()
+            .unwrap(),
+    );
 }

@@ -18,7 +18,7 @@ pub use output_settings::SETTINGS_FILE;
 pub use scans::{is_nifti, list_scans, scan_stem};
 pub use segment_scan::{
     Prediction, PreparedScan, ScanResult, SegmentOptions, finish_scan, predict_scan, prepare_scan,
-    probabilities_path, qc_path, segment_scan, segmentation_path,
+    probabilities_path, qc_path, segmentation_path,
 };
 
 use std::path::{Path, PathBuf};
@@ -30,14 +30,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::error::{Error, Result};
 use crate::inferers::SlidingWindow;
 use crate::io::atomic::write_atomic;
-use crate::networks::{DynUnet, SegNetworkConfig, SegResNet, Unetr};
-
-/// The network with its weights, whichever it is.
-enum Loaded<B: Backend> {
-    Unetr(Box<Unetr<B>>),
-    DynUnet(Box<DynUnet<B>>),
-    SegResNet(Box<SegResNet<B>>),
-}
+use crate::networks::{SegNetworkConfig, SegmentationModel};
 
 /// `volumes.csv`: one row per scan and organ.
 pub fn volumes_csv(results: &[ScanResult]) -> String {
@@ -76,23 +69,25 @@ pub fn segment_all<B: Backend>(
     window.check()?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     output_settings::check_or_record(out, source, window, options)?;
-    let model: Loaded<B> = match &source.network {
+    match &source.network {
         SegNetworkConfig::Unetr(c) => {
-            Loaded::Unetr(Box::new(source.load_into(c.init(device), device)?))
+            let model = source.load_into(c.init::<B>(device), device)?;
+            segment_all_with(&model, source, window, scans, out, options, device, each)
         }
         SegNetworkConfig::DynUnet(c) => {
-            Loaded::DynUnet(Box::new(source.load_into(c.init(device), device)?))
+            let model = source.load_into(c.init::<B>(device), device)?;
+            segment_all_with(&model, source, window, scans, out, options, device, each)
         }
         SegNetworkConfig::SegResNet(c) => {
-            Loaded::SegResNet(Box::new(source.load_into(c.init(device), device)?))
+            let model = source.load_into(c.init::<B>(device), device)?;
+            segment_all_with(&model, source, window, scans, out, options, device, each)
         }
-    };
-    segment_all_with(model, source, window, scans, out, options, device, each)
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn segment_all_with<B: Backend>(
-    model: Loaded<B>,
+fn segment_all_with<B: Backend, M: SegmentationModel<B>>(
+    model: &M,
     source: &ModelSource,
     window: &SlidingWindow,
     scans: &[PathBuf],
@@ -123,12 +118,8 @@ fn segment_all_with<B: Backend>(
         });
         for (scan, prepared) in rx {
             bar.set_message(scan_stem(scan));
-            let finished = prepared.and_then(|p| match &model {
-                Loaded::Unetr(m) => finish_scan(&**m, source, window, p, out, options, device),
-                Loaded::DynUnet(m) => finish_scan(&**m, source, window, p, out, options, device),
-                Loaded::SegResNet(m) => finish_scan(&**m, source, window, p, out, options, device),
-            });
-            match finished {
+            match prepared.and_then(|p| finish_scan(model, source, window, p, out, options, device))
+            {
                 Ok(r) => {
                     each(&r);
                     results.push(r);

@@ -243,17 +243,3 @@ pub fn finish_scan<B: Backend, M: SegmentationModel<B>>(
         organs,
     })
 }
-
-/// [`prepare_scan`] then [`finish_scan`]: one scan, start to end.
-pub fn segment_scan<B: Backend, M: SegmentationModel<B>>(
-    model: &M,
-    source: &ModelSource,
-    window: &SlidingWindow,
-    scan: &Path,
-    out: &Path,
-    options: SegmentOptions,
-    device: &B::Device,
-) -> Result<ScanResult> {
-    let prepared = prepare_scan(source, scan, out, options)?;
-    finish_scan(model, source, window, prepared, out, options, device)
-}

@@ -131,16 +131,21 @@ impl FinetuneConfig {
             }
         };
         match self.network {
-            NetworkKind::Unetr => self.check_unetr()?,
+            NetworkKind::Unetr => {
+                classes("model", self.model.out_channels)?;
+                self.check_unetr()?;
+            }
             NetworkKind::Dynunet => {
                 let c = self.dynunet_config();
                 classes("dynunet", c.out_channels)?;
                 c.check(Some(self.roi_size))?;
+                self.check_roi()?;
             }
             NetworkKind::Segresnet => {
                 let c = self.segresnet_config();
                 classes("segresnet", c.out_channels)?;
                 c.check(Some(self.roi_size))?;
+                self.check_roi()?;
             }
         }
         self.check_common()
@@ -149,31 +154,13 @@ impl FinetuneConfig {
     /// UNETR's own constraints.
     fn check_unetr(&self) -> Result<()> {
         let m = &self.model;
-        if m.out_channels != self.transforms.num_classes {
-            return Err(Error::InvalidArgument(format!(
-                "model.out_channels {} must equal transforms.num_classes {}",
-                m.out_channels, self.transforms.num_classes
-            )));
-        }
         if m.vit.patch_size != [16, 16, 16] {
             return Err(Error::InvalidArgument(format!(
                 "model.vit.patch_size {:?}: UNETR's decoder upsamples by 16 (MONAI fixes 16³ patches)",
                 m.vit.patch_size
             )));
         }
-        let roi = self.roi_size;
-        if [
-            m.vit.img_size,
-            self.transforms.spatial_size,
-            self.sliding_window.roi_size,
-        ] != [roi; 3]
-        {
-            return Err(Error::InvalidArgument(format!(
-                "roi_size {roi:?}, model.vit.img_size {:?}, transforms.spatial_size {:?} and \
-                 sliding_window.roi_size {:?} differ: set roi_size alone (the others follow it)",
-                m.vit.img_size, self.transforms.spatial_size, self.sliding_window.roi_size
-            )));
-        }
+        self.check_roi()?;
         if m.vit.img_size.iter().any(|s| s % 16 != 0) || m.vit.num_layers < 10 {
             return Err(Error::InvalidArgument(format!(
                 "model.vit: img_size {:?} must be multiples of 16 and num_layers ({}) at least 10 \
@@ -184,16 +171,28 @@ impl FinetuneConfig {
         check_heads(m.vit.hidden_size, m.vit.num_heads)
     }
 
-    /// What every network needs.
-    fn check_common(&self) -> Result<()> {
+    /// One size for the crops, the windows and (UNETR's) model.
+    fn check_roi(&self) -> Result<()> {
         let roi = self.roi_size;
-        if [self.transforms.spatial_size, self.sliding_window.roi_size] != [roi; 2] {
-            return Err(Error::InvalidArgument(format!(
-                "roi_size {roi:?}, transforms.spatial_size {:?} and sliding_window.roi_size {:?} \
-                 differ: set roi_size alone (the others follow it)",
-                self.transforms.spatial_size, self.sliding_window.roi_size
-            )));
+        let mut sizes = Vec::new();
+        if self.network == NetworkKind::Unetr {
+            sizes.push(("model.vit.img_size", self.model.vit.img_size));
         }
+        sizes.push(("transforms.spatial_size", self.transforms.spatial_size));
+        sizes.push(("sliding_window.roi_size", self.sliding_window.roi_size));
+        if sizes.iter().all(|(_, s)| *s == roi) {
+            return Ok(());
+        }
+        let named: Vec<String> = sizes.iter().map(|(n, s)| format!("{n} {s:?}")).collect();
+        let (last, rest) = named.split_last().expect("two sizes at least");
+        Err(Error::InvalidArgument(format!(
+            "roi_size {roi:?}, {} and {last} differ: set roi_size alone (the others follow it)",
+            rest.join(", ")
+        )))
+    }
+
+    /// What every network needs besides one size ([`FinetuneConfig::check_roi`]).
+    fn check_common(&self) -> Result<()> {
         check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {

@@ -8,24 +8,26 @@ use std::process::Command;
 use serde_json::Value;
 use ssl3d::io::load_labels;
 
-fn segment() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ssl-segment"))
+/// `ssl-segment --model run --input input --out out`.
+fn segment_into(run: &Path, input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ssl-segment"));
+    c.arg("--model")
+        .arg(run)
+        .arg("--input")
+        .arg(input)
+        .arg("--out")
+        .arg(out);
+    c
 }
 
 /// `run` was fine-tuned with `--save-predictions` on `datalist` (paths under `data_dir`).
 pub fn segments_like_the_runs_validation(run: &Path, datalist: &Path, data_dir: &Path, dir: &Path) {
     let out = dir.join("segmented");
     let segment_validation = || {
-        segment()
-            .arg("--model")
-            .arg(run)
-            .arg("--input")
-            .arg(datalist)
+        segment_into(run, datalist, &out)
             .args(["--split", "validation", "--json"])
             .arg("--data-dir")
             .arg(data_dir)
-            .arg("--out")
-            .arg(&out)
             .output()
             .unwrap()
     };
@@ -89,15 +91,7 @@ pub fn segments_like_the_runs_validation(run: &Path, datalist: &Path, data_dir: 
     std::fs::copy(good, folder.join("good.nii.gz")).unwrap();
     std::fs::write(folder.join("broken.nii.gz"), b"not a gzip stream").unwrap();
     let out_folder = dir.join("segmented_folder");
-    let run_folder = segment()
-        .arg("--model")
-        .arg(run)
-        .arg("--input")
-        .arg(&folder)
-        .arg("--out")
-        .arg(&out_folder)
-        .output()
-        .unwrap();
+    let run_folder = segment_into(run, &folder, &out_folder).output().unwrap();
     let err = String::from_utf8_lossy(&run_folder.stderr).to_string();
     assert_eq!(run_folder.status.code(), Some(2), "{err}");
     assert!(err.contains("broken.nii.gz"), "{err}");
@@ -134,13 +128,7 @@ fn flips_and_probabilities_in_the_scans_own_header(
     write_image(&input, &volume.data, Placement::LikeHeader(&header)).unwrap();
     let out = dir.join("own_header_segmented");
     let segment_with = |tta: &str| {
-        segment()
-            .arg("--model")
-            .arg(run)
-            .arg("--input")
-            .arg(&folder)
-            .arg("--out")
-            .arg(&out)
+        segment_into(run, &folder, &out)
             .args(["--tta", tta, "--probabilities", "--json"])
             .output()
             .unwrap()
@@ -245,15 +233,7 @@ fn stored_in_another_orientation_segments_the_same_voxels(run: &Path, scan: &Pat
     }
     write_volume(&folder.join("flipped.nii.gz"), &flipped, &affine).unwrap();
     let out = dir.join("orientations_segmented");
-    let result = segment()
-        .arg("--model")
-        .arg(run)
-        .arg("--input")
-        .arg(&folder)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let result = segment_into(run, &folder, &out).output().unwrap();
     assert!(
         result.status.success(),
         "{}",

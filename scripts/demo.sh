@@ -4,7 +4,7 @@
 # augmentations, pretrains a small ViTAutoEnc on the chest volumes, fine-tunes a UNETR on the
 # 6-volume abdominal split from random and from pretrained weights, builds the tutorial's table, and
 # segments a scan the fine-tuning never saw.
-# About 4 minutes on 2 CPU cores once built.
+# About 4½ minutes on 2 CPU cores once built.
 # Usage: scripts/demo.sh [WORK_DIR]   (default: ./demo-run, git-ignored)
 #   SSL3D_DEVICE=cuda|wgpu scripts/demo.sh   trains on that device (built with its feature;
 #   docs/GPU.md). A software Vulkan device (lavapipe) works too, much more slowly.

@@ -71,8 +71,8 @@ enum Command {
         /// Number of chest volumes, split like TCIA's 600 training / 171 validation.
         #[arg(long, default_value_t = 16)]
         count: usize,
-        /// Labelled abdominal training volumes (dataset_0.json; the _init_12 and _init_6 splits
-        /// take the first 12 and 6).
+        /// Labelled abdominal training volumes (dataset_0.json; the _init_12, _init_6, _init_4
+        /// and _init_2 splits take the first 12, 6, 4 and 2).
         #[arg(long, default_value_t = 24)]
         labelled: usize,
         /// Labelled abdominal validation volumes, shared by all three splits (BTCV: 6).

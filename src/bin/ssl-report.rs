@@ -1,5 +1,5 @@
-//! `ssl-report`: collects fine-tuning runs into the tutorial's random-vs-pretrained table, and
-//! summarises a run's step timing.
+//! `ssl-report`: collects fine-tuning runs into the tutorial's random-vs-pretrained table or a
+//! multi-seed study, and summarises a run's step timing.
 
 use std::path::PathBuf;
 
@@ -8,6 +8,7 @@ use ssl3d::cli::run;
 use ssl3d::report::config_diff::config_differences;
 use ssl3d::report::dice_table::{read_runs, write_table};
 use ssl3d::report::step_timing::step_timing;
+use ssl3d::report::study::{read_study_runs, write_study};
 
 /// Reports over ssl3d runs.
 #[derive(Parser, Debug)]
@@ -24,6 +25,18 @@ enum Command {
     /// numbers, plus 13-organ and per-organ Dice. Writes table.md and table.png into --out.
     Table {
         /// Fine-tuning run folders (or their report.json files).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A multi-seed study from fine-tuning runs (their --logdir folders): per network, training
+    /// volumes and init the mean ± sd over seeds, the paired difference pretrained − random
+    /// (same network, datalist and seed) with its 95 % interval, overall and per organ, learning
+    /// curves and Dice against labelled volumes. Writes study.md, study.json,
+    /// learning_curves.png and dice_vs_volumes.png into --out.
+    Study {
+        /// Fine-tuning run folders.
         #[arg(required = true)]
         runs: Vec<PathBuf>,
         #[arg(long)]
@@ -57,6 +70,16 @@ fn main() {
             let md = write_table(&runs, out)?;
             println!("{md}");
             eprintln!("wrote {0}/table.md and {0}/table.png", out.display());
+            Ok(())
+        }
+        Command::Study { runs, out } => {
+            let runs = read_study_runs(runs)?;
+            let md = write_study(&runs, out)?;
+            println!("{md}");
+            eprintln!(
+                "wrote {0}/study.md, study.json, learning_curves.png and dice_vs_volumes.png",
+                out.display()
+            );
             Ok(())
         }
         Command::Steps { run } => {

@@ -25,6 +25,10 @@ pub struct FinetuneReport {
     pub network: String,
     /// `random` or `pretrained`.
     pub init: String,
+    /// The run's seed (model initialisation, crops and augmentation); `None` in reports written
+    /// before it was recorded (the run's `config.json` has it).
+    #[serde(default)]
+    pub seed: Option<u64>,
     pub pretrained: Option<String>,
     /// Backbone tensors loaded from the pretrained checkpoint.
     pub transferred_tensors: usize,

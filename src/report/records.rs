@@ -3,11 +3,16 @@
 //! drawn from them, so a renamed field is a compile error instead of a silently empty curve. On
 //! disk every line is one JSON object whose `kind` is `step`, `epoch`, `val` or `resume`.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use super::config_diff::ConfigChanges;
 use super::validation::{ValidationResult, nan_as_null};
 use crate::data::btcv::organ_names;
+use crate::error::{Error, Result};
 
 /// One line of a run's log, tagged by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +56,23 @@ pub fn validations<L, E, V>(records: &[Record<L, E, V>]) -> Vec<&V> {
             _ => None,
         })
         .collect()
+}
+
+/// Every complete line of a run's log as `R` (a torn last line from a crash ends the list).
+pub fn read_log<R: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for line in BufReader::new(f).lines() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        match serde_json::from_str(&line) {
+            Ok(v) => out.push(v),
+            Err(_) => break,
+        }
+    }
+    Ok(out)
 }
 
 /// One optimisation step: where it was, the job's losses, the learning rate and its timing.

@@ -45,6 +45,9 @@ pub trait Trainer<B: AutodiffBackend> {
     /// One optimisation step. A loss that is not finite is `Error::Training` and leaves the
     /// model unchanged.
     fn step(&mut self, batch: &Self::Batch) -> Result<Self::Losses>;
+    /// Called before each step with the number of steps done (a resumed run's included), for a
+    /// learning-rate schedule; the tutorial's constant rate ignores it.
+    fn begin_step(&mut self, _done: u64) {}
     fn lr(&self) -> f64;
     fn model(&self) -> &Self::Model;
     fn optimizer_record(&self) -> Self::OptimizerRecord;
@@ -341,6 +344,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
             } = batch?;
             let batch = <<J::Trainer as Trainer<B>>::Batch>::from_collated(tensors)?;
             let t = Instant::now();
+            trainer.begin_step(run.state.step);
             let losses = trainer.step(&batch).map_err(|e| match e {
                 Error::Training(msg) => Error::Training(format!(
                     "epoch {}, step {}: {msg}. The last good checkpoint is {}; resume with \

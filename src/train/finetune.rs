@@ -137,7 +137,8 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
         cfg.weight_decay,
         cfg.deep_supervision_weights,
         device,
-    );
+    )
+    .with_schedule(cfg.lr_schedule, cfg.max_iterations as u64);
     let mut job = FinetuneJob {
         cfg,
         model_config,

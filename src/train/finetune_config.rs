@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{RunConfig, check_heads, check_pixdim, check_positive, train_loader};
+use super::lr_schedule::LrSchedule;
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::losses::DeepSupervisionWeights;
@@ -26,6 +27,9 @@ pub struct FinetuneConfig {
     /// AdamW learning rate and decoupled weight decay (betas 0.9/0.999, eps 1e-8).
     pub lr: f64,
     pub weight_decay: f64,
+    /// How `lr` changes over the run: `{"kind": "constant"}` (the tutorial's) or MONAI's
+    /// `{"kind": "warmup_cosine", "warmup_steps": N, "end_lr": 0, "warmup_multiplier": 0}`.
+    pub lr_schedule: LrSchedule,
     pub seed: u64,
     /// Volumes per step; each gives `transforms.num_samples` (4) crops.
     pub volumes_per_batch: usize,
@@ -62,6 +66,7 @@ impl Default for FinetuneConfig {
             eval_num: 100,
             lr: 1e-4,
             weight_decay: 1e-5,
+            lr_schedule: LrSchedule::default(),
             seed: 0,
             volumes_per_batch: 1,
             checkpoint_every: 100,
@@ -148,6 +153,7 @@ impl FinetuneConfig {
                 self.check_roi()?;
             }
         }
+        self.lr_schedule.check()?;
         self.check_common()
     }
 

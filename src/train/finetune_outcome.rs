@@ -27,6 +27,7 @@ pub(super) fn finetune_report<S>(
     FinetuneReport {
         network: cfg.network.name().into(),
         init: init.name().into(),
+        seed: Some(cfg.seed),
         pretrained: init.source(),
         transferred_tensors: init.transferred(),
         datalist: spec.datalist.display().to_string(),

@@ -4,13 +4,14 @@
 //! tests read it untyped from here; a run writes it typed through `run_log`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::report::records::read_log;
 
 pub struct MetricsLog {
     path: PathBuf,
@@ -43,19 +44,7 @@ impl MetricsLog {
 
 /// Every complete record of a log (a torn last line from a crash is ignored).
 pub fn read_records(path: &Path) -> Result<Vec<Value>> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut out = Vec::new();
-    for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| Error::io(path, e))?;
-        match serde_json::from_str(&line) {
-            Ok(v) => out.push(v),
-            Err(_) => break,
-        }
-    }
-    Ok(out)
+    read_log(path)
 }
 
 /// Rewrites the log with only the records `keep` accepts (atomically), e.g. those up to the step

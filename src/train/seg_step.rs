@@ -12,6 +12,7 @@ use ndarray::Array5;
 
 use super::batch_tensors::{array_to_tensor, scalar, tensor_to_array};
 use super::driver::Trainer;
+use super::lr_schedule::LrSchedule;
 use crate::data::SegBatch;
 use crate::error::{Error, Result};
 use crate::kernels::fused_adam::FusedAdamW;
@@ -44,6 +45,10 @@ pub struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
     pub model: M,
     optim: SegOptimizer<B, M>,
     pub lr: f64,
+    /// `lr` is the schedule's rate at the current step, from `base_lr` over `total_steps`.
+    base_lr: f64,
+    schedule: LrSchedule,
+    total_steps: u64,
     loss: DiceCeLossConfig,
     deep_supervision: DeepSupervisionWeights,
     device: B::Device,
@@ -63,10 +68,21 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
             model,
             optim: FusedAdamW::new(1e-8, weight_decay as f32).init(),
             lr,
+            base_lr: lr,
+            schedule: LrSchedule::default(),
+            total_steps: 0,
             loss: DiceCeLossConfig::tutorial(),
             deep_supervision,
             device: device.clone(),
         }
+    }
+
+    /// Follows `schedule` over a run of `total_steps` (the default is the tutorial's constant
+    /// rate).
+    pub fn with_schedule(mut self, schedule: LrSchedule, total_steps: u64) -> Self {
+        self.schedule = schedule;
+        self.total_steps = total_steps;
+        self
     }
 
     /// Logits for a batch of windows, without gradients (the sliding-window predictor).
@@ -107,6 +123,10 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for SegTrainer<
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.lr, self.model.clone(), grads);
         Ok(SegLoss { loss: value })
+    }
+
+    fn begin_step(&mut self, done: u64) {
+        self.lr = self.schedule.lr(self.base_lr, done, self.total_steps);
     }
 
     fn lr(&self) -> f64 {

@@ -68,6 +68,7 @@ fn same_seed_gives_byte_identical_files_and_working_datalists() {
         "dataset_0.json",
         "dataset_0_init_12.json",
         "dataset_0_init_6.json",
+        "dataset_0_init_4.json",
     ] {
         let p = a.join("json/btcv").join(file);
         let train = load_datalist(&p, Split::Training, Some(&a.join("data/btcv")), true).unwrap();

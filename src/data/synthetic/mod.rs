@@ -254,6 +254,9 @@ pub fn generate(opts: &SynthOptions, progress: &(dyn Fn() + Sync)) -> Result<Syn
         ("dataset_0.json", train_nums.len()),
         ("dataset_0_init_12.json", train_nums.len().min(12)),
         ("dataset_0_init_6.json", train_nums.len().min(6)),
+        // Smaller nested splits for studies of how Dice grows with labelled volumes.
+        ("dataset_0_init_4.json", train_nums.len().min(4)),
+        ("dataset_0_init_2.json", train_nums.len().min(2)),
     ] {
         let list = json!({
             "description": "ssl3d synthetic abdominal CT phantoms in the BTCV label convention",

@@ -6,11 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use plotters::prelude::*;
-
 use super::bar_chart::{Series, draw_bars};
 use super::finetune_report::FinetuneReport;
-use super::font::ensure_font;
+use super::png::write_png;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
@@ -213,7 +211,6 @@ pub fn markdown(runs: &[TableRun]) -> Result<String> {
 
 /// The bar chart: per row, random and pretrained (tutorial Dice and 13-organ Dice).
 fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
-    ensure_font();
     let cells = cells(runs)?;
     let rows = rows(&cells);
     let cats: Vec<String> = rows
@@ -231,11 +228,7 @@ fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
     };
     let tut = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.tutorial_dice);
     let fg = |r: &FinetuneReport| r.best.as_ref().map_or(f64::NAN, |b| b.foreground_dice);
-    let err = |e: String| Error::bad_file(out, format!("cannot draw the chart: {e}"));
-    let tmp = out.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (1200, 480)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    write_png(out, (1200, 480), "chart", |root| {
         let halves = root.split_evenly((1, 2));
         draw_bars(
             &halves[0],
@@ -253,8 +246,7 @@ fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
             ],
             "Dice %",
             100.0,
-        )
-        .map_err(err)?;
+        )?;
         draw_bars(
             &halves[1],
             "13-organ Dice",
@@ -271,11 +263,9 @@ fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
             ],
             "Dice %",
             100.0,
-        )
-        .map_err(err)?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+        )?;
+        Ok(())
+    })
 }
 
 /// Writes `table.md` and `table.png` into `out_dir`; returns the Markdown.

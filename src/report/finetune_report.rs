@@ -3,12 +3,11 @@
 
 use std::path::Path;
 
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::bar_chart::{Series, draw_bars};
-use super::font::ensure_font;
 use super::loss_plots::{Panel, draw_line_panel};
+use super::png::write_png;
 use super::records::SegValRecord;
 use super::validation::ValidationResult;
 use crate::data::btcv::organ_abbreviations;
@@ -124,7 +123,6 @@ impl FinetuneReport {
 /// `finetune_plots.png`: the tutorial's two panels ("Iteration Average Loss", "Val Mean Dice"
 /// against the iteration) and, below, the last validation's Dice per organ.
 pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usize) -> Result<()> {
-    ensure_font();
     let points = |value: fn(&SegValRecord) -> f64| -> Vec<(f64, f64)> {
         vals.iter()
             .map(|r| (r.iteration as f64, value(r)))
@@ -135,11 +133,7 @@ pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usi
         .last()
         .map(|r| r.result.per_organ_dice.clone())
         .unwrap_or_default();
-    let err = |e: String| Error::bad_file(out, format!("cannot draw the plot: {e}"));
-    let tmp = out.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (1200, 900)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    write_png(out, (1200, 900), "plot", |root| {
         let (top, bottom) = root.split_vertically(450);
         let halves = top.split_evenly((1, 2));
         draw_line_panel(
@@ -149,8 +143,7 @@ pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usi
                 x_label: "Iteration",
                 points: points(|r| r.train_loss),
             },
-        )
-        .map_err(err)?;
+        )?;
         draw_line_panel(
             &halves[1],
             &Panel {
@@ -158,8 +151,7 @@ pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usi
                 x_label: "Iteration",
                 points: points(|r| r.dice_tutorial),
             },
-        )
-        .map_err(err)?;
+        )?;
         draw_bars(
             &bottom,
             "Dice per organ, last validation",
@@ -170,11 +162,9 @@ pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usi
             }],
             "Dice",
             1.0,
-        )
-        .map_err(err)?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+        )?;
+        Ok(())
+    })
 }
 
 fn unetr() -> String {

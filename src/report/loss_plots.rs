@@ -6,9 +6,10 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::font::{FONT, ensure_font};
+use super::font::FONT;
+use super::png::write_png;
 use super::records::{PretrainRecord, Record, SslEpochRecord};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One panel: a title, an x-axis label and its (x, y) points.
 pub struct Panel<'a> {
@@ -64,21 +65,19 @@ pub fn draw_line_panel<DB: DrawingBackend>(
 
 /// Draws `panels` in a grid of `cols` columns into a PNG at `out` (written atomically).
 pub fn write_panels(out: &Path, panels: &[Panel], cols: usize) -> Result<()> {
-    ensure_font();
     let cols = cols.max(1);
     let rows = panels.len().div_ceil(cols);
-    let tmp = out.with_extension("tmp.png");
-    let err = |e: String| Error::bad_file(out, format!("cannot draw the plot: {e}"));
-    {
-        let root =
-            BitMapBackend::new(&tmp, (420 * cols as u32, 360 * rows as u32)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        for (area, p) in root.split_evenly((rows, cols)).iter().zip(panels) {
-            draw_line_panel(area, p).map_err(err)?;
-        }
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+    write_png(
+        out,
+        (420 * cols as u32, 360 * rows as u32),
+        "plot",
+        |root| {
+            for (area, p) in root.split_evenly((rows, cols)).iter().zip(panels) {
+                draw_line_panel(area, p)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 /// The SSL tutorial's 2×2 `loss_plots.png` from a pretraining log's epoch and validation records.

@@ -10,6 +10,7 @@ pub mod dice_table;
 pub mod finetune_report;
 mod font;
 pub mod loss_plots;
+mod png;
 pub mod pretrain_summary;
 pub mod records;
 pub mod step_timing;

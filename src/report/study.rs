@@ -129,13 +129,10 @@ fn best(r: &StudyRun) -> &super::ValidationResult {
         .expect("read_study_run keeps runs with a best validation")
 }
 
-fn per_organ(
-    runs: &[&StudyRun],
-    n_organs: usize,
-    f: impl Fn(&StudyRun, usize) -> f64,
-) -> Vec<Option<Summary>> {
+/// Each organ's best-validation Dice summarised over `runs`.
+fn per_organ(runs: &[&StudyRun], n_organs: usize) -> Vec<Option<Summary>> {
     (0..n_organs)
-        .map(|o| Summary::of(&runs.iter().map(|r| f(r, o)).collect::<Vec<_>>()))
+        .map(|o| Summary::of(&runs.iter().map(|r| organ_dice(r, o)).collect::<Vec<_>>()))
         .collect()
 }
 
@@ -207,7 +204,7 @@ pub fn study(runs: &[StudyRun]) -> Result<Study> {
                 seeds: seeds.keys().copied().collect(),
                 foreground_dice: Summary::of(&fg),
                 tutorial_dice: Summary::of(&tut),
-                per_organ_dice: per_organ(&rs, n_organs, organ_dice),
+                per_organ_dice: per_organ(&rs, n_organs),
                 curve: mean_curve(&rs),
             }
         })

@@ -8,9 +8,10 @@ use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
-use super::font::{FONT, ensure_font};
+use super::font::FONT;
+use super::png::{Canvas, write_png};
 use super::study::{Study, StudyCell, row_name};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Random init grey-blue, pretrained orange, in every study figure.
 fn init_colour(init: &str) -> RGBColor {
@@ -29,25 +30,17 @@ fn grid(n: usize) -> (usize, usize) {
     (n.div_ceil(cols).max(1), cols)
 }
 
-/// Draws into a PNG beside `out` and renames it into place.
+/// A grid of `panels` panels, 420×320 each, drawn by `draw` into the PNG `out`.
 fn draw_png(
     out: &Path,
     panels: usize,
-    draw: impl Fn(&[DrawingArea<BitMapBackend, Shift>]) -> std::result::Result<(), String>,
+    draw: impl FnOnce(&[Canvas]) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    ensure_font();
     let (rows, cols) = grid(panels);
-    let err = |e: String| Error::bad_file(out, format!("cannot draw the figure: {e}"));
-    let tmp = out.with_extension("tmp.png");
-    {
-        let size = (420 * cols as u32, 320 * rows as u32);
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let areas = root.split_evenly((rows, cols));
-        draw(&areas).map_err(err)?;
-        root.present().map_err(|e| err(e.to_string()))?;
-    }
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
+    let size = (420 * cols as u32, 320 * rows as u32);
+    write_png(out, size, "figure", |root| {
+        draw(&root.split_evenly((rows, cols)))
+    })
 }
 
 type DiceChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;

@@ -44,11 +44,11 @@ pub type SegOptimizerRecord<B, M> = <SegOptimizer<B, M> as Optimizer<M, B>>::Rec
 pub struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
     pub model: M,
     optim: SegOptimizer<B, M>,
-    pub lr: f64,
-    /// `lr` is the schedule's rate at the current step, from `base_lr` over `total_steps`.
+    /// The configured rate; the step's own is `schedule`'s at `done` of `total_steps` steps.
     base_lr: f64,
     schedule: LrSchedule,
     total_steps: u64,
+    done: u64,
     loss: DiceCeLossConfig,
     deep_supervision: DeepSupervisionWeights,
     device: B::Device,
@@ -67,10 +67,10 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
         SegTrainer {
             model,
             optim: FusedAdamW::new(1e-8, weight_decay as f32).init(),
-            lr,
             base_lr: lr,
             schedule: LrSchedule::default(),
             total_steps: 0,
+            done: 0,
             loss: DiceCeLossConfig::tutorial(),
             deep_supervision,
             device: device.clone(),
@@ -121,16 +121,16 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for SegTrainer<
             )));
         }
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        self.model = self.optim.step(self.lr, self.model.clone(), grads);
+        self.model = self.optim.step(self.lr(), self.model.clone(), grads);
         Ok(SegLoss { loss: value })
     }
 
     fn begin_step(&mut self, done: u64) {
-        self.lr = self.schedule.lr(self.base_lr, done, self.total_steps);
+        self.done = done;
     }
 
     fn lr(&self) -> f64 {
-        self.lr
+        self.schedule.lr(self.base_lr, self.done, self.total_steps)
     }
 
     fn model(&self) -> &M {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Does self-supervised pretraining help, and by how much? Pretrains once, then fine-tunes from
-# random init and from the pretrained backbone on each split (labelled volumes) with each seed,
+# Does self-supervised pretraining help, and by how much? Pretrains each network once (UNETR's
+# ViTAutoEnc; a CNN's restoration), then fine-tunes it from random init and from its pretraining
+# on each split (labelled volumes) with each seed,
 # and reports mean ± sd per cell, the paired difference pretrained − random with its 95 %
 # interval (overall and per organ), learning curves and Dice against labelled volumes
 # (`ssl-report study`; docs/STUDY.md).
@@ -62,22 +63,29 @@ if [ "${SYNTH:-0}" = 1 ] && [ ! -f "$WORK/data/.complete" ]; then
   touch "$WORK/data/.complete"
 fi
 
-echo "== pretraining ($PRETRAIN_CONFIG)"
-state=$(run_state "$WORK/pretrain" summary.json)
-if [ "$state" != done ]; then
-  flag=(); [ "$state" = resume ] && flag=(--resume)
+# One pretraining per network: the tutorial's ViTAutoEnc for unetr (in $WORK/pretrain), the
+# CNN's own restoration pretraining for dynunet and segresnet ($WORK/pretrain_<network>).
+pretrain_dir() {
+  if [ "$1" = unetr ]; then echo "$WORK/pretrain"; else echo "$WORK/pretrain_$1"; fi
+}
+pretrain() {
+  local network="$1" dir
+  dir="$(pretrain_dir "$network")"
+  echo "== pretraining $network ($PRETRAIN_CONFIG)"
+  state=$(run_state "$dir" summary.json)
+  [ "$state" = done ] && return 0
+  flag=(--network "$network"); [ "$state" = resume ] && flag+=(--resume)
   for s in ${PRETRAIN_SET:-}; do flag+=(--set "$s"); done
   "$bin/ssl-pretrain" --config "$PRETRAIN_CONFIG" --json "$PRETRAIN_JSON" \
-    --data-dir "$PRETRAIN_DATA" --logdir "$WORK/pretrain" --device "$device" "${flag[@]}" 2>&1 \
+    --data-dir "$PRETRAIN_DATA" --logdir "$dir" --device "$device" "${flag[@]}" 2>&1 \
     | grep -v " step " || true
-  test -f "$WORK/pretrain/summary.json" || { echo "ssl_study: the pretraining did not finish" >&2; exit 1; }
-fi
+  test -f "$dir/summary.json" || { echo "ssl_study: the $network pretraining did not finish" >&2; exit 1; }
+}
 
 runs=()
 for network in $NETWORKS; do
   inits="random pretrained"
-  # The CNN baselines have no pretraining yet: their arm is random init only.
-  [ "$network" = unetr ] || inits="random"
+  pretrain "$network"
   for split in $SPLITS; do
     volumes="${split%%:*}"; datalist="${split#*:}"
     for seed in $SEEDS; do
@@ -94,7 +102,7 @@ for network in $NETWORKS; do
         state=$(run_state "$dir" report.json)
         [ "$state" = done ] && continue
         echo "== $network, $volumes labelled volumes, $init init, seed $seed ($state)"
-        flag=(--pretrained "$WORK/pretrain")
+        flag=(--pretrained "$(pretrain_dir "$network")")
         [ "$init" = random ] && flag=(--random-init)
         [ "$state" = resume ] && flag+=(--resume)
         sets=(--set "network=$network")

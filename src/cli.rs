@@ -86,6 +86,15 @@ impl RunArgs {
         crate::train::layered_config(self.config.as_deref(), &sets)
     }
 
+    /// These arguments with `--network` (when given) as the config's `network`, over the file's.
+    pub fn with_network(&self, network: Option<crate::networks::NetworkKind>) -> RunArgs {
+        let mut args = self.clone();
+        if let Some(network) = network {
+            (args.overrides).push(format!("network=\"{}\"", network.name()));
+        }
+        args
+    }
+
     /// A training job from the effective config and the checked inputs ([`Self::spec`]); `None`
     /// after printing the config as JSON when `print_config` (`--print-config`).
     pub fn job<C, J>(

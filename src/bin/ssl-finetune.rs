@@ -79,12 +79,7 @@ fn main() {
             cfg,
             spec,
         };
-        let mut run_args = args.run.clone();
-        if let Some(network) = args.network {
-            run_args
-                .overrides
-                .push(format!("network=\"{}\"", network.name()));
-        }
+        let run_args = args.run.with_network(args.network);
         let Some(job) = run_args.job(args.print_config, true, make)? else {
             return Ok(());
         };

@@ -1,14 +1,18 @@
-//! `ssl-pretrain`: self-supervised ViTAutoEnc pretraining on unlabelled CT (MONAI's `ssl_train`).
+//! `ssl-pretrain`: self-supervised pretraining on unlabelled CT: the tutorial's ViTAutoEnc
+//! (MONAI's `ssl_train`), or a CNN's restoration.
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use ssl3d::cli::{RunArgs, run};
 use ssl3d::device::OnBackend;
+use ssl3d::networks::NetworkKind;
 use ssl3d::report::PretrainSummary;
 use ssl3d::train::{PretrainConfig, RunSpec, pretrain};
 
 /// Self-supervised pretraining of a ViT backbone (ViTAutoEnc) on unlabelled CT volumes, with
-/// in-painting, out-painting and local pixel shuffling views, L1 reconstruction and contrastive loss.
+/// in-painting, out-painting and local pixel shuffling views, L1 reconstruction and contrastive loss;
+/// or, with --network dynunet|segresnet, of a CNN that restores the clean crop from the same views
+/// (L1).
 ///
 /// Writes to --logdir: config.json (the effective configuration), metrics.jsonl and
 /// events.out.tfevents.ssl3d (TensorBoard), loss_plots.png, best_model.mpk (+ .config.json) and
@@ -21,6 +25,12 @@ struct Args {
     /// Print the effective configuration (defaults, --config, --set, --seed) as JSON and exit.
     #[arg(long)]
     print_config: bool,
+    /// What to pretrain (the config's `network`): `unetr`, the tutorial's ViTAutoEnc whose
+    /// backbone UNETR fine-tunes from, or a CNN restoring the crop, `dynunet` (nnU-Net's plan
+    /// for the crop unless the config's `dynunet` says otherwise) or `segresnet`, which the same
+    /// network fine-tunes from.
+    #[arg(long, value_enum)]
+    network: Option<NetworkKind>,
 }
 
 // Large buffers are allocated and freed every item and layer: mimalloc, told in `main` to keep
@@ -45,7 +55,8 @@ fn main() {
     let args = Args::parse();
     run(|| {
         let make = |cfg, spec| Pretraining { cfg, spec };
-        let Some(job) = args.run.job(args.print_config, false, make)? else {
+        let run_args = args.run.with_network(args.network);
+        let Some(job) = run_args.job(args.print_config, false, make)? else {
             return Ok(());
         };
         let summary = args.run.device.run(&job)?;

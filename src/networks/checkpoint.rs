@@ -39,10 +39,14 @@ pub fn read_torch_state_dict(path: &Path) -> Result<BTreeMap<String, TensorData>
             })
             .collect()
     };
-    let mut tensors = read(PytorchStore::from_file(path))?;
+    // The keys exactly as the file has them: burn-store's default renumbers `Sequential` indices
+    // to close gaps (SegResNet's `conv_final.2` would read as `conv_final.1`), and MONAI's names
+    // are mapped here instead.
+    let store = || PytorchStore::from_file(path).map_indices_contiguous(false);
+    let mut tensors = read(store())?;
     let nested = tensors.keys().any(|k| k.starts_with("state_dict."));
     if nested || tensors.is_empty() {
-        tensors = read(PytorchStore::from_file(path).with_top_level_key("state_dict"))?;
+        tensors = read(store().with_top_level_key("state_dict"))?;
     }
     if tensors.keys().all(|k| k.starts_with("module.")) {
         tensors = tensors
@@ -133,28 +137,37 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
         .collect()
 }
 
-/// What moving a pretrained backbone into a UNETR did.
+/// What moving pretrained weights into a fine-tuning network did: a ViTAutoEnc backbone into
+/// UNETR.vit, or a restoration-pretrained CNN into the same CNN
+/// ([`super::restoration_transfer::transfer_restoration`]).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TransferReport {
-    /// Backbone keys loaded into `UNETR.vit` (as UNETR keys).
+    /// Keys loaded (UNETR's backbone as UNETR keys; a CNN's as MONAI's).
     pub loaded: Vec<String>,
-    /// Source keys with no place in UNETR (the autoencoder's transposed convolutions).
+    /// Source keys with no place in the model (the autoencoder's transposed convolutions, or the
+    /// restoration output layer).
     pub dropped: Vec<String>,
-    /// Source keys ignored on purpose (MONAI's unused cross-attention).
+    /// Source keys ignored on purpose (MONAI's unused cross-attention, DynUNet's second names).
     pub ignored: Vec<String>,
-    /// UNETR parameters left at their initial values (the decoder).
+    /// Parameters left at their initial values (UNETR's decoder, or a CNN's output layers).
     pub left_at_init: Vec<String>,
 }
 
 impl TransferReport {
     pub fn summary(&self) -> String {
         format!(
-            "{} backbone tensors loaded, {} dropped ({}), {} ignored (unused cross-attention), {} left at init (decoder)",
+            "{} pretrained tensors loaded, {} dropped ({}), {} ignored (unused cross-attention, \
+             second names), {} left at init ({})",
             self.loaded.len(),
             self.dropped.len(),
             self.dropped.join(", "),
             self.ignored.len(),
-            self.left_at_init.len()
+            self.left_at_init.len(),
+            if self.left_at_init.iter().any(|k| k.starts_with("decoder")) {
+                "decoder"
+            } else {
+                "output layers"
+            }
         )
     }
 }

@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod native;
 pub mod nets;
 pub mod pretrained;
+pub mod restoration_transfer;
 pub mod seeded_init;
 pub mod segmentation_model;
 pub mod state_dict;

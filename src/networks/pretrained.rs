@@ -1,7 +1,8 @@
 //! `--pretrained` accepts what a user is likely to have: ssl3d's safetensors export, an ssl3d
 //! native checkpoint (`.mpk` with its `.config.json`, or a `checkpoints/step-…` folder), a
 //! pretraining run folder, or MONAI's `best_model.pt`. All become MONAI-named tensors, which the
-//! backbone transfer then moves into a UNETR by name.
+//! transfer then moves in by name (a backbone into UNETR, or a CNN's restoration pretraining
+//! into the same CNN).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,11 +72,13 @@ fn read_native<B: Backend>(
             let model = load_native(cfg.init::<B>(device), path, device)?;
             export_state_dict(&model, Arch::Unetr)
         }
-        NativeConfig::DynUnet(_) | NativeConfig::SegResNet(_) => Err(Error::bad_file(
-            path,
-            "is a CNN (DynUNet or SegResNet) checkpoint: pretrained backbones come from a \
-             ViTAutoEnc (ssl-pretrain) or a UNETR",
-        )),
+        NativeConfig::DynUnet(cfg) => {
+            load_native(cfg.init::<B>(device), path, device)?.monai_state_dict()
+        }
+        NativeConfig::SegResNet(cfg) => {
+            let model = load_native(cfg.init::<B>(device), path, device)?;
+            export_state_dict(&model, Arch::SegResNet)
+        }
     }
 }
 

@@ -16,4 +16,12 @@ pub struct PretrainSummary {
     pub wall_s: f64,
     pub data_wait_share: f64,
     pub device: String,
+    /// What was pretrained: `unetr` (the tutorial's ViTAutoEnc), `dynunet` or `segresnet`
+    /// (restoration). Summaries written before CNN pretraining existed are `unetr`.
+    #[serde(default = "vit_network")]
+    pub network: String,
+}
+
+fn vit_network() -> String {
+    "unetr".into()
 }

@@ -99,6 +99,20 @@ pub trait RunConfig: Serialize + DeserializeOwned + Default {
     /// Dotted paths of the fields that must equal `roi_size`: they are set from it, and in a
     /// config file or `--set` they are accepted as other names for it.
     const ROI_FIELDS: &'static [&'static str];
+
+    /// Fills what a partly given sub-object leaves out where the sub-object's own default would
+    /// be wrong in this run (a CNN's `out_channels` follows the run, not the network's default);
+    /// called on the layered JSON before it is read.
+    fn complete(_cfg: &mut Value) {}
+}
+
+/// Gives each of `networks`' objects in `cfg` that leaves `out_channels` out the value `out`.
+pub(crate) fn default_out_channels(cfg: &mut Value, networks: &[&str], out: Value) {
+    for network in networks {
+        if let Some(obj) = cfg.get_mut(*network).and_then(Value::as_object_mut) {
+            obj.entry("out_channels").or_insert_with(|| out.clone());
+        }
+    }
 }
 
 /// Declares the crop size once: within the last layer (the config file, then the command line's
@@ -160,6 +174,7 @@ pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Res
     if !T::ROI_FIELDS.is_empty() {
         apply_roi(&mut cfg, &layers, T::ROI_FIELDS)?;
     }
+    T::complete(&mut cfg);
     serde_json::from_value::<T>(cfg.clone()).map_err(|e| {
         // Name the key (and the file or `--set`) the value came from: the first leaf whose
         // default makes the configuration valid again; the command line's win over the file's.

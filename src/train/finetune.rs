@@ -13,16 +13,18 @@ use serde::{Deserialize, Serialize};
 
 use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
 use super::finetune_config::FinetuneConfig;
-use super::finetune_init::{Init, starting_unetr};
+use super::finetune_init::{Init, starting_network, starting_unetr};
 use super::finetune_outcome::finetune_report;
 use super::run_identity::RunIdentity;
 use super::seg_step::{SegTrainer, TrainableSegmentation};
 use super::seg_validation::{SegValidationState, ValidationPoint};
 use crate::data::VolumeDataset;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
+use crate::networks::restoration_transfer::transfer_restoration;
 use crate::networks::seeded_init::init_seeded;
+use crate::networks::state_dict::Arch;
 use crate::report::FinetuneReport;
 use crate::report::finetune_report::write_finetune_plots;
 use crate::report::records::{NoRecord, Record, SegLoss, SegValRecord, validations};
@@ -169,8 +171,9 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
     Ok(report)
 }
 
-/// Fine-tunes the network `cfg.network` names, from `pretrained` (UNETR only, until the CNNs
-/// have their own pretraining) or from its seeded random initialisation.
+/// Fine-tunes the network `cfg.network` names, from `pretrained` (UNETR: a ViTAutoEnc or UNETR
+/// backbone; DynUNet, SegResNet: the same network's restoration pretraining) or from its seeded
+/// random initialisation.
 pub fn finetune_network<B: AutodiffBackend>(
     cfg: &FinetuneConfig,
     spec: &RunSpec,
@@ -179,38 +182,25 @@ pub fn finetune_network<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<FinetuneReport> {
     cfg.check()?;
-    let from_scratch = |name: &str| match pretrained {
-        Some(p) => Err(Error::InvalidArgument(format!(
-            "--pretrained {}: self-supervised pretraining transfers into UNETR's ViT only; {name} \
-             trains from --random-init",
-            p.display()
-        ))),
-        None => Ok(Init::Random),
-    };
+    let keep = keep_predictions;
     match cfg.network {
         NetworkKind::Unetr => {
             let (model, init) = starting_unetr::<B>(&cfg.model, cfg.seed, pretrained, device)?;
-            finetune(
-                cfg,
-                spec,
-                &init,
-                model,
-                &cfg.model,
-                keep_predictions,
-                device,
-            )
+            finetune(cfg, spec, &init, model, &cfg.model, keep, device)
         }
         NetworkKind::Dynunet => {
-            let init = from_scratch("dynunet")?;
             let net = cfg.dynunet_config();
             let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
-            finetune(cfg, spec, &init, model, &net, keep_predictions, device)
+            let transfer = |m: &mut _, t: &_| transfer_restoration(m, Arch::DynUnet, t);
+            let (model, init) = starting_network::<B, _>(model, pretrained, transfer, device)?;
+            finetune(cfg, spec, &init, model, &net, keep, device)
         }
         NetworkKind::Segresnet => {
-            let init = from_scratch("segresnet")?;
             let net = cfg.segresnet_config();
             let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
-            finetune(cfg, spec, &init, model, &net, keep_predictions, device)
+            let transfer = |m: &mut _, t: &_| transfer_restoration(m, Arch::SegResNet, t);
+            let (model, init) = starting_network::<B, _>(model, pretrained, transfer, device)?;
+            finetune(cfg, spec, &init, model, &net, keep, device)
         }
     }
 }

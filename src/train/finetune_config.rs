@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{RunConfig, check_heads, check_pixdim, check_positive, train_loader};
+use super::config::{
+    RunConfig, check_heads, check_pixdim, check_positive, default_out_channels, train_loader,
+};
 use super::lr_schedule::LrSchedule;
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
@@ -228,4 +230,10 @@ impl RunConfig for FinetuneConfig {
         "transforms.spatial_size",
         "sliding_window.roi_size",
     ];
+
+    /// A CNN given without `out_channels` predicts `transforms.num_classes` classes.
+    fn complete(cfg: &mut serde_json::Value) {
+        let classes = cfg["transforms"]["num_classes"].clone();
+        default_out_channels(cfg, &["dynunet", "segresnet"], classes);
+    }
 }

@@ -1,7 +1,11 @@
 //! How a fine-tuning network starts: every weight at its seeded random initialisation (the
-//! tutorial's baseline), or, for UNETR, with a pretrained backbone moved into `UNETR.vit`.
+//! tutorial's baseline), or with pretrained weights moved in: for UNETR a pretrained backbone
+//! into `UNETR.vit`, for a CNN its restoration pretraining, all but the output layer.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use burn::tensor::TensorData;
 
 use burn::tensor::backend::AutodiffBackend;
 
@@ -12,12 +16,12 @@ use crate::networks::pretrained::read_pretrained;
 use crate::networks::seeded_init::init_seeded;
 use crate::networks::{Unetr, UnetrConfig};
 
-/// How the UNETR started.
+/// How the network started.
 #[derive(Debug, Clone)]
 pub enum Init {
     /// The tutorial's baseline: every weight at its random initialisation.
     Random,
-    /// A pretrained backbone moved into `UNETR.vit`, with the report of what was loaded.
+    /// Pretrained weights moved in, with the report of what was loaded.
     Pretrained {
         path: PathBuf,
         report: TransferReport,
@@ -42,15 +46,27 @@ pub fn starting_unetr<B: AutodiffBackend>(
     pretrained: Option<&Path>,
     device: &B::Device,
 ) -> Result<(Unetr<B>, Init)> {
-    let mut model = init_unetr::<B>(cfg, seed, device)?;
+    let model = init_unetr::<B>(cfg, seed, device)?;
+    starting_network::<B, _>(model, pretrained, transfer_backbone, device)
+}
+
+/// `model` (at its seeded initialisation) as a run starts from it: as it is, or with the weights
+/// of `pretrained` (a pretraining run folder, safetensors, `.mpk` or a MONAI `.pt`) moved in by
+/// `transfer`, whose report is printed and kept.
+pub fn starting_network<B: AutodiffBackend, M>(
+    mut model: M,
+    pretrained: Option<&Path>,
+    transfer: impl FnOnce(&mut M, &BTreeMap<String, TensorData>) -> Result<TransferReport>,
+    device: &B::Device,
+) -> Result<(M, Init)> {
     let Some(source) = pretrained else {
         return Ok((model, Init::Random));
     };
     let (file, tensors) = read_pretrained::<B::InnerBackend>(source, device)?;
-    let report = transfer_backbone(&mut model, &tensors)
-        .map_err(|e| Error::bad_file(&file, e.to_string()))?;
+    let report =
+        transfer(&mut model, &tensors).map_err(|e| Error::bad_file(&file, e.to_string()))?;
     eprintln!(
-        "pretrained backbone from {}: {}",
+        "pretrained weights from {}: {}",
         file.display(),
         report.summary()
     );
@@ -83,7 +99,7 @@ impl Init {
         }
     }
 
-    /// Backbone tensors moved in.
+    /// Pretrained tensors moved in.
     pub fn transferred(&self) -> usize {
         match self {
             Init::Random => 0,

@@ -1,6 +1,7 @@
 //! Training: layered run configs, the one run driver (loop, resume, typed log, progress, Ctrl-C,
-//! checkpoint cadence) and the jobs that plug into it — self-supervised pretraining and UNETR
-//! fine-tuning — with their steps, validations and optimisers.
+//! checkpoint cadence) and the jobs that plug into it — self-supervised pretraining (the
+//! tutorial's ViTAutoEnc, or a CNN's restoration) and fine-tuning (UNETR, DynUNet, SegResNet) —
+//! with their steps, validations and optimisers.
 
 pub(crate) mod batch_tensors;
 mod config;
@@ -14,7 +15,9 @@ mod lr_schedule;
 mod metrics_log;
 mod pretrain;
 mod pretrain_config;
+pub mod pretrain_trainer;
 mod progress;
+pub mod restoration_step;
 mod run_checkpoint;
 mod run_dir;
 mod run_identity;
@@ -29,7 +32,7 @@ pub use config::{RunConfig, layered_config};
 pub use driver::{Job, RunSpec, Trainer, drive};
 pub use finetune::{finetune, finetune_network};
 pub use finetune_config::FinetuneConfig;
-pub use finetune_init::{Init, init_unetr, starting_unetr};
+pub use finetune_init::{Init, init_unetr, starting_network, starting_unetr};
 pub use lr_schedule::{LrSchedule, LrScheduleKind};
 pub use metrics_log::{MetricsLog, read_records, truncate_records};
 pub use pretrain::pretrain;

@@ -3,10 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{RunConfig, check_heads, check_pixdim, check_positive, train_loader};
+use super::config::{
+    RunConfig, check_heads, check_pixdim, check_positive, default_out_channels, train_loader,
+};
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
-use crate::networks::VitAutoEncConfig;
+use crate::networks::{DynUnetConfig, NetworkKind, SegResNetConfig, VitAutoEncConfig};
 use crate::transforms::PretrainTransforms;
 
 /// How validation draws its augmentations.
@@ -46,7 +48,19 @@ pub struct PretrainConfig {
     /// Where preprocessed volumes are kept (`{"mode": "none"|"ram"|"disk", "ram_budget_gib", "dir"}`).
     pub cache: CacheMode,
     pub transforms: PretrainTransforms,
+    /// What is pretrained: `unetr` (the tutorial's ViTAutoEnc, described by `model`, whose
+    /// backbone UNETR takes), or a CNN, `dynunet` (`dynunet`) or `segresnet` (`segresnet`),
+    /// trained to restore the clean crop from its views (L1 only, Models Genesis' idea); its
+    /// fine-tuning run loads everything but the output layer.
+    pub network: NetworkKind,
+    /// ViTAutoEnc, when `network` is `unetr`.
     pub model: VitAutoEncConfig,
+    /// DynUNet's arguments, when `network` is `dynunet`; `null`: nnU-Net's plan for `roi_size`
+    /// (as `ssl-finetune`'s) with one output channel, the restored crop.
+    pub dynunet: Option<DynUnetConfig>,
+    /// SegResNet's arguments, when `network` is `segresnet`; `null`: MONAI's blocks at 16 filters
+    /// with one output channel.
+    pub segresnet: Option<SegResNetConfig>,
 }
 
 impl Default for PretrainConfig {
@@ -64,7 +78,10 @@ impl Default for PretrainConfig {
             prefetch_batches: 2,
             cache: CacheMode::default(),
             transforms: PretrainTransforms::default(),
+            network: NetworkKind::Unetr,
             model: VitAutoEncConfig::tutorial(),
+            dynunet: None,
+            segresnet: None,
         }
     }
 }
@@ -82,9 +99,64 @@ impl PretrainConfig {
         "val_interval",
     ];
 
+    /// The DynUNet a restoration pretraining trains: `dynunet`, or nnU-Net's plan for the crop
+    /// with one output channel.
+    pub fn dynunet_config(&self) -> DynUnetConfig {
+        (self.dynunet.clone()).unwrap_or_else(|| DynUnetConfig::nnunet_plan(self.roi_size, 1))
+    }
+
+    /// The SegResNet a restoration pretraining trains: `segresnet`, or MONAI's blocks at 16
+    /// filters with one output channel.
+    pub fn segresnet_config(&self) -> SegResNetConfig {
+        (self.segresnet.clone()).unwrap_or_else(|| SegResNetConfig::new().with_out_channels(1))
+    }
+
     /// Refuses settings that cannot work: the model and the transforms must agree on the crop
-    /// size, and ViTAutoEnc needs square patch sizes.
+    /// size, ViTAutoEnc needs square patch sizes, a CNN's strides must divide the crop and it
+    /// restores the one-channel crop it is given.
     pub fn check(&self) -> Result<()> {
+        match self.network {
+            NetworkKind::Unetr => self.check_vit()?,
+            NetworkKind::Dynunet => {
+                let c = self.dynunet_config();
+                check_restoration_channels("dynunet", c.in_channels, c.out_channels)?;
+                if c.deep_supervision {
+                    return Err(Error::InvalidArgument(
+                        "dynunet.deep_supervision: restoration pretraining restores the full-size \
+                         crop only, so its heads would never train; set it to false (fine-tuning \
+                         adds the heads, at their initial values)"
+                            .into(),
+                    ));
+                }
+                c.check(Some(self.roi_size))?;
+            }
+            NetworkKind::Segresnet => {
+                let c = self.segresnet_config();
+                check_restoration_channels("segresnet", c.in_channels, c.out_channels)?;
+                c.check(Some(self.roi_size))?;
+            }
+        }
+        if self.transforms.patch_size != self.roi_size {
+            return Err(Error::InvalidArgument(format!(
+                "roi_size {:?} and transforms.patch_size {:?} differ: set roi_size alone (the \
+                 others follow it)",
+                self.roi_size, self.transforms.patch_size
+            )));
+        }
+        check_pixdim(self.transforms.pixdim)?;
+        check_positive("lr", self.lr)?;
+        // The contrastive loss divides by it: 0 is a NaN at the first step.
+        check_positive("temperature", self.temperature)?;
+        if self.max_epochs == 0 || self.val_interval == 0 || self.volumes_per_batch == 0 {
+            return Err(Error::InvalidArgument(
+                "max_epochs, val_interval and volumes_per_batch must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// ViTAutoEnc's own constraints.
+    fn check_vit(&self) -> Result<()> {
         let vit = &self.model.vit;
         if vit.img_size != self.roi_size || self.transforms.patch_size != self.roi_size {
             return Err(Error::InvalidArgument(format!(
@@ -104,17 +176,7 @@ impl PretrainConfig {
                 )));
             }
         }
-        check_heads(vit.hidden_size, vit.num_heads)?;
-        check_pixdim(self.transforms.pixdim)?;
-        check_positive("lr", self.lr)?;
-        // The contrastive loss divides by it: 0 is a NaN at the first step.
-        check_positive("temperature", self.temperature)?;
-        if self.max_epochs == 0 || self.val_interval == 0 || self.volumes_per_batch == 0 {
-            return Err(Error::InvalidArgument(
-                "max_epochs, val_interval and volumes_per_batch must be at least 1".into(),
-            ));
-        }
-        Ok(())
+        check_heads(vit.hidden_size, vit.num_heads)
     }
 
     /// The training loader: shuffled, every batch kept.
@@ -123,6 +185,22 @@ impl PretrainConfig {
     }
 }
 
+/// A restoration network takes the one-channel crop and gives back one channel.
+fn check_restoration_channels(name: &str, input: usize, output: usize) -> Result<()> {
+    if input == 1 && output == 1 {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "{name}.in_channels {input} and {name}.out_channels {output}: restoration pretraining \
+         takes the one-channel crop and restores it, so both must be 1"
+    )))
+}
+
 impl RunConfig for PretrainConfig {
     const ROI_FIELDS: &'static [&'static str] = &["model.vit.img_size", "transforms.patch_size"];
+
+    /// A CNN given without `out_channels` restores the one-channel crop.
+    fn complete(cfg: &mut serde_json::Value) {
+        default_out_channels(cfg, &["dynunet", "segresnet"], 1.into());
+    }
 }

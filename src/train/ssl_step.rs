@@ -2,6 +2,9 @@
 //! L1 of view 1 against the clean crop, contrastive loss between the two flattened reconstructions,
 //! `total = r + c·r`, Adam.
 
+use std::path::Path;
+
+use burn::config::Config;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
@@ -10,11 +13,14 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::batch_tensors::{array_to_tensor, scalar};
 use super::driver::Trainer;
+use super::pretrain_trainer::PretrainTrainer;
 use crate::data::SslBatch;
 use crate::error::{Error, Result};
 use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use crate::networks::VitAutoEnc;
+use crate::networks::checkpoint::save_best_model;
+use crate::networks::state_dict::Arch;
 use crate::report::records::SslLosses;
 
 /// The tutorial's losses for one batch (`image` = view 1, `image_2` = view 2, `gt_image` = clean).
@@ -67,13 +73,18 @@ impl<B: AutodiffBackend> SslTrainer<B> {
             temperature,
         }
     }
+}
 
-    /// Validation L1 of view 1 against the clean crop, without gradients.
-    pub fn validate(&self, batch: &SslBatch) -> Result<f64> {
+impl<B: AutodiffBackend> PretrainTrainer<B> for SslTrainer<B> {
+    fn validation_l1(&self, batch: &SslBatch) -> Result<f64> {
         let model = self.model.valid();
         let device = model.vit.norm.gamma.val().device();
         let (out, _) = model.forward(array_to_tensor(&batch.view1, &device));
         Ok(scalar(l1_loss(out, array_to_tensor(&batch.clean, &device))))
+    }
+
+    fn save_model<C: Config>(&self, config: &C, dir: &Path, name: &str) -> Result<()> {
+        save_best_model(self.model.valid(), config, Arch::VitAutoEnc, dir, name)
     }
 }
 

@@ -5,17 +5,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use burn::module::AutodiffModule;
+use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::pretrain_config::{PretrainConfig, ValidationMode};
-use super::ssl_step::SslTrainer;
+use super::pretrain_trainer::PretrainTrainer;
 use crate::data::seeding::mix;
 use crate::data::{FromCollated, LoaderConfig, SslBatch, VolumeDataset, epoch_batches};
 use crate::error::{Error, Result};
-use crate::networks::checkpoint::save_best_model;
-use crate::networks::state_dict::Arch;
 use crate::report::records::SslValRecord;
 
 /// The validation loader's seed, apart from the training one.
@@ -24,8 +22,8 @@ fn validation_seed(seed: u64) -> u64 {
 }
 
 /// Mean validation L1 after 0-based `epoch`, and the number of batches it averaged.
-fn validate_ssl<B: AutodiffBackend>(
-    trainer: &SslTrainer<B>,
+fn validate_ssl<B: AutodiffBackend, T: PretrainTrainer<B>>(
+    trainer: &T,
     dataset: &Arc<VolumeDataset>,
     cfg: &PretrainConfig,
     epoch: usize,
@@ -46,7 +44,7 @@ fn validate_ssl<B: AutodiffBackend>(
     let mut sum = 0.0;
     let mut n = 0;
     for batch in epoch_batches(dataset.clone(), loader, epoch_seed) {
-        let loss = trainer.validate(&SslBatch::from_collated(batch?.tensors)?)?;
+        let loss = trainer.validation_l1(&SslBatch::from_collated(batch?.tensors)?)?;
         if !loss.is_finite() {
             return Err(Error::Training(format!(
                 "the validation loss is not finite ({loss}) after epoch {}",
@@ -84,12 +82,14 @@ impl SslValidationState {
     }
 
     /// Validates after 0-based `epoch` (at optimisation step `step`); a new best model is saved
-    /// as `best_model` in both formats in `logdir`. Returns the log record and the line to print.
-    pub fn validate<B: AutodiffBackend>(
+    /// as `best_model` in both formats in `logdir`, with `model_config`. Returns the log record
+    /// and the line to print.
+    pub fn validate<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config>(
         &mut self,
-        trainer: &SslTrainer<B>,
+        trainer: &T,
         dataset: &Arc<VolumeDataset>,
         cfg: &PretrainConfig,
+        model_config: &C,
         (epoch, step): (usize, u64),
         logdir: &Path,
     ) -> Result<(SslValRecord, String)> {
@@ -97,8 +97,7 @@ impl SslValidationState {
         let new_best = val_l1 < self.best_val_l1;
         if new_best {
             (self.best_val_l1, self.best_epoch) = (val_l1, Some(epoch + 1));
-            let model = trainer.model.valid();
-            save_best_model(model, &cfg.model, Arch::VitAutoEnc, logdir, "best_model")?;
+            trainer.save_model(model_config, logdir, "best_model")?;
         }
         let line = match (new_best, self.best()) {
             (true, _) => format!(

@@ -172,7 +172,7 @@ fn what_a_cnn_cannot_take_is_refused_before_training() {
     };
     let mut c = finetune(&data, &data.2.join("pretrained"), "dynunet");
     c.arg("--pretrained").arg(&data.0);
-    refused(c, "transfers into UNETR's ViT only");
+    refused(c, "unknown checkpoint type");
     let mut c = finetune(&data, &data.2.join("odd_crop"), "segresnet");
     c.args([
         "--set",

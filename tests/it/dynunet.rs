@@ -36,7 +36,7 @@ fn triples(v: &Value) -> Vec<[usize; 3]> {
 }
 
 /// DynUNet's MONAI arguments as ssl3d's config.
-fn config(args: &Value) -> DynUnetConfig {
+pub(crate) fn config(args: &Value) -> DynUnetConfig {
     let flag = |k: &str| args.get(k).and_then(Value::as_bool).unwrap_or(false);
     let mut c = DynUnetConfig::new(
         triples(&args["kernel_size"]),

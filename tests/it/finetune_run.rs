@@ -311,7 +311,7 @@ fn pretrained_sources_load_or_fail_clearly() {
             .output()
             .unwrap(),
     );
-    assert!(err.contains("backbone tensors loaded"), "{err}");
+    assert!(err.contains("pretrained tensors loaded"), "{err}");
     let report = FinetuneReport::read(&from_pt.join("report.json")).unwrap();
     assert_eq!(report.init, "pretrained");
     assert!(report.transferred_tensors > 0);

@@ -9,7 +9,9 @@ mod common;
 
 mod chain_contract;
 mod cli;
+mod cnn_checkpoints;
 mod cnn_finetune;
+mod cnn_pretrain;
 mod conv_backward;
 mod datalist;
 mod datasets;

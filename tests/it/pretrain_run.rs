@@ -21,7 +21,7 @@ fn pretrain() -> Command {
 }
 
 /// Tiny synthetic chest CT: 12 training and 4 validation volumes.
-fn synth(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn synth(dir: &Path) -> (PathBuf, PathBuf) {
     common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), dir, 16, 1, 1, 3);
     (
         dir.join("json/tcia/dataset_split.json"),
@@ -38,7 +38,7 @@ const SMALL_CONFIG: &str = r#"{
 }"#;
 
 /// The small config for `epochs` epochs (a checkpoint every 4 steps), logging to `logdir`.
-fn run_cmd(data: &(PathBuf, PathBuf), logdir: &Path, epochs: usize) -> Command {
+pub(crate) fn run_cmd(data: &(PathBuf, PathBuf), logdir: &Path, epochs: usize) -> Command {
     let config = logdir.with_extension("config.json");
     std::fs::write(&config, SMALL_CONFIG).unwrap();
     let mut c = pretrain();

@@ -16,7 +16,7 @@ use crate::networks::{
     B, assert_monai_keys, check_full_summary, formula_input, formula_weight, values,
 };
 
-fn config(args: &Value) -> SegResNetConfig {
+pub(crate) fn config(args: &Value) -> SegResNetConfig {
     let n = |k: &str| args[k].as_u64().unwrap() as usize;
     SegResNetConfig::new()
         .with_in_channels(n("in_channels"))

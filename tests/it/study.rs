@@ -37,6 +37,26 @@ fn run(mut c: Command) -> String {
     text
 }
 
+/// A tiny study's settings in `dir/study.env`: synthetic CT from `synth_seed`, the demo's configs
+/// on one 2-volume split, `seeds` and `networks`, and the extra `--set`s.
+fn settings(dir: &Path, synth_seed: u32, seeds: &str, networks: &str, sets: [&str; 2]) -> PathBuf {
+    let path = dir.join("study.env");
+    let [pretrain, finetune] = sets;
+    std::fs::write(
+        &path,
+        format!(
+            "SYNTH=1\nSYNTH_SIZE=tiny\nSYNTH_CHEST=3\nSYNTH_LABELLED=2\nSYNTH_VALIDATION=1\n\
+             SYNTH_SEED={synth_seed}\nPRETRAIN_CONFIG=configs/pretrain_demo.json\n\
+             PRETRAIN_JSON='$WORK/json/tcia/dataset_split.json'\nPRETRAIN_DATA='$WORK/data/tcia'\n\
+             FINETUNE_CONFIG=configs/finetune_demo.json\nFINETUNE_DATA='$WORK/data/btcv'\n\
+             SPLITS='2:$WORK/json/btcv/dataset_0_init_2.json'\nSEEDS='{seeds}'\n\
+             NETWORKS='{networks}'\nPRETRAIN_SET='{pretrain}'\nFINETUNE_SET='{finetune}'\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 fn report_step(run: &Path) -> u64 {
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
@@ -47,18 +67,11 @@ fn report_step(run: &Path) -> u64 {
 fn the_study_script_pairs_seeds_reports_intervals_and_picks_up_where_it_stopped() {
     let dir = common::scratch("study");
     let work = dir.join("work");
-    let settings = dir.join("study.env");
-    std::fs::write(
-        &settings,
-        "SYNTH=1\nSYNTH_SIZE=tiny\nSYNTH_CHEST=3\nSYNTH_LABELLED=2\nSYNTH_VALIDATION=1\nSYNTH_SEED=5\n\
-         PRETRAIN_CONFIG=configs/pretrain_demo.json\n\
-         PRETRAIN_JSON='$WORK/json/tcia/dataset_split.json'\nPRETRAIN_DATA='$WORK/data/tcia'\n\
-         FINETUNE_CONFIG=configs/finetune_demo.json\nFINETUNE_DATA='$WORK/data/btcv'\n\
-         SPLITS='2:$WORK/json/btcv/dataset_0_init_2.json'\nSEEDS='3 4'\nNETWORKS=unetr\n\
-         PRETRAIN_SET='max_epochs=2 checkpoint_every=2'\n\
-         FINETUNE_SET='max_iterations=12 eval_num=5 checkpoint_every=6'\n",
-    )
-    .unwrap();
+    let sets = [
+        "max_epochs=2 checkpoint_every=2",
+        "max_iterations=12 eval_num=5 checkpoint_every=6",
+    ];
+    let settings = settings(&dir, 5, "3 4", "unetr", sets);
     let out = run(study(&settings, &work));
     assert!(out.contains("Paired difference"), "{out}");
 
@@ -118,4 +131,37 @@ fn the_study_script_pairs_seeds_reports_intervals_and_picks_up_where_it_stopped(
         std::fs::read(runs.join(&names[0]).join("report.json")).unwrap(),
         kept
     );
+}
+
+/// A CNN arm: the script pretrains the CNN by restoration (its own run folder) and fine-tunes it
+/// from random init and from that pretraining, paired by seed like UNETR's.
+#[test]
+fn the_study_script_pretrains_and_pairs_a_cnn_arm() {
+    let dir = common::scratch("study_cnn");
+    let work = dir.join("work");
+    let small = r#"segresnet={"init_filters":8,"norm_groups":4}"#;
+    let sets = [
+        &format!("max_epochs=1 {small}")[..],
+        &format!("max_iterations=4 eval_num=2 {small}"),
+    ];
+    let settings = settings(&dir, 6, "3", "segresnet", sets);
+    let out = run(study(&settings, &work));
+    assert!(out.contains("Paired difference"), "{out}");
+    assert!(!work.join("pretrain").exists(), "no ViT pretraining");
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(work.join("pretrain_segresnet/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["network"], "segresnet");
+    let pretrained = work.join("finetune/segresnet_2vols_pretrained_seed3");
+    assert_eq!(report_step(&pretrained), 4);
+    let transfer: Value = serde_json::from_str(
+        &std::fs::read_to_string(pretrained.join("transfer_report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(!transfer["loaded"].as_array().unwrap().is_empty());
+    let s: Study =
+        serde_json::from_str(&std::fs::read_to_string(work.join("report/study.json")).unwrap())
+            .unwrap();
+    assert_eq!(s.differences.len(), 1);
 }

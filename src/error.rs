@@ -37,7 +37,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn bad_file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+    pub(crate) fn bad_file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::BadFile {
             path: path.into(),
             problem: problem.into(),

@@ -2,7 +2,7 @@
 //! datalists' `labels` map gives them) and the short names the charts use.
 
 /// BTCV class names, index = label value (0 is background).
-pub const BTCV_CLASSES: [&str; 14] = [
+pub(crate) const BTCV_CLASSES: [&str; 14] = [
     "background",
     "spleen",
     "right kidney",
@@ -25,7 +25,7 @@ const BTCV_ABBREVIATIONS: [&str; 13] = [
 ];
 
 /// Organ names for classes 1..num_classes: BTCV's with 14 classes, `class N` otherwise.
-pub fn organ_names(num_classes: usize) -> Vec<String> {
+pub(crate) fn organ_names(num_classes: usize) -> Vec<String> {
     (1..num_classes)
         .map(|c| match num_classes == BTCV_CLASSES.len() {
             true => BTCV_CLASSES[c].to_string(),
@@ -35,7 +35,7 @@ pub fn organ_names(num_classes: usize) -> Vec<String> {
 }
 
 /// Short organ labels for classes 1..num_classes (BTCV's with 14 classes, the number otherwise).
-pub fn organ_abbreviations(num_classes: usize) -> Vec<String> {
+pub(crate) fn organ_abbreviations(num_classes: usize) -> Vec<String> {
     (1..num_classes)
         .map(|c| match num_classes == BTCV_CLASSES.len() {
             true => BTCV_ABBREVIATIONS[c - 1].to_string(),
@@ -45,7 +45,7 @@ pub fn organ_abbreviations(num_classes: usize) -> Vec<String> {
 }
 
 /// The name of label value `l` for a legend (`"6 liver"`), or just the number beyond BTCV's.
-pub fn label_legend(l: u8) -> String {
+pub(crate) fn label_legend(l: u8) -> String {
     BTCV_CLASSES
         .get(l as usize)
         .map_or_else(|| l.to_string(), |n| format!("{l} {n}"))

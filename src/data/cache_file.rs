@@ -75,7 +75,7 @@ impl Cursor<'_> {
 }
 
 /// Parses a cache file's bytes; `None` when they are not an intact cache entry.
-pub fn decode(bytes: &[u8]) -> Option<Sample> {
+pub(crate) fn decode(bytes: &[u8]) -> Option<Sample> {
     if bytes.len() < 24 || &bytes[..8] != MAGIC {
         return None;
     }

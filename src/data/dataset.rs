@@ -73,7 +73,7 @@ impl VolumeDataset {
 
     /// Upper bound of the preprocessed size: every volume resampled to the pipeline's voxel size
     /// (before the foreground crop), f32, with its label when there is one.
-    pub fn estimate_bytes(items: &[DataItem], spec: &PipelineSpec) -> Result<u64> {
+    pub(crate) fn estimate_bytes(items: &[DataItem], spec: &PipelineSpec) -> Result<u64> {
         let pixdim = match spec {
             PipelineSpec::Pretrain(c) => c.pixdim,
             PipelineSpec::Finetune { config, .. } => config.pixdim,

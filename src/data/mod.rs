@@ -3,14 +3,14 @@
 
 pub mod batch;
 pub mod btcv;
-pub mod cache_file;
-pub mod cache_mode;
+pub(crate) mod cache_file;
+pub(crate) mod cache_mode;
 pub mod datalist;
 pub mod dataset;
 pub mod loader;
 pub mod seeding;
 pub mod synthetic;
-pub mod validate;
+pub(crate) mod validate;
 
 pub use batch::{FromCollated, SegBatch, SslBatch};
 pub use cache_mode::CacheMode;

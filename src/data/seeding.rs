@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 /// SplitMix64 finaliser: a well-mixed 64-bit value from any input.
-pub fn mix(mut z: u64) -> u64 {
+pub(crate) fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -16,7 +16,7 @@ pub fn mix(mut z: u64) -> u64 {
 }
 
 /// The `Compose` seed of item `item` in epoch `epoch` of a run seeded `run_seed`.
-pub fn item_seed(run_seed: u64, epoch: u64, item: u64) -> u32 {
+pub(crate) fn item_seed(run_seed: u64, epoch: u64, item: u64) -> u32 {
     (mix(mix(mix(run_seed) ^ epoch) ^ item) >> 32) as u32
 }
 

@@ -85,11 +85,6 @@ impl DeviceSpec {
             problem,
         })
     }
-
-    /// Whether this device runs Burn's CubeCL kernels (CUDA or wgpu) rather than the CPU.
-    pub fn is_gpu(&self) -> bool {
-        !matches!(self, DeviceSpec::Cpu)
-    }
 }
 
 /// Work that runs on whichever autodiff backend `--device` names (a trait, because a closure

@@ -1,7 +1,7 @@
 //! Inference helpers: MONAI's sliding-window inference and its importance maps, and flip
 //! test-time augmentation on top of it.
 
-pub mod flip_tta;
+pub(crate) mod flip_tta;
 pub mod importance_map;
 pub mod sliding_window;
 

@@ -28,7 +28,10 @@ impl AffineSource {
 }
 
 /// nibabel's `img.affine`: sform when `sform_code > 0`, else qform when `qform_code > 0`, else base.
-pub fn best_affine(h: &NiftiHeader, shape: &[usize]) -> Result<(Affine, AffineSource), String> {
+pub(crate) fn best_affine(
+    h: &NiftiHeader,
+    shape: &[usize],
+) -> Result<(Affine, AffineSource), String> {
     if h.sform_code > 0 {
         Ok((sform_affine(h), AffineSource::Sform))
     } else if h.qform_code > 0 {

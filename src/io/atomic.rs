@@ -25,7 +25,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// A sibling temporary path, unique per process and call (so concurrent writers of one file,
 /// such as two runs filling a shared disk cache, never write into each other's), that keeps the
 /// file's suffix (the NIfTI writer keys compression on `.nii.gz`).
-pub fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = path
@@ -37,7 +37,7 @@ pub fn temp_path(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to a new file `path` and waits until they are on disk (a checkpoint must
 /// survive a power cut, not only a crash).
-pub fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())

@@ -20,7 +20,7 @@ pub enum StoredType {
 
 impl StoredType {
     /// Maps a header `datatype` code; unknown or unsupported codes get a readable reason.
-    pub fn from_code(code: i16) -> Result<Self, String> {
+    pub(crate) fn from_code(code: i16) -> Result<Self, String> {
         Ok(match code {
             2 => StoredType::U8,
             4 => StoredType::I16,
@@ -74,7 +74,7 @@ impl StoredType {
     }
 
     /// Largest magnitude a stored value can have (integers); infinite for floats.
-    pub fn max_abs(&self) -> f64 {
+    pub(crate) fn max_abs(&self) -> f64 {
         match self {
             StoredType::U8 => 255.0,
             StoredType::I8 => 128.0,
@@ -85,9 +85,5 @@ impl StoredType {
             StoredType::I64 | StoredType::U64 => 18446744073709551615.0,
             StoredType::F32 | StoredType::F64 | StoredType::Rgb24 => f64::INFINITY,
         }
-    }
-
-    pub fn is_integer(&self) -> bool {
-        !matches!(self, StoredType::F32 | StoredType::F64 | StoredType::Rgb24)
     }
 }

@@ -38,11 +38,11 @@ pub struct HeaderInfo {
 }
 
 impl HeaderInfo {
-    pub fn n_voxels(&self) -> usize {
+    pub(crate) fn n_voxels(&self) -> usize {
         self.shape.iter().product()
     }
 
-    pub fn data_bytes(&self) -> usize {
+    pub(crate) fn data_bytes(&self) -> usize {
         self.n_voxels() * self.stored_type.size()
     }
 }

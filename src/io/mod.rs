@@ -2,8 +2,8 @@
 //! and atomic writes of the files a run leaves behind.
 
 pub mod affine;
-pub mod atomic;
-pub mod datatype;
+pub(crate) mod atomic;
+pub(crate) mod datatype;
 mod gzip;
 pub mod header;
 pub mod inspect;

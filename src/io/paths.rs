@@ -13,7 +13,7 @@ pub struct NiftiPaths {
     pub image: Option<PathBuf>,
 }
 
-pub fn is_gz(path: &Path) -> bool {
+pub(crate) fn is_gz(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
@@ -45,7 +45,7 @@ fn partner(path: &Path, from: &str, to: &str) -> Vec<PathBuf> {
 impl NiftiPaths {
     /// Works out the header and image files for `path`; a pair whose other half is missing is an
     /// error naming both.
-    pub fn resolve(path: &Path) -> Result<Self> {
+    pub(crate) fn resolve(path: &Path) -> Result<Self> {
         let name = lower_name(path);
         if name.ends_with(".nii") || name.ends_with(".nii.gz") {
             return Ok(NiftiPaths {

@@ -171,7 +171,7 @@ pub fn read_label_map(path: &Path) -> Result<(HeaderInfo, ArrayD<u8>)> {
 
 /// Like [`read_label_map`] but as f32 (what MONAI's `LoadImaged` gives transforms), with the
 /// largest label: one parallel decode pass and one parallel check pass.
-pub fn read_labels_f32(path: &Path) -> Result<(HeaderInfo, ArrayD<f32>, u8)> {
+pub(crate) fn read_labels_f32(path: &Path) -> Result<(HeaderInfo, ArrayD<f32>, u8)> {
     let (header, bytes, start) = read_raw(path)?;
     if header.stored_type == StoredType::Rgb24 {
         return Err(Error::bad_file(
@@ -265,7 +265,7 @@ pub fn read_labels_f32(path: &Path) -> Result<(HeaderInfo, ArrayD<f32>, u8)> {
 }
 
 /// Multi-index of the `flat`-th voxel in Fortran order.
-pub fn fortran_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+pub(crate) fn fortran_index(mut flat: usize, shape: &[usize]) -> Vec<usize> {
     shape
         .iter()
         .map(|&d| {

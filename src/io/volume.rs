@@ -43,7 +43,7 @@ impl LabelVolume {
 
 /// Drops trailing singleton dimensions beyond the third (e.g. `128×128×10×1`) and requires exactly
 /// three spatial dimensions.
-pub fn to_3d<T: Clone>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
+pub(crate) fn to_3d<T: Clone>(path: &Path, a: ArrayD<T>) -> Result<Array3<T>> {
     let shape = a.shape().to_vec();
     if shape.len() < 3 {
         return Err(Error::bad_file(
@@ -161,7 +161,7 @@ pub fn check_label_matches(
 }
 
 /// Shape and affine of a label map against its image.
-pub fn check_label_grid(
+pub(crate) fn check_label_grid(
     image_path: &Path,
     image_shape: &[usize],
     image_affine: &Affine,
@@ -197,7 +197,7 @@ pub fn check_label_grid(
 }
 
 /// Label values must not exceed `max`; the error lists every unknown value.
-pub fn check_label_values(
+pub(crate) fn check_label_values(
     label_path: &Path,
     found_max: u8,
     max: u8,

@@ -16,7 +16,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Shape, Tensor, TensorData, TensorPrimitive};
 
 /// ssl3d's CPU training backend.
-pub type CpuTrain = Autodiff<Flex>;
+pub(crate) type CpuTrain = Autodiff<Flex>;
 
 /// `value` as type `D` when `S` and `D` are the same type (a backend-specific fast path chosen
 /// at run time, without adding a trait bound to every generic model).
@@ -34,7 +34,7 @@ pub fn same<S: 'static, D: 'static>(value: S) -> D {
 }
 
 /// A tensor of a generic backend `B`, seen as what ssl3d's CPU kernels can take.
-pub enum OnCpu<B: Backend, const D: usize> {
+pub(crate) enum OnCpu<B: Backend, const D: usize> {
     /// `B` is `Autodiff<Flex>`: a kernel that records its own backward.
     Train(Tensor<CpuTrain, D>),
     /// `B` is `Flex`: a kernel's forward alone.
@@ -70,7 +70,7 @@ impl KernelChoice {
     }
 
     /// [`KERNELS_ENV`] as this process started with it (read once), or the error naming it.
-    pub fn from_env() -> Result<Self, String> {
+    pub(crate) fn from_env() -> Result<Self, String> {
         static CHOICE: OnceLock<Result<KernelChoice, String>> = OnceLock::new();
         CHOICE
             .get_or_init(|| KernelChoice::parse(std::env::var(KERNELS_ENV).ok().as_deref()))
@@ -106,7 +106,7 @@ pub fn generic_ops_only() -> bool {
 }
 
 /// Which of ssl3d's kernel paths `x`'s backend takes.
-pub fn on_cpu<B: Backend, const D: usize>(x: Tensor<B, D>) -> OnCpu<B, D> {
+pub(crate) fn on_cpu<B: Backend, const D: usize>(x: Tensor<B, D>) -> OnCpu<B, D> {
     if generic_ops_only() {
         return OnCpu::Generic(x);
     }
@@ -121,7 +121,7 @@ pub fn on_cpu<B: Backend, const D: usize>(x: Tensor<B, D>) -> OnCpu<B, D> {
 
 impl<B: Backend, const D: usize> OnCpu<B, D> {
     /// The tensor back in its own backend, for a path the kernels do not cover.
-    pub fn into_generic(self) -> Tensor<B, D> {
+    pub(crate) fn into_generic(self) -> Tensor<B, D> {
         match self {
             OnCpu::Train(x) => same(x),
             OnCpu::Infer(x) => same(x),
@@ -144,7 +144,7 @@ pub fn is_cpu_backend<B: Backend>() -> bool {
 /// Whether `B` is Burn's wgpu backend, with or without autodiff (its convolution's weight
 /// gradient needs ssl3d's route: `conv::shifted_gemm`).
 #[cfg_attr(not(feature = "wgpu"), allow(clippy::extra_unused_type_parameters))]
-pub fn is_wgpu_backend<B: Backend>() -> bool {
+pub(crate) fn is_wgpu_backend<B: Backend>() -> bool {
     #[cfg(feature = "wgpu")]
     {
         use burn::backend::Autodiff;
@@ -157,12 +157,12 @@ pub fn is_wgpu_backend<B: Backend>() -> bool {
 }
 
 /// Whether backend `B` trains through ssl3d's CPU kernels (`Autodiff<Flex>`, not switched off).
-pub fn trains_on_cpu_kernels<B: Backend>() -> bool {
+pub(crate) fn trains_on_cpu_kernels<B: Backend>() -> bool {
     !generic_ops_only() && std::any::TypeId::of::<B>() == std::any::TypeId::of::<CpuTrain>()
 }
 
 /// The float primitive of a tensor (ssl3d uses no quantized tensors).
-pub fn primitive<C: Backend, const D: usize>(t: Tensor<C, D>) -> C::FloatTensorPrimitive {
+pub(crate) fn primitive<C: Backend, const D: usize>(t: Tensor<C, D>) -> C::FloatTensorPrimitive {
     match t.into_primitive() {
         TensorPrimitive::Float(p) => p,
         TensorPrimitive::QFloat(_) => panic!("quantized tensors are not used by ssl3d"),
@@ -170,7 +170,7 @@ pub fn primitive<C: Backend, const D: usize>(t: Tensor<C, D>) -> C::FloatTensorP
 }
 
 /// A CPU tensor of `shape` holding a kernel's output `values`.
-pub fn flex_tensor<T: burn::tensor::Element>(
+pub(crate) fn flex_tensor<T: burn::tensor::Element>(
     values: Vec<T>,
     shape: impl Into<Shape>,
 ) -> FlexTensor {
@@ -183,7 +183,7 @@ pub fn float<C: Backend>(p: C::FloatTensorPrimitive) -> TensorPrimitive<C> {
 }
 
 /// The two float types ssl3d's CPU kernels run on; sums are taken in f64 either way.
-pub trait Real: Copy + Send + Sync + burn::tensor::Element + bytemuck::Pod {
+pub(crate) trait Real: Copy + Send + Sync + burn::tensor::Element + bytemuck::Pod {
     fn widen(self) -> f64;
     fn from_f64(v: f64) -> Self;
     fn sqrt(self) -> Self;

@@ -43,7 +43,7 @@ thread_local! {
 
 /// Sets this process's precision once, before any model runs (the binaries' `--precision`).
 /// Returns false if it was already set to something else.
-pub fn set_precision(precision: Precision) -> bool {
+pub(crate) fn set_precision(precision: Precision) -> bool {
     *PROCESS.get_or_init(|| precision) == precision
 }
 
@@ -67,7 +67,7 @@ pub fn precision() -> Precision {
 }
 
 /// Whether the matrix products compute in bf16 here.
-pub fn computes_in_bf16() -> bool {
+pub(crate) fn computes_in_bf16() -> bool {
     precision() == Precision::Bf16
 }
 

@@ -14,7 +14,7 @@ use super::vector_math;
 const LANES: usize = 8;
 
 /// An element type of the CPU attention kernels.
-pub trait RowSoftmax: Real + LinalgScalar {
+pub(crate) trait RowSoftmax: Real + LinalgScalar {
     /// `row ← softmax(row)`.
     fn softmax(row: &mut [Self]);
     /// `∂s ← p ⊙ (∂p − Σ_j ∂p_j·p_j)` over `dp`, given the row's probabilities `p`.

@@ -109,6 +109,7 @@ impl DiceMetric {
         &self.rows
     }
 
+    /// Clears the accumulated rows (MONAI's `reset()`, between validations).
     pub fn reset(&mut self) {
         self.rows.clear();
     }

@@ -50,7 +50,7 @@ fn line_transform(f: &mut [f64], s: f64, v: &mut Vec<usize>, z: &mut Vec<f64>) {
 
 /// Distance (mm when `spacing` is in mm) from every voxel to the nearest voxel where `features`
 /// is true; infinite everywhere when there is none.
-pub fn distance_to(features: ArrayView3<bool>, spacing: [f64; 3]) -> Array3<f64> {
+pub(crate) fn distance_to(features: ArrayView3<bool>, spacing: [f64; 3]) -> Array3<f64> {
     let mut d = features.mapv(|f| if f { 0.0 } else { f64::INFINITY });
     for (axis, &s) in spacing.iter().enumerate() {
         let lanes: Vec<_> = d.lanes_mut(Axis(axis)).into_iter().collect();

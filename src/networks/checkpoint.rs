@@ -62,7 +62,7 @@ pub fn read_torch_state_dict(path: &Path) -> Result<BTreeMap<String, TensorData>
 
 /// Saves a trained model for both worlds: Burn's record with its config (`<name>.mpk`,
 /// `<name>.config.json`) and MONAI-keyed `<name>.safetensors`.
-pub fn save_best_model<B: Backend, M: Module<B> + ModuleSnapshot<B>, C: Config>(
+pub(crate) fn save_best_model<B: Backend, M: Module<B> + ModuleSnapshot<B>, C: Config>(
     model: M,
     config: &C,
     arch: Arch,
@@ -75,7 +75,7 @@ pub fn save_best_model<B: Backend, M: Module<B> + ModuleSnapshot<B>, C: Config>(
 
 /// [`save_best_model`] with the MONAI-named tensors already made (DynUNet's include MONAI's
 /// second names, which [`export_state_dict`] alone does not write).
-pub fn save_best_model_tensors<B: Backend, M: Module<B>, C: Config>(
+pub(crate) fn save_best_model_tensors<B: Backend, M: Module<B>, C: Config>(
     model: M,
     config: &C,
     tensors: &BTreeMap<String, TensorData>,

@@ -8,7 +8,7 @@ pub mod nets;
 pub mod pretrained;
 pub mod restoration_transfer;
 pub mod seeded_init;
-pub mod segmentation_model;
+pub(crate) mod segmentation_model;
 pub mod state_dict;
 
 pub use nets::{

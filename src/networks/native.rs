@@ -28,7 +28,7 @@ pub fn native_paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
 }
 
 /// `record` (`what` it is, for errors) as the bytes of the `.mpk` file `path`.
-pub fn record_bytes<B: Backend, R: Record<B>>(
+pub(crate) fn record_bytes<B: Backend, R: Record<B>>(
     record: R,
     what: &str,
     path: &Path,
@@ -38,7 +38,7 @@ pub fn record_bytes<B: Backend, R: Record<B>>(
 }
 
 /// The record (`what` it is, for errors) in the bytes of the `.mpk` file `path`.
-pub fn record_from_bytes<B: Backend, R: Record<B>>(
+pub(crate) fn record_from_bytes<B: Backend, R: Record<B>>(
     bytes: Vec<u8>,
     what: &str,
     path: &Path,
@@ -49,7 +49,7 @@ pub fn record_from_bytes<B: Backend, R: Record<B>>(
 }
 
 /// The files of a native checkpoint: the weights' bytes and the config's JSON text.
-pub fn native_bytes<B: Backend, M: Module<B>, C: Config>(
+pub(crate) fn native_bytes<B: Backend, M: Module<B>, C: Config>(
     model: M,
     config: &C,
     weights: &Path,
@@ -87,7 +87,7 @@ pub fn load_native<B: Backend, M: Module<B>>(
 }
 
 /// Loads the bytes of a native `.mpk` file (`weights` names it in errors) into `model`.
-pub fn load_native_bytes<B: Backend, M: Module<B>>(
+pub(crate) fn load_native_bytes<B: Backend, M: Module<B>>(
     model: M,
     bytes: Vec<u8>,
     weights: &Path,
@@ -104,7 +104,7 @@ pub fn load_config<C: Config>(path: &Path) -> Result<C> {
 
 /// The network a native checkpoint's config describes.
 #[derive(Debug)]
-pub enum NativeConfig {
+pub(crate) enum NativeConfig {
     VitAutoEnc(VitAutoEncConfig),
     Unetr(UnetrConfig),
     DynUnet(DynUnetConfig),
@@ -114,7 +114,7 @@ pub enum NativeConfig {
 /// Reads the config saved beside native `weights` (`<stem>.config.json`) and says which network
 /// it describes (a config that is not a ViTAutoEnc's is read as a UNETR's, whose error then says
 /// what is wrong with it).
-pub fn native_config(weights: &Path) -> Result<NativeConfig> {
+pub(crate) fn native_config(weights: &Path) -> Result<NativeConfig> {
     let config = weights.with_extension("config.json");
     if !config.is_file() {
         return Err(Error::bad_file(

@@ -84,7 +84,7 @@ fn read_native<B: Backend>(
 
 /// The tensors of a pretrained checkpoint by MONAI key, and the file they came from (an ssl3d
 /// native checkpoint is loaded through backend `B` on `device`).
-pub fn read_pretrained<B: Backend>(
+pub(crate) fn read_pretrained<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<(PathBuf, BTreeMap<String, TensorData>)> {

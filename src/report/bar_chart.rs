@@ -7,7 +7,7 @@ use plotters::prelude::*;
 use super::font::FONT;
 
 /// One series: a name for the legend and one value per category (NaN: no bar).
-pub struct Series<'a> {
+pub(crate) struct Series<'a> {
     pub name: &'a str,
     pub values: Vec<f64>,
 }
@@ -20,7 +20,7 @@ const COLOURS: [RGBColor; 4] = [
 ];
 
 /// Draws a grouped bar chart with y in `[0, y_max]` on `area`.
-pub fn draw_bars<DB: DrawingBackend>(
+pub(crate) fn draw_bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     categories: &[String],

@@ -18,7 +18,7 @@ const LABEL_COLOURS: [(u8, u8, u8); 13] = [
 ];
 
 /// Colour of label `l` (≥ 1).
-pub fn label_colour(l: u8) -> (u8, u8, u8) {
+pub(crate) fn label_colour(l: u8) -> (u8, u8, u8) {
     LABEL_COLOURS[(l as usize - 1) % LABEL_COLOURS.len()]
 }
 

@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 /// The settings a resume changed: per dotted key, the saved value and the new one.
-pub type ConfigChanges = BTreeMap<String, [Value; 2]>;
+pub(crate) type ConfigChanges = BTreeMap<String, [Value; 2]>;
 
 /// The JSON pointer (`/a/b`) of a dotted config key (`a.b`).
-pub fn json_pointer(dotted: &str) -> String {
+pub(crate) fn json_pointer(dotted: &str) -> String {
     format!("/{}", dotted.replace('.', "/"))
 }
 
 /// Dotted paths of the leaves where `a` and `b` differ.
-pub fn differing_keys(a: &Value, b: &Value, prefix: &str) -> Vec<String> {
+pub(crate) fn differing_keys(a: &Value, b: &Value, prefix: &str) -> Vec<String> {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();

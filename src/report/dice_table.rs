@@ -126,7 +126,7 @@ fn verdict(row: &str, random: f64, pretrained: f64) -> String {
 const NO_CLEAR_DIFFERENCE: f64 = 0.01;
 
 /// The Markdown table (and an honest sentence on what it shows).
-pub fn markdown(runs: &[TableRun]) -> Result<String> {
+pub(crate) fn markdown(runs: &[TableRun]) -> Result<String> {
     let cells = cells(runs)?;
     let rows = rows(&cells);
     let get = |row: &Row, init: &str, f: &dyn Fn(&FinetuneReport) -> f64| {

@@ -61,7 +61,7 @@ impl FinetuneReport {
             .map_err(|e| Error::bad_file(path, format!("not an ssl3d fine-tuning report: {e}")))
     }
 
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let f = |v: f64| {
             if v.is_finite() {
                 format!("{v:.4}")
@@ -122,7 +122,11 @@ impl FinetuneReport {
 
 /// `finetune_plots.png`: the tutorial's two panels ("Iteration Average Loss", "Val Mean Dice"
 /// against the iteration) and, below, the last validation's Dice per organ.
-pub fn write_finetune_plots(out: &Path, vals: &[&SegValRecord], num_classes: usize) -> Result<()> {
+pub(crate) fn write_finetune_plots(
+    out: &Path,
+    vals: &[&SegValRecord],
+    num_classes: usize,
+) -> Result<()> {
     let points = |value: fn(&SegValRecord) -> f64| -> Vec<(f64, f64)> {
         vals.iter()
             .map(|r| (r.iteration as f64, value(r)))

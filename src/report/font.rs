@@ -6,9 +6,9 @@ use std::sync::Once;
 use plotters::style::{FontStyle, register_font};
 
 /// The family name every ssl3d figure uses.
-pub const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
-pub fn ensure_font() {
+pub(crate) fn ensure_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         register_font(FONT, FontStyle::Normal, dejavu::sans::regular())

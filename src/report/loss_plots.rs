@@ -32,7 +32,7 @@ fn range(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
 }
 
 /// Draws one line panel on `area`.
-pub fn draw_line_panel<DB: DrawingBackend>(
+pub(crate) fn draw_line_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &Panel,
 ) -> std::result::Result<(), String> {
@@ -81,7 +81,7 @@ pub fn write_panels(out: &Path, panels: &[Panel], cols: usize) -> Result<()> {
 }
 
 /// The SSL tutorial's 2×2 `loss_plots.png` from a pretraining log's epoch and validation records.
-pub fn write_ssl_loss_plots(out: &Path, records: &[PretrainRecord]) -> Result<()> {
+pub(crate) fn write_ssl_loss_plots(out: &Path, records: &[PretrainRecord]) -> Result<()> {
     let epochs = |value: fn(&SslEpochRecord) -> f64| -> Vec<(f64, f64)> {
         records
             .iter()

@@ -2,21 +2,21 @@
 //! log lines (`records`), the fine-tuning report and the random-vs-pretrained table. Training
 //! writes these; this module never depends on training.
 
-pub mod augmentation_views;
+pub(crate) mod augmentation_views;
 mod bar_chart;
 mod colours;
 pub mod config_diff;
 pub mod dice_table;
-pub mod finetune_report;
+pub(crate) mod finetune_report;
 mod font;
 pub mod loss_plots;
 mod png;
-pub mod pretrain_summary;
+pub(crate) mod pretrain_summary;
 pub mod records;
 pub mod step_timing;
 pub mod study;
 mod study_plots;
-pub mod study_stats;
+pub(crate) mod study_stats;
 pub mod tensorboard;
 pub mod validation;
 pub mod views;

@@ -10,11 +10,11 @@ use super::font::ensure_font;
 use crate::error::{Error, Result};
 
 /// The drawing area a figure is drawn on.
-pub type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Canvas<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// Draws a `size` (width, height) PNG with `draw` on a white canvas and renames it to `out`; a
 /// drawing error names the file and `what` was being drawn ("plot", "chart", "figure").
-pub fn write_png(
+pub(crate) fn write_png(
     out: &Path,
     size: (u32, u32),
     what: &str,

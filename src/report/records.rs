@@ -43,9 +43,9 @@ impl Scalars for ResumeRecord {
 }
 
 /// `ssl-pretrain`'s log lines.
-pub type PretrainRecord = Record<SslLosses, SslEpochRecord, SslValRecord>;
+pub(crate) type PretrainRecord = Record<SslLosses, SslEpochRecord, SslValRecord>;
 /// `ssl-finetune`'s log lines (the tutorial's loop logs no epoch summaries).
-pub type FinetuneRecord = Record<SegLoss, NoRecord, SegValRecord>;
+pub(crate) type FinetuneRecord = Record<SegLoss, NoRecord, SegValRecord>;
 
 /// The validation records of a log, in order.
 pub fn validations<L, E, V>(records: &[Record<L, E, V>]) -> Vec<&V> {
@@ -59,7 +59,7 @@ pub fn validations<L, E, V>(records: &[Record<L, E, V>]) -> Vec<&V> {
 }
 
 /// Every complete line of a run's log as `R` (a torn last line from a crash ends the list).
-pub fn read_log<R: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
+pub(crate) fn read_log<R: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<R>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
@@ -101,17 +101,17 @@ pub struct SslLosses {
 
 /// The fine-tuning tutorial's DiceCE loss of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SegLoss {
+pub(crate) struct SegLoss {
     pub loss: f64,
 }
 
 /// A kind of line a job never writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum NoRecord {}
+pub(crate) enum NoRecord {}
 
 /// The end of a pretraining epoch: the means the tutorial prints, and where its time went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SslEpochRecord {
+pub(crate) struct SslEpochRecord {
     pub epoch: usize,
     pub step: u64,
     /// Steps in this epoch.
@@ -125,7 +125,7 @@ pub struct SslEpochRecord {
 
 /// A pretraining validation: the mean L1 of view 1 over the validation batches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SslValRecord {
+pub(crate) struct SslValRecord {
     pub epoch: usize,
     pub step: u64,
     pub val_l1: f64,
@@ -138,7 +138,7 @@ pub struct SslValRecord {
 
 /// A fine-tuning validation at the tutorial's `iteration` (the step count before the update).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SegValRecord {
+pub(crate) struct SegValRecord {
     pub iteration: u64,
     pub step: u64,
     /// The tutorial's "Iteration Average Loss" (its running `epoch_loss` divided in place).

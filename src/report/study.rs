@@ -294,12 +294,12 @@ fn opt(s: &Option<Summary>, f: impl Fn(&Summary) -> String) -> String {
 }
 
 /// `unetr, 6 vols`.
-pub fn row_name(network: &str, volumes: usize) -> String {
+pub(crate) fn row_name(network: &str, volumes: usize) -> String {
     format!("{network}, {volumes} vols")
 }
 
 /// `study.md`: the cells, the paired differences and what they say, per-organ differences.
-pub fn markdown(study: &Study) -> String {
+pub(crate) fn markdown(study: &Study) -> String {
     let mut s = String::from(
         "# Study: random init vs pretrained, over seeds\n\nBest validation Dice in %, mean ± sample sd over seeds. **13-organ Dice** is the mean organ\nDice without background; **tutorial Dice** is the tutorial's number (background included).\n\n| network | train vols | init | seeds | 13-organ Dice | tutorial Dice |\n|---|---|---|---|---|---|\n",
     );

@@ -125,7 +125,7 @@ fn curve_panel<DB: DrawingBackend>(
 }
 
 /// `learning_curves.png`: a panel per network and training set.
-pub fn write_learning_curves(study: &Study, out: &Path) -> Result<()> {
+pub(crate) fn write_learning_curves(study: &Study, out: &Path) -> Result<()> {
     let mut rows: Vec<(String, usize)> = study
         .cells
         .iter()
@@ -213,7 +213,7 @@ fn volumes_panel<DB: DrawingBackend>(
 }
 
 /// `dice_vs_volumes.png`: a panel per network.
-pub fn write_dice_vs_volumes(study: &Study, out: &Path) -> Result<()> {
+pub(crate) fn write_dice_vs_volumes(study: &Study, out: &Path) -> Result<()> {
     let mut networks: Vec<String> = study.cells.iter().map(|c| c.key.network.clone()).collect();
     networks.dedup();
     draw_png(out, networks.len(), |areas| {

@@ -47,7 +47,7 @@ impl Summary {
     }
 
     /// `62.1 ± 3.4` (in %), or `62.1` for one value.
-    pub fn mean_sd_pct(&self) -> String {
+    pub(crate) fn mean_sd_pct(&self) -> String {
         match self.sd {
             Some(sd) => format!("{:.2} ± {:.2}", self.mean * 100.0, sd * 100.0),
             None => format!("{:.2}", self.mean * 100.0),
@@ -55,7 +55,7 @@ impl Summary {
     }
 
     /// `+2.10 [−0.40, +4.60]` (in Dice points), or `+2.10` without an interval.
-    pub fn difference_pct(&self) -> String {
+    pub(crate) fn difference_pct(&self) -> String {
         match self.ci95 {
             Some([lo, hi]) => format!(
                 "{:+.2} [{:+.2}, {:+.2}]",
@@ -68,7 +68,7 @@ impl Summary {
     }
 
     /// What a paired difference says: above or below zero with 95 % confidence, or not clear.
-    pub fn verdict(&self) -> &'static str {
+    pub(crate) fn verdict(&self) -> &'static str {
         match self.ci95 {
             Some([lo, _]) if lo > 0.0 => "pretraining helped (the interval is above 0)",
             Some([_, hi]) if hi < 0.0 => "pretraining hurt (the interval is below 0)",

@@ -107,7 +107,7 @@ impl EventWriter {
     }
 
     /// Writes `(tag, value)` pairs at `step` with the given wall time (seconds since 1970).
-    pub fn scalars_at(
+    pub(crate) fn scalars_at(
         &mut self,
         wall_time: f64,
         step: u64,

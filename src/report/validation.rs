@@ -13,20 +13,20 @@ pub(crate) mod nan_as_null {
 
     pub mod scalar {
         use super::*;
-        pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
             opt(*v).serialize(s)
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
             Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
         }
     }
 
     pub mod vec {
         use super::*;
-        pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
             v.iter().map(|x| opt(*x)).collect::<Vec<_>>().serialize(s)
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
             Ok(Vec::<Option<f64>>::deserialize(d)?
                 .into_iter()
                 .map(|x| x.unwrap_or(f64::NAN))
@@ -36,13 +36,15 @@ pub(crate) mod nan_as_null {
 
     pub mod rows {
         use super::*;
-        pub fn serialize<S: Serializer>(v: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
+        pub(crate) fn serialize<S: Serializer>(v: &[Vec<f64>], s: S) -> Result<S::Ok, S::Error> {
             v.iter()
                 .map(|r| r.iter().map(|x| opt(*x)).collect::<Vec<_>>())
                 .collect::<Vec<_>>()
                 .serialize(s)
         }
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Vec<Vec<f64>>, D::Error> {
             Ok(Vec::<Vec<Option<f64>>>::deserialize(d)?
                 .into_iter()
                 .map(|r| r.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())

@@ -33,7 +33,7 @@ use crate::io::atomic::write_atomic;
 use crate::networks::{SegNetworkConfig, SegmentationModel};
 
 /// `volumes.csv`: one row per scan and organ.
-pub fn volumes_csv(results: &[ScanResult]) -> String {
+pub(crate) fn volumes_csv(results: &[ScanResult]) -> String {
     let mut csv = String::from("scan,label,organ,voxels,volume_ml,mean_intensity,seconds\n");
     for r in results {
         for o in &r.organs {

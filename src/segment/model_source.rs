@@ -157,7 +157,7 @@ impl ModelSource {
     /// `model` (built from [`ModelSource::network`]) with the weights, on `device`. A state dict
     /// must give every parameter (MONAI's unused cross-attention and DynUNet's second names
     /// aside); a tensor of another shape is an error naming the key and both shapes.
-    pub fn load_into<B: Backend, M: SegmentationModel<B>>(
+    pub(crate) fn load_into<B: Backend, M: SegmentationModel<B>>(
         &self,
         model: M,
         device: &B::Device,

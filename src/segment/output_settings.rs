@@ -31,7 +31,7 @@ struct OutputSettings<'a> {
 }
 
 /// Records the settings in `out`, or checks them against the record already there.
-pub fn check_or_record(
+pub(crate) fn check_or_record(
     out: &Path,
     source: &ModelSource,
     window: &SlidingWindow,

@@ -5,7 +5,7 @@ use burn::tensor::{Tensor, TensorData};
 use ndarray::Array5;
 
 /// An array as a tensor on `device`.
-pub fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tensor<B, 5> {
+pub(crate) fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tensor<B, 5> {
     let shape: [usize; 5] = a.shape().try_into().expect("5-D array");
     let data = match a.as_slice() {
         Some(s) => s.to_vec(),
@@ -15,7 +15,7 @@ pub fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tenso
 }
 
 /// A tensor back as an array (for stitching and metrics on the CPU side).
-pub fn tensor_to_array<B: Backend>(t: Tensor<B, 5>) -> Array5<f32> {
+pub(crate) fn tensor_to_array<B: Backend>(t: Tensor<B, 5>) -> Array5<f32> {
     let shape: [usize; 5] = t.dims();
     let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 tensor");
     Array5::from_shape_vec(shape, v).expect("shape matches data")

@@ -56,14 +56,14 @@ pub trait Trainer<B: AutodiffBackend> {
 }
 
 /// The log line type of job `J`.
-pub type JobRecord<B, J> = LogRecord<
+pub(crate) type JobRecord<B, J> = LogRecord<
     <<J as Job<B>>::Trainer as Trainer<B>>::Losses,
     <J as Job<B>>::EpochRecord,
     <J as Job<B>>::ValRecord,
 >;
 
 /// The run context a job's hooks see.
-pub type JobContext<B, J> = RunContext<<J as Job<B>>::State, JobRecord<B, J>>;
+pub(crate) type JobContext<B, J> = RunContext<<J as Job<B>>::State, JobRecord<B, J>>;
 
 /// What one kind of training run does around the steps of its trainer.
 pub trait Job<B: AutodiffBackend>: Sized {
@@ -218,7 +218,7 @@ pub struct RunSpec {
 /// Starts a run: locks and prepares its folder (refusing one in use or holding another run, or a
 /// resume with other settings than `may_change`), records the effective `config`, then opens the
 /// training and validation datasets, refused if either is empty, caches filled.
-pub fn start_run<C: Serialize>(
+pub(crate) fn start_run<C: Serialize>(
     spec: &RunSpec,
     (config, may_change): (&C, &[&str]),
     identity: &RunIdentity,

@@ -32,7 +32,7 @@ use crate::transforms::pipelines::PipelineSpec;
 
 /// Fine-tuning's part of the checkpointed state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct FinetuneState {
+pub(crate) struct FinetuneState {
     /// The tutorial's `epoch_loss`: a running sum, divided in place at each validation.
     pub epoch_loss: f64,
     pub validation: SegValidationState,

@@ -92,7 +92,7 @@ impl FinetuneConfig {
     /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
     /// run may need, the learning rate and the validation interval. A resume that changes any of
     /// them logs a `resume` record saying which, from what to what.
-    pub const RESUMABLE: [&str; 5] = [
+    pub(crate) const RESUMABLE: [&str; 5] = [
         "max_iterations",
         "checkpoint_every",
         "prefetch_batches",
@@ -101,7 +101,7 @@ impl FinetuneConfig {
     ];
 
     /// The network this config trains, with its settings.
-    pub fn network_config(&self) -> SegNetworkConfig {
+    pub(crate) fn network_config(&self) -> SegNetworkConfig {
         match self.network {
             NetworkKind::Unetr => SegNetworkConfig::Unetr(self.model.clone()),
             NetworkKind::Dynunet => SegNetworkConfig::DynUnet(self.dynunet_config()),

@@ -100,7 +100,7 @@ impl Init {
     }
 
     /// Pretrained tensors moved in.
-    pub fn transferred(&self) -> usize {
+    pub(crate) fn transferred(&self) -> usize {
         match self {
             Init::Random => 0,
             Init::Pretrained { report, .. } => report.loaded.len(),

@@ -27,6 +27,6 @@ pub fn install() -> bool {
 }
 
 /// Whether a stop was requested.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     REQUESTED.load(Ordering::SeqCst)
 }

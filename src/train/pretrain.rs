@@ -29,7 +29,7 @@ use crate::transforms::pipelines::PipelineSpec;
 
 /// Pretraining's part of the checkpointed state.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct PretrainState {
+pub(crate) struct PretrainState {
     /// Running loss sums of the current epoch (the tutorial logs their means).
     pub sums: SslLosses,
     pub validation: SslValidationState,

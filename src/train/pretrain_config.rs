@@ -91,7 +91,7 @@ impl PretrainConfig {
     /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
     /// run may need, the learning rate and the validation interval. A resume that changes any of
     /// them logs a `resume` record saying which, from what to what.
-    pub const RESUMABLE: [&str; 5] = [
+    pub(crate) const RESUMABLE: [&str; 5] = [
         "max_epochs",
         "checkpoint_every",
         "prefetch_batches",

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-pub struct RunProgress {
+pub(crate) struct RunProgress {
     bar: Option<ProgressBar>,
     total: u64,
 }
@@ -49,7 +49,7 @@ impl RunProgress {
         }
     }
 
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

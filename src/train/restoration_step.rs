@@ -25,13 +25,14 @@ use crate::networks::checkpoint::save_best_model_tensors;
 use crate::report::records::SslLosses;
 
 /// Adam over a restoration network.
-pub type RestorationOptimizer<B, M> = OptimizerAdaptor<FusedAdam, M, B>;
+pub(crate) type RestorationOptimizer<B, M> = OptimizerAdaptor<FusedAdam, M, B>;
 /// Its state, saved in every run checkpoint.
-pub type RestorationOptimizerRecord<B, M> = <RestorationOptimizer<B, M> as Optimizer<M, B>>::Record;
+pub(crate) type RestorationOptimizerRecord<B, M> =
+    <RestorationOptimizer<B, M> as Optimizer<M, B>>::Record;
 
 /// A one-channel-out CNN (DynUNet, SegResNet) and its Adam state (betas 0.9/0.999, eps 1e-8, no
 /// weight decay: the tutorial's pretraining optimiser).
-pub struct RestorationTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
+pub(crate) struct RestorationTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
     pub model: M,
     optim: RestorationOptimizer<B, M>,
     lr: f64,
@@ -52,7 +53,7 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> RestorationTrainer<B, M> {
 /// The restoration loss of one batch: both views through the network as one batch of 2·B crops
 /// (instance and group norms treat every crop on its own), L1 against the clean crop, which is
 /// the mean of the two views' L1s.
-pub fn restoration_loss<B: Backend, M: SegmentationModel<B>>(
+pub(crate) fn restoration_loss<B: Backend, M: SegmentationModel<B>>(
     model: &M,
     batch: &SslBatch,
     device: &B::Device,

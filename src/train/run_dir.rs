@@ -31,7 +31,7 @@ const RUN_OUTPUTS: [&str; 8] = [
 /// Creates or checks `logdir`, takes its lock (held until the returned guard is dropped), records
 /// a fresh run's `identity` (or refuses a resume with another) and writes the effective `cfg` as
 /// `logdir/config.json`. Returns the lock and, for a resume, the `may_change` settings it changed.
-pub fn prepare_logdir<C: Serialize>(
+pub(crate) fn prepare_logdir<C: Serialize>(
     cfg: &C,
     identity: &RunIdentity,
     logdir: &Path,

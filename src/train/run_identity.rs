@@ -14,7 +14,7 @@ use crate::io::write_json_atomic;
 
 /// The start of a run that resume must keep.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunIdentity {
+pub(crate) struct RunIdentity {
     /// xxh3 of the training and validation entries' paths, in order.
     pub data: String,
     /// How the model started; none for pretraining.
@@ -71,7 +71,7 @@ impl RunIdentity {
 
     /// Refuses to resume the run in `logdir` with another identity. A run recorded before
     /// identities were kept is resumed with a warning, and its identity recorded now.
-    pub fn check_resume(&self, logdir: &Path) -> Result<()> {
+    pub(crate) fn check_resume(&self, logdir: &Path) -> Result<()> {
         let path = logdir.join("run.json");
         let Ok(text) = std::fs::read_to_string(&path) else {
             eprintln!(
@@ -110,7 +110,7 @@ impl RunIdentity {
 }
 
 /// A random start.
-pub fn random_identity() -> InitIdentity {
+pub(crate) fn random_identity() -> InitIdentity {
     InitIdentity {
         kind: "random".into(),
         xxh3: None,
@@ -119,7 +119,7 @@ pub fn random_identity() -> InitIdentity {
 }
 
 /// A pretrained start, by the bytes of `file`.
-pub fn pretrained_identity(file: &Path) -> Result<InitIdentity> {
+pub(crate) fn pretrained_identity(file: &Path) -> Result<InitIdentity> {
     use std::io::Read;
     let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
     let mut h = Xxh3::new();

@@ -16,7 +16,7 @@ pub struct RunLock {
 
 impl RunLock {
     /// Takes the lock of `logdir` (which must exist), or says who holds it.
-    pub fn acquire(logdir: &Path) -> Result<RunLock> {
+    pub(crate) fn acquire(logdir: &Path) -> Result<RunLock> {
         let path = logdir.join(".run.lock");
         let mut file = OpenOptions::new()
             .read(true)

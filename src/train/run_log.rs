@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::report::records::Scalars;
 use crate::report::tensorboard::{EVENT_FILE, EventWriter};
 
-pub struct RunLog<R> {
+pub(crate) struct RunLog<R> {
     jsonl: MetricsLog,
     events: EventWriter,
     records: Vec<R>,

@@ -36,12 +36,12 @@ where
 }
 
 /// The tutorial's optimiser over a segmentation network.
-pub type SegOptimizer<B, M> = OptimizerAdaptor<FusedAdamW, M, B>;
+pub(crate) type SegOptimizer<B, M> = OptimizerAdaptor<FusedAdamW, M, B>;
 /// Its state, saved in every run checkpoint.
-pub type SegOptimizerRecord<B, M> = <SegOptimizer<B, M> as Optimizer<M, B>>::Record;
+pub(crate) type SegOptimizerRecord<B, M> = <SegOptimizer<B, M> as Optimizer<M, B>>::Record;
 
 /// The model, its AdamW state and the loss.
-pub struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
+pub(crate) struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
     pub model: M,
     optim: SegOptimizer<B, M>,
     /// The configured rate; the step's own is `schedule`'s at `done` of `total_steps` steps.
@@ -79,19 +79,19 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
 
     /// Follows `schedule` over a run of `total_steps` (the default is the tutorial's constant
     /// rate).
-    pub fn with_schedule(mut self, schedule: LrSchedule, total_steps: u64) -> Self {
+    pub(crate) fn with_schedule(mut self, schedule: LrSchedule, total_steps: u64) -> Self {
         self.schedule = schedule;
         self.total_steps = total_steps;
         self
     }
 
     /// Logits for a batch of windows, without gradients (the sliding-window predictor).
-    pub fn predict(&self, model: &M::Inference, windows: Array5<f32>) -> Array5<f32> {
+    pub(crate) fn predict(&self, model: &M::Inference, windows: Array5<f32>) -> Array5<f32> {
         tensor_to_array(model.logits(array_to_tensor(&windows, &self.device)))
     }
 
     /// The model without autodiff, for inference.
-    pub fn inference_model(&self) -> M::Inference {
+    pub(crate) fn inference_model(&self) -> M::Inference {
         self.model.valid()
     }
 }

@@ -121,7 +121,7 @@ pub fn save_predictions(dir: &Path, val: &VolumeDataset, preds: &[Array3<u8>]) -
 /// What fine-tuning's validations remember: the best value of the configured metric so far and
 /// the tutorial iteration it came from, and the time spent validating.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SegValidationState {
+pub(crate) struct SegValidationState {
     pub best_metric: f64,
     pub best_iteration: Option<u64>,
     pub validation_s: f64,
@@ -129,7 +129,7 @@ pub struct SegValidationState {
 
 /// Where a validation happens: the tutorial's iteration, the step count, and the tutorial's
 /// iteration-average training loss at that moment.
-pub struct ValidationPoint {
+pub(crate) struct ValidationPoint {
     pub iteration: u64,
     pub step: u64,
     pub train_loss: f64,
@@ -140,7 +140,7 @@ impl SegValidationState {
     /// `logdir` (with its predictions when `keep_predictions`). Returns the log record and the
     /// line to print.
     #[allow(clippy::too_many_arguments)]
-    pub fn validate<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config>(
+    pub(crate) fn validate<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config>(
         &mut self,
         trainer: &SegTrainer<B, M>,
         val: &VolumeDataset,

@@ -51,9 +51,9 @@ pub fn ssl_losses<B: Backend>(
 }
 
 /// The tutorial's optimiser over a ViTAutoEnc.
-pub type SslOptimizer<B> = OptimizerAdaptor<FusedAdam, VitAutoEnc<B>, B>;
+pub(crate) type SslOptimizer<B> = OptimizerAdaptor<FusedAdam, VitAutoEnc<B>, B>;
 /// Its state (moments and step count per parameter), saved in every run checkpoint.
-pub type SslOptimizerRecord<B> = <SslOptimizer<B> as Optimizer<VitAutoEnc<B>, B>>::Record;
+pub(crate) type SslOptimizerRecord<B> = <SslOptimizer<B> as Optimizer<VitAutoEnc<B>, B>>::Record;
 
 /// The model and its Adam state (betas 0.9/0.999, eps 1e-8, no weight decay, like torch's Adam;
 /// Burn's Adam arithmetic, fused on the CPU backend).

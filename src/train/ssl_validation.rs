@@ -60,7 +60,7 @@ fn validate_ssl<B: AutodiffBackend, T: PretrainTrainer<B>>(
 /// What pretraining's validations remember: the best validation L1 so far (the tutorial starts
 /// from 1000) and its 1-based epoch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SslValidationState {
+pub(crate) struct SslValidationState {
     pub best_val_l1: f64,
     pub best_epoch: Option<usize>,
 }
@@ -84,7 +84,7 @@ impl SslValidationState {
     /// Validates after 0-based `epoch` (at optimisation step `step`); a new best model is saved
     /// as `best_model` in both formats in `logdir`, with `model_config`. Returns the log record
     /// and the line to print.
-    pub fn validate<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config>(
+    pub(crate) fn validate<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config>(
         &mut self,
         trainer: &T,
         dataset: &Arc<VolumeDataset>,

@@ -19,10 +19,14 @@ pub struct HoleSpec {
 }
 
 /// A hole `[start, start + size)` per spatial dim.
-pub type Hole = ([usize; 3], [usize; 3]);
+pub(crate) type Hole = ([usize; 3], [usize; 3]);
 
 /// `get_random_patch`: a start per dim, drawn only where the image is larger than the patch.
-pub fn random_patch_start(r: &mut RandomState, shape: [usize; 3], size: [usize; 3]) -> [usize; 3] {
+pub(crate) fn random_patch_start(
+    r: &mut RandomState,
+    shape: [usize; 3],
+    size: [usize; 3],
+) -> [usize; 3] {
     let mut start = [0usize; 3];
     for d in 0..3 {
         if shape[d] > size[d] {
@@ -34,7 +38,7 @@ pub fn random_patch_start(r: &mut RandomState, shape: [usize; 3], size: [usize; 
 
 /// `RandCoarseTransform`'s call prologue, shared by dropout and shuffle: the prob draws, then the
 /// holes for the first key's spatial shape (all keys share them). `None` when nothing happens.
-pub fn holes_for(
+pub(crate) fn holes_for(
     rng: &mut super::twin_rng::TwinRandomState,
     prob: f64,
     sample: &super::meta::Sample,

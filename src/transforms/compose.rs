@@ -58,7 +58,7 @@ impl Compose {
 
     /// Like [`Compose::run`] on a borrowed sample: the first transform reads it in place (a
     /// cached volume is not copied when that transform is a cropper).
-    pub fn run_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
+    pub(crate) fn run_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
         let Some((first, rest)) = self.transforms.split_first_mut() else {
             return Ok(vec![sample.clone()]);
         };
@@ -70,7 +70,7 @@ impl Compose {
     }
 
     /// Like [`Compose::run`], also returning each transform's wall time (for benchmarks).
-    pub fn run_timed(&mut self, sample: Sample) -> Result<(Vec<Sample>, StageTimes)> {
+    pub(crate) fn run_timed(&mut self, sample: Sample) -> Result<(Vec<Sample>, StageTimes)> {
         let mut samples = vec![sample];
         let mut times = Vec::with_capacity(self.transforms.len());
         for t in &mut self.transforms {

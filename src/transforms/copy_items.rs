@@ -5,7 +5,7 @@ use super::compose::Transform;
 use super::meta::Sample;
 use crate::error::Result;
 
-pub struct CopyItemsd {
+pub(crate) struct CopyItemsd {
     pub key: String,
     pub names: Vec<String>,
 }

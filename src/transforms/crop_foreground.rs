@@ -133,7 +133,7 @@ pub fn crop(img: &MetaImage, start: [usize; 3], end: [usize; 3]) -> MetaImage {
 
 /// Dict version: the box from `source_key`, applied to `keys`; records
 /// `foreground_start_coord` / `foreground_end_coord`.
-pub struct CropForegroundd {
+pub(crate) struct CropForegroundd {
     pub keys: Vec<String>,
     pub source_key: String,
 }

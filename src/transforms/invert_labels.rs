@@ -91,7 +91,7 @@ pub fn labels_to_grid(
 /// Class probabilities `(C, X', Y', Z')` (with voxel-to-world `affine`) resampled like
 /// [`labels_to_grid`] onto a grid of `shape` and `target_affine`, channels last `(X, Y, Z, C)`
 /// as MONAI writes them; outside the prediction, certain background (1 for class 0, 0 others).
-pub fn probabilities_to_grid(
+pub(crate) fn probabilities_to_grid(
     probs: ArrayView4<f32>,
     affine: &Affine,
     shape: [usize; 3],

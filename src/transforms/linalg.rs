@@ -3,7 +3,7 @@
 
 use crate::io::Affine;
 
-pub fn matmul(a: &Affine, b: &Affine) -> Affine {
+pub(crate) fn matmul(a: &Affine, b: &Affine) -> Affine {
     let mut c = [[0.0; 4]; 4];
     for i in 0..4 {
         for j in 0..4 {
@@ -15,7 +15,7 @@ pub fn matmul(a: &Affine, b: &Affine) -> Affine {
 
 /// Solves `A·X = B` by Gaussian elimination with partial pivoting (LAPACK `gesv`'s method, as
 /// `np.linalg.solve` uses). `None` if `A` is singular.
-pub fn solve(a: &Affine, b: &Affine) -> Option<Affine> {
+pub(crate) fn solve(a: &Affine, b: &Affine) -> Option<Affine> {
     let mut a = *a;
     let mut x = *b;
     for col in 0..4 {
@@ -46,13 +46,13 @@ pub fn solve(a: &Affine, b: &Affine) -> Option<Affine> {
     Some(x)
 }
 
-pub fn inverse(a: &Affine) -> Option<Affine> {
+pub(crate) fn inverse(a: &Affine) -> Option<Affine> {
     solve(a, &crate::io::affine::identity())
 }
 
 /// Upper-triangular `U` with positive diagonal such that `UᵀU = M` (M symmetric positive definite):
 /// `np.linalg.cholesky(M).T`.
-pub fn cholesky_upper(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
+pub(crate) fn cholesky_upper(m: &[[f64; 3]; 3]) -> Option<[[f64; 3]; 3]> {
     let mut l = [[0.0f64; 3]; 3];
     for i in 0..3 {
         for j in 0..=i {

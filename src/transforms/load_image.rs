@@ -17,7 +17,7 @@ fn channel_first(a: Array3<f32>) -> ndarray::Array4<f32> {
 }
 
 /// A volume already read, as the sample `LoadImaged` would have made of its file (key `"image"`).
-pub fn image_sample(volume: &Volume) -> Sample {
+pub(crate) fn image_sample(volume: &Volume) -> Sample {
     let mut sample = Sample {
         source: Some(volume.path.clone()),
         ..Default::default()
@@ -35,7 +35,7 @@ pub fn image_sample(volume: &Volume) -> Sample {
 /// Loads `image` (and `label`) into a sample with keys `"image"` (and `"label"`). The image and the
 /// label are both read and checked, so a bad image does not hide a bad label: every problem of
 /// the pair is in the error.
-pub fn load_sample(
+pub(crate) fn load_sample(
     image: &Path,
     label: Option<&Path>,
     num_classes: Option<usize>,

@@ -53,7 +53,7 @@ impl Sample {
         self.images.get(key).ok_or_else(|| self.missing(key))
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Result<&mut MetaImage> {
+    pub(crate) fn get_mut(&mut self, key: &str) -> Result<&mut MetaImage> {
         if !self.images.contains_key(key) {
             return Err(self.missing(key));
         }

@@ -2,29 +2,29 @@
 //! "Transforms" and "Random number streams"), one file per transform, and the tutorial's
 //! pipelines built from them.
 
-pub mod chain_summary;
+pub(crate) mod chain_summary;
 pub mod coarse_holes;
-pub mod compose;
-pub mod copy_items;
+pub(crate) mod compose;
+pub(crate) mod copy_items;
 pub mod crop_foreground;
 pub mod invert_labels;
-pub mod linalg;
-pub mod load_image;
+pub(crate) mod linalg;
+pub(crate) mod load_image;
 pub mod meta;
 pub mod orientation;
 pub mod pipelines;
 pub mod rand_coarse_dropout;
 pub mod rand_coarse_shuffle;
 pub mod rand_crop_by_pos_neg_label;
-pub mod rand_flip;
-pub mod rand_rotate90;
-pub mod rand_shift_intensity;
+pub(crate) mod rand_flip;
+pub(crate) mod rand_rotate90;
+pub(crate) mod rand_shift_intensity;
 pub mod rand_spatial_crop_samples;
-pub mod rng;
+pub(crate) mod rng;
 pub mod scale_intensity_range;
 pub mod spacing;
 pub mod spatial_pad;
-pub mod twin_rng;
+pub(crate) mod twin_rng;
 
 pub use chain_summary::ChainSummary;
 pub use compose::{Compose, OneOf, Transform};

@@ -95,7 +95,7 @@ pub fn to_ras(img: MetaImage) -> MetaImage {
 }
 
 /// Dict version over `keys`.
-pub struct Orientationd {
+pub(crate) struct Orientationd {
     pub keys: Vec<String>,
 }
 

@@ -218,7 +218,7 @@ impl PipelineSpec {
 
     /// Everything the deterministic prefix (load → preprocess) depends on, as a stable string:
     /// a cache keyed by it is invalidated exactly when the cached result would change.
-    pub fn deterministic_key(&self) -> String {
+    pub(crate) fn deterministic_key(&self) -> String {
         let v = match self {
             PipelineSpec::Pretrain(c) => serde_json::json!({
                 "pipeline": "pretrain", "pixdim": c.pixdim, "window": c.window, "patch_size": c.patch_size,
@@ -231,7 +231,7 @@ impl PipelineSpec {
         format!("ssl3d-{}:{v}", env!("CARGO_PKG_VERSION"))
     }
 
-    pub fn needs_label(&self) -> bool {
+    pub(crate) fn needs_label(&self) -> bool {
         matches!(self, PipelineSpec::Finetune { .. })
     }
 }
@@ -389,7 +389,7 @@ impl Pipeline {
     /// Fine-tuning's validation transforms on an image alone (a new scan has no label): the same
     /// orientation, spacing, window and foreground crop, so the model sees what it saw in
     /// validation.
-    pub fn finetune_images(cfg: &FinetuneTransforms) -> Self {
+    pub(crate) fn finetune_images(cfg: &FinetuneTransforms) -> Self {
         let image = || keys(&["image"]);
         let deterministic: Vec<Box<dyn Transform>> = vec![
             Box::new(Orientationd { keys: image() }),
@@ -420,7 +420,7 @@ impl Pipeline {
         Ok(PipelineSpec::from_config(kind, config)?.build())
     }
 
-    pub fn needs_label(&self) -> bool {
+    pub(crate) fn needs_label(&self) -> bool {
         self.kind != PipelineKind::Pretrain && !self.image_only
     }
 
@@ -448,7 +448,7 @@ impl Pipeline {
     }
 
     /// The random part on a borrowed preprocessed sample (a cache entry is not copied first).
-    pub fn augment_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
+    pub(crate) fn augment_ref(&mut self, sample: &Sample) -> Result<Vec<Sample>> {
         self.random.run_ref(sample)
     }
 
@@ -458,7 +458,7 @@ impl Pipeline {
     }
 
     /// Load → preprocess → augment, with the wall time of loading and of each transform.
-    pub fn run_timed(
+    pub(crate) fn run_timed(
         &mut self,
         image: &Path,
         label: Option<&Path>,

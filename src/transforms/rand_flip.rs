@@ -8,7 +8,7 @@ use super::meta::Sample;
 use super::rng::RandomState;
 use crate::error::Result;
 
-pub struct RandFlipd {
+pub(crate) struct RandFlipd {
     pub keys: Vec<String>,
     pub spatial_axis: usize,
     pub prob: f64,

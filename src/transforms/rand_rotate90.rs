@@ -8,7 +8,7 @@ use super::meta::Sample;
 use super::rng::RandomState;
 use crate::error::Result;
 
-pub struct RandRotate90d {
+pub(crate) struct RandRotate90d {
     pub keys: Vec<String>,
     pub prob: f64,
     pub max_k: usize,

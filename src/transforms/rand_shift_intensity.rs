@@ -8,7 +8,7 @@ use super::meta::Sample;
 use super::twin_rng::TwinRandomState;
 use crate::error::Result;
 
-pub struct RandShiftIntensityd {
+pub(crate) struct RandShiftIntensityd {
     pub keys: Vec<String>,
     pub offsets: (f64, f64),
     pub prob: f64,

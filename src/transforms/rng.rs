@@ -68,7 +68,7 @@ impl RandomState {
     }
 
     /// `uniform(lo, hi)`: `lo + (hi − lo)·random_sample()` in f64.
-    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.random_sample()
     }
 

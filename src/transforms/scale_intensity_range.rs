@@ -29,7 +29,7 @@ impl ScaleIntensityRange {
 }
 
 /// Dict version on `keys`.
-pub struct ScaleIntensityRanged {
+pub(crate) struct ScaleIntensityRanged {
     pub keys: Vec<String>,
     pub params: ScaleIntensityRange,
 }

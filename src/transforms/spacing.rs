@@ -448,7 +448,7 @@ pub fn spacing(
 
 /// `Spacingd(keys, pixdim, mode)` with `ensure_same_shape`: a later key with the first key's input
 /// shape gets the first key's output shape.
-pub struct Spacingd {
+pub(crate) struct Spacingd {
     pub keys: Vec<(String, Interp)>,
     pub pixdim: [f64; 3],
 }

@@ -38,7 +38,7 @@ pub fn pad_to(img: &MetaImage, target: [usize; 3]) -> MetaImage {
     MetaImage { data, affine }
 }
 
-pub struct SpatialPadd {
+pub(crate) struct SpatialPadd {
     pub keys: Vec<String>,
     pub spatial_size: [usize; 3],
 }

@@ -7,7 +7,7 @@
 use super::rng::RandomState;
 
 #[derive(Debug, Clone)]
-pub struct TwinRandomState {
+pub(crate) struct TwinRandomState {
     wrapper: RandomState,
     /// The inner transform's stream, for its parameters.
     pub inner: RandomState,
@@ -28,7 +28,7 @@ impl TwinRandomState {
     }
 
     /// The wrapper's `rand() < prob`; when it passes, also the inner transform's own prob draw.
-    pub fn fires(&mut self, prob: f64) -> bool {
+    pub(crate) fn fires(&mut self, prob: f64) -> bool {
         if self.wrapper.random_sample() >= prob {
             return false;
         }

@@ -12,15 +12,15 @@ use super::phantom::{Part, Phantom};
 pub mod label {
     pub const SPLEEN: u8 = 1;
     pub const RIGHT_KIDNEY: u8 = 2;
-    pub const LEFT_KIDNEY: u8 = 3;
+    pub(crate) const LEFT_KIDNEY: u8 = 3;
     pub const GALLBLADDER: u8 = 4;
-    pub const ESOPHAGUS: u8 = 5;
+    pub(crate) const ESOPHAGUS: u8 = 5;
     pub const LIVER: u8 = 6;
-    pub const STOMACH: u8 = 7;
+    pub(crate) const STOMACH: u8 = 7;
     pub const AORTA: u8 = 8;
-    pub const IVC: u8 = 9;
-    pub const PORTAL_SPLENIC_VEINS: u8 = 10;
-    pub const PANCREAS: u8 = 11;
+    pub(crate) const IVC: u8 = 9;
+    pub(crate) const PORTAL_SPLENIC_VEINS: u8 = 10;
+    pub(crate) const PANCREAS: u8 = 11;
     pub const RIGHT_ADRENAL: u8 = 12;
     pub const LEFT_ADRENAL: u8 = 13;
 }

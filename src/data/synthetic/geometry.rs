@@ -2,7 +2,7 @@
 //! the building blocks the phantoms are painted from.
 
 /// A point or vector in patient space, mm.
-pub type P3 = [f64; 3];
+pub(crate) type P3 = [f64; 3];
 
 /// A solid that can say whether a point is inside and which slab of z it occupies (so a slice only
 /// tests the shapes that reach it).
@@ -41,7 +41,7 @@ pub enum Shape {
 
 impl Shape {
     /// Inclusive z extent in mm.
-    pub fn z_range(&self) -> [f64; 2] {
+    pub(crate) fn z_range(&self) -> [f64; 2] {
         match self {
             Shape::Ellipsoid { centre, radii, .. } => [centre[2] - radii[2], centre[2] + radii[2]],
             Shape::Tube { points, radii } => {

@@ -72,7 +72,7 @@ const HU_RANGE: (f64, f64) = (-1024.0, 3071.0);
 
 impl Phantom {
     /// Renders HU (int16, as scanners store them) and labels, both Fortran-ordered `[i, j, k]`.
-    pub fn render(&self, grid: &Grid, seed: u64) -> (Array3<i16>, Array3<u8>) {
+    pub(crate) fn render(&self, grid: &Grid, seed: u64) -> (Array3<i16>, Array3<u8>) {
         let [nx, ny, nz] = grid.shape;
         let mut hu = vec![0i16; nx * ny * nz];
         let mut labels = vec![0u8; nx * ny * nz];

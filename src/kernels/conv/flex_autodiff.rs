@@ -29,7 +29,7 @@ use super::im2col::Taps;
 use super::weight_grad::correlate;
 
 /// The float tensor primitive of `Autodiff<Flex>`.
-pub type TrackedTensor = burn::tensor::ops::FloatTensor<Autodiff<Flex>>;
+pub(crate) type TrackedTensor = burn::tensor::ops::FloatTensor<Autodiff<Flex>>;
 
 /// `conv3d(x, weight)` without bias, recorded with ssl3d's backward.
 pub fn conv3d(x: TrackedTensor, weight: TrackedTensor, options: ConvOptions<3>) -> TrackedTensor {
@@ -203,7 +203,11 @@ fn record<K: ConvKind>(
 }
 
 /// A convolution without bias: tiled im2col + GEMM for f32/f64 without groups, else Flex's.
-pub fn conv3d_forward(x: FlexTensor, weight: FlexTensor, options: &ConvOptions<3>) -> FlexTensor {
+pub(crate) fn conv3d_forward(
+    x: FlexTensor,
+    weight: FlexTensor,
+    options: &ConvOptions<3>,
+) -> FlexTensor {
     if options.groups != 1 || !supported(&[&x, &weight]) {
         return Flex::conv3d(x, weight, None, options.clone());
     }

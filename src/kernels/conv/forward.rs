@@ -15,7 +15,7 @@ type Tile = (usize, usize, usize);
 
 /// `out[b, co, o] = Σ_{c, t} weight[co, c·K + t] · src[b, c, tap(o, t)]` over `taps.grid`,
 /// shaped `[batch, out_channels, grid…]` (the weight is `[C_out, C_in, k…]`, no groups, no bias).
-pub fn convolve<T>(
+pub(crate) fn convolve<T>(
     src: &[T],
     src_channels: usize,
     weight: &[T],

@@ -7,7 +7,7 @@ use ndarray::LinalgScalar;
 /// Where each kernel tap reads: tap `t` at position `o` of `grid` reads `src` at
 /// `o·stride + t·dilation − padding` on each axis, and zero outside `src_dims`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Taps {
+pub(crate) struct Taps {
     pub grid: [usize; 3],
     pub src_dims: [usize; 3],
     pub kernel: [usize; 3],
@@ -44,7 +44,7 @@ pub fn tiles(batch: usize, taps: &Taps, column_len: usize) -> Vec<(usize, usize,
 
 /// [`fill_columns`] into a buffer reused from tile to tile: grown when too short, never cleared
 /// (every value of the tile's columns is written); returns the tile's part of it.
-pub fn tile_columns<'a, T: LinalgScalar>(
+pub(crate) fn tile_columns<'a, T: LinalgScalar>(
     buffer: &'a mut Vec<T>,
     src_b: &[T],
     taps: &Taps,
@@ -62,7 +62,7 @@ pub fn tile_columns<'a, T: LinalgScalar>(
 }
 
 /// The im2col columns of one tile (grid rows `r0..r1`), laid out `[src_channels·K][tile]`.
-pub fn fill_columns<T: LinalgScalar>(
+pub(crate) fn fill_columns<T: LinalgScalar>(
     columns: &mut [T],
     src_b: &[T],
     taps: &Taps,
@@ -174,7 +174,7 @@ pub(crate) mod test_support {
     /// A "same" 3³ convolution; a strided, dilated, unevenly padded one; kernel = stride 4 (the
     /// patch embedding's shape); and k = s = 2 over an input grid (a transposed convolution's
     /// weight gradient).
-    pub fn sample_taps() -> Vec<Taps> {
+    pub(crate) fn sample_taps() -> Vec<Taps> {
         let t = |grid, src_dims, kernel, stride, dilation, padding| Taps {
             grid,
             src_dims,

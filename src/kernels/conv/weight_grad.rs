@@ -22,7 +22,7 @@ const PARTS: usize = 16;
 /// For a convolution, `a` is the output gradient over the output grid and `src` the input: the
 /// result is the weight gradient `[C_out, C_in, k…]`. For a transposed convolution, `a` is the
 /// input over the input grid and `src` the output gradient: the result is `[C_in, C_out, k…]`.
-pub fn correlate<T>(
+pub(crate) fn correlate<T>(
     a: &[T],
     a_channels: usize,
     src: &[T],

@@ -34,7 +34,7 @@ fn zero_bias<B: Backend>(
 }
 
 /// MONAI's `get_padding`: `(k − s + 1) / 2` per axis (refused when negative, before this).
-pub fn same_padding(kernel: [usize; 3], stride: [usize; 3]) -> [usize; 3] {
+pub(crate) fn same_padding(kernel: [usize; 3], stride: [usize; 3]) -> [usize; 3] {
     std::array::from_fn(|d| (kernel[d] + 1 - stride[d]) / 2)
 }
 

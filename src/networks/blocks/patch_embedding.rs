@@ -23,7 +23,7 @@ pub struct PatchEmbeddingConfig {
 }
 
 impl PatchEmbeddingConfig {
-    pub fn n_patches(&self) -> usize {
+    pub(crate) fn n_patches(&self) -> usize {
         (0..3)
             .map(|d| self.img_size[d] / self.patch_size[d])
             .product()

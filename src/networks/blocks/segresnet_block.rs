@@ -70,7 +70,7 @@ impl<B: Backend> SegResBlock<B> {
 
 /// Trilinear ×2 up-sampling with `align_corners=False`: along each axis, output `2i` is
 /// `0.75·x[i] + 0.25·x[i−1]` and `2i+1` is `0.75·x[i] + 0.25·x[i+1]`, edges clamped.
-pub fn upsample_trilinear_2x<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
+pub(crate) fn upsample_trilinear_2x<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
     (2..5).fold(x, upsample_linear_2x)
 }
 

@@ -13,7 +13,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 /// `linear.forward(x)` for `x: [batch, tokens, features]`, computed on `[batch·tokens, features]`.
-pub fn token_linear<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+pub(crate) fn token_linear<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, tokens, features] = x.dims();
     let y = crate::kernels::linear::linear(linear, x.reshape([batch * tokens, features]));
     let out = y.dims()[1];

@@ -240,7 +240,7 @@ impl<B: Backend> DynUnet<B> {
     /// MONAI's second names for the blocks (`skip_layers.…` prefix → own prefix): its recursive
     /// `DynUNetSkipLayer` holds every block again, so its state dict lists each tensor twice
     /// and a strict `load_state_dict` wants both.
-    pub fn monai_aliases(&self) -> Vec<(String, String)> {
+    pub(crate) fn monai_aliases(&self) -> Vec<(String, String)> {
         let levels = self.downsamples.len() + 2;
         let mut aliases = Vec::new();
         for level in 0..levels - 1 {

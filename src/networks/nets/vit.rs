@@ -32,7 +32,7 @@ pub struct VitConfig {
 }
 
 impl VitConfig {
-    pub fn patch_grid(&self) -> [usize; 3] {
+    pub(crate) fn patch_grid(&self) -> [usize; 3] {
         std::array::from_fn(|d| self.img_size[d] / self.patch_size[d])
     }
 

@@ -28,7 +28,7 @@ impl VitAutoEncConfig {
     }
 
     /// `int(sqrt(patch))` per dim; MONAI requires the patch size to be a perfect square.
-    pub fn up_kernel(&self) -> [usize; 3] {
+    pub(crate) fn up_kernel(&self) -> [usize; 3] {
         self.vit.patch_size.map(|p| {
             let r = (p as f64).sqrt().round() as usize;
             assert_eq!(r * r, p, "ViTAutoEnc needs square patch sizes, got {p}");

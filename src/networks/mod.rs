@@ -12,7 +12,7 @@ pub(crate) mod segmentation_model;
 pub mod state_dict;
 
 pub use nets::{
-    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, Unetr, UnetrConfig, Vit, VitAutoEnc,
-    VitAutoEncConfig, VitConfig,
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinUnetr, SwinUnetrConfig, Unetr,
+    UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig,
 };
 pub use segmentation_model::{NetworkKind, SegNetworkConfig, SegmentationModel};

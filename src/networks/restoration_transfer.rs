@@ -21,7 +21,7 @@ pub fn is_output_layer(arch: Arch, key: &str) -> bool {
             key.starts_with("output_block.") || key.starts_with("deep_supervision_heads.")
         }
         Arch::SegResNet => key.starts_with("conv_final.2."),
-        Arch::Unetr => key.starts_with("out."),
+        Arch::Unetr | Arch::SwinUnetr => key.starts_with("out."),
         Arch::VitAutoEnc => false,
     }
 }
@@ -102,6 +102,7 @@ fn arch_name(arch: Arch) -> &'static str {
         Arch::DynUnet => "DynUNet",
         Arch::SegResNet => "SegResNet",
         Arch::Unetr => "UNETR",
+        Arch::SwinUnetr => "SwinUNETR",
         Arch::VitAutoEnc => "ViTAutoEnc",
     }
 }

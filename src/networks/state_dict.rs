@@ -23,6 +23,9 @@ pub enum Arch {
     /// `DynUNet`: MONAI's names as they are; its `skip_layers.…` keys are second names of the
     /// same tensors (the recursive module that runs the blocks), ignored on import.
     DynUnet,
+    /// `SwinUNETR`: MONAI's names with `swinViT` as `swin_vit`; the `relative_position_index`
+    /// buffers are computed, not read (ignored on import, left out on export).
+    SwinUnetr,
     /// `SegResNet`: MONAI's names, `convInit` as `conv_init` and its `Sequential` positions as
     /// named fields
     /// (`down_layers.i.0` ↔ `pre_conv`, `down_layers.i.k` ↔ `blocks.{k−1}`, `up_samples.i.0` ↔
@@ -89,7 +92,26 @@ const LAYER_NORMS: [&str; 3] = ["norm", "norm1", "norm2"];
 
 /// Keys MONAI writes that ssl3d's modules deliberately do not have.
 pub fn is_unused_monai_key(key: &str) -> bool {
-    key.contains(".cross_attn.") || key.contains(".norm_cross_attn.") || key.ends_with("cls_token")
+    key.contains(".cross_attn.")
+        || key.contains(".norm_cross_attn.")
+        || key.ends_with("cls_token")
+        || key.ends_with("relative_position_index")
+}
+
+/// SwinUNETR's renames beyond [`rename`]: `swinViT` ↔ `swin_vit`, and which weights are Linear
+/// (window attention's `proj` and patch merging's `reduction` too; the patch embedding's `proj`
+/// is a convolution).
+fn swin_rename(parts: &mut [String], to_burn: bool) -> bool {
+    let (monai, burn) = ("swinViT", "swin_vit");
+    if parts[0] == if to_burn { monai } else { burn } {
+        parts[0] = if to_burn { burn } else { monai }.to_string();
+    }
+    let linear = rename(parts, to_burn);
+    let n = parts.len();
+    let weight = parts[n - 1] == "weight";
+    linear
+        || (weight && parts[n - 2] == "reduction")
+        || (weight && parts[n - 2] == "proj" && n > 2 && parts[n - 3] == "attn")
 }
 
 /// Renames the parts of a key that differ between MONAI and Burn, in either direction
@@ -135,6 +157,10 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
         return None;
     }
     let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
+    if arch == Arch::SwinUnetr {
+        let transpose = swin_rename(&mut parts, true);
+        return Some((parts.join("."), transpose));
+    }
     if arch == Arch::VitAutoEnc && !parts[0].starts_with("conv3d_transpose") {
         parts.insert(0, "vit".into());
     }
@@ -151,6 +177,10 @@ fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
         return (segresnet_rename(path, false), false);
     }
     let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
+    if arch == Arch::SwinUnetr {
+        let transpose = swin_rename(&mut parts, false);
+        return (parts.join("."), transpose);
+    }
     if arch == Arch::VitAutoEnc && parts[0] == "vit" {
         parts.remove(0);
     }

@@ -37,6 +37,7 @@ mod segresnet;
 mod spacing_ties;
 mod ssl_learning;
 mod study;
+mod swin_unetr;
 mod synthetic;
 mod tensorboard;
 mod train_support;

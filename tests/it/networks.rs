@@ -340,7 +340,7 @@ fn full_size_models_have_monais_keys_shapes_and_counts() {
                     m.num_params(),
                 )
             }
-            Arch::DynUnet | Arch::SegResNet => {
+            Arch::DynUnet | Arch::SegResNet | Arch::SwinUnetr => {
                 unreachable!("the shared reference set lists ViT networks only")
             }
         };
@@ -632,26 +632,52 @@ pub(crate) fn check_full_summary(got: &[f64], s: &Value, what: &str) {
         common::usizes(&s["shape"]).iter().product::<usize>() as u64,
         "{what}: size"
     );
-    for (name, g) in [
-        ("sum", got.iter().sum::<f64>()),
-        ("abs_sum", got.iter().map(|v| v.abs()).sum()),
-        ("sq_sum", got.iter().map(|v| v * v).sum()),
-        ("min", got.iter().cloned().fold(f64::INFINITY, f64::min)),
-        ("max", got.iter().cloned().fold(f64::NEG_INFINITY, f64::max)),
+    let scale = got.iter().fold(0f64, |m, v| m.max(v.abs()));
+    // Where the fixture measured MONAI's own float32 rounding (`f32_noise`: its largest
+    // |float32 − float64|), a difference within a few times that is rounding too: per value, and
+    // summed over the values for the sums.
+    let noise = s.get("f32_noise").and_then(Value::as_f64).unwrap_or(0.0);
+    let n = got.len() as f64;
+    for (name, g, rounding) in [
+        ("sum", got.iter().sum::<f64>(), 4.0 * noise * n),
+        (
+            "abs_sum",
+            got.iter().map(|v| v.abs()).sum(),
+            4.0 * noise * n,
+        ),
+        (
+            "sq_sum",
+            got.iter().map(|v| v * v).sum(),
+            8.0 * noise * scale * n,
+        ),
+        (
+            "min",
+            got.iter().cloned().fold(f64::INFINITY, f64::min),
+            4.0 * noise,
+        ),
+        (
+            "max",
+            got.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            4.0 * noise,
+        ),
     ] {
         let w = s[name].as_f64().unwrap();
+        // A sum that cancels to near 0 (a layer-normed tensor's) is compared against the
+        // magnitude it cancels from, not its own.
+        let cancels = if name == "sum" {
+            1e-4 * s["abs_sum"].as_f64().unwrap()
+        } else {
+            0.0
+        };
         assert!(
-            (g - w).abs() <= 1e-4 * w.abs().max(1e-3),
+            (g - w).abs() <= (1e-4 * w.abs().max(1e-3).max(cancels)).max(rounding),
             "{what} {name}: {g} vs {w}"
         );
     }
-    let scale = got.iter().fold(0f64, |m, v| m.max(v.abs()));
+    let tolerance = (1e-4 * scale).max(4.0 * noise);
     for (i, w) in s["samples"].as_object().unwrap() {
         let (g, w) = (got[i.parse::<usize>().unwrap()], w.as_f64().unwrap());
-        assert!(
-            (g - w).abs() <= 1e-4 * scale,
-            "{what} sample {i}: {g} vs {w}"
-        );
+        assert!((g - w).abs() <= tolerance, "{what} sample {i}: {g} vs {w}");
     }
 }
 

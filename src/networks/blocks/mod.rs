@@ -7,6 +7,8 @@ pub mod mlp;
 pub mod patch_embedding;
 pub(crate) mod segresnet_block;
 pub mod selfattention;
+pub mod swin_block;
 pub(crate) mod token_linear;
 pub mod transformerblock;
 pub mod unetr_block;
+pub mod window_attention;

@@ -1,5 +1,5 @@
 //! Networks: the ViT backbone, the SSL `ViTAutoEnc`, the segmentation `UNETR` and the CNN
-//! baselines `DynUNet` and `SegResNet`.
+//! baselines `DynUNet` and `SegResNet`; `SwinUNETR`.
 
 /// `with_<field>(self, value) -> Self` builders for a config's fields (what Burn's `Config`
 /// derive writes, for the configs whose JSON form needs serde's per-field defaults).
@@ -19,12 +19,14 @@ macro_rules! with_setters {
 
 pub mod dynunet;
 pub mod segresnet;
+pub mod swin_unetr;
 pub mod unetr;
 pub mod vit;
 pub mod vitautoenc;
 
 pub use dynunet::{DynUnet, DynUnetConfig};
 pub use segresnet::{SegResNet, SegResNetConfig};
+pub use swin_unetr::{SwinUnetr, SwinUnetrConfig};
 pub use unetr::{Unetr, UnetrConfig};
 pub use vit::{Vit, VitConfig};
 pub use vitautoenc::{VitAutoEnc, VitAutoEncConfig};

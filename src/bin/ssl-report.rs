@@ -8,7 +8,8 @@ use ssl3d::cli::run;
 use ssl3d::report::config_diff::config_differences;
 use ssl3d::report::dice_table::{read_runs, write_table};
 use ssl3d::report::step_timing::step_timing;
-use ssl3d::report::study::{read_study_runs, write_study};
+use ssl3d::report::study::read_study_runs;
+use ssl3d::report::study_output::write_study;
 
 /// Reports over ssl3d runs.
 #[derive(Parser, Debug)]

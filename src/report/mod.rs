@@ -15,6 +15,7 @@ pub(crate) mod pretrain_summary;
 pub mod records;
 pub mod step_timing;
 pub mod study;
+pub mod study_output;
 mod study_plots;
 pub(crate) mod study_stats;
 pub mod tensorboard;

@@ -26,9 +26,10 @@ use super::run_dir::prepare_logdir;
 use super::run_identity::RunIdentity;
 use super::run_lock::RunLock;
 use super::run_log::RunLog;
+use super::run_spec::RunSpec;
 use crate::data::{
-    Batch, DataItem, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch,
-    epoch_batches_from, report_all,
+    Batch, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch, epoch_batches_from,
+    report_all,
 };
 use crate::error::{Error, Result};
 use crate::report::config_diff::ConfigChanges;
@@ -199,20 +200,6 @@ impl<S, R: Serialize + DeserializeOwned + Scalars> RunContext<S, R> {
     pub fn logdir(&self) -> &Path {
         &self.logdir
     }
-}
-
-/// What every run is given: its data, its folder and whether it continues.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    pub train: Vec<DataItem>,
-    pub validation: Vec<DataItem>,
-    /// The datalist the items came from (for reports).
-    pub datalist: PathBuf,
-    pub logdir: PathBuf,
-    /// Continue from the latest checkpoint in `logdir`.
-    pub resume: bool,
-    /// For summaries (e.g. `cpu`, `cuda:0`).
-    pub device_name: String,
 }
 
 /// Starts a run: locks and prepares its folder (refusing one in use or holding another run, or a

@@ -1,24 +1,22 @@
 //! The `ssl-finetune` job: the tutorial's iteration loop (docs/MONAI_COMPAT.md, "Fine-tuning
-//! tutorial") around [`SegTrainer`] on the run driver: sliding-window validation at the
-//! tutorial's iterations keeping the best model, per-organ Dice and HD95, reports; for whichever
-//! network the config names ([`finetune_network`]).
+//! tutorial") around [`SegTrainer`] on the run driver, for whichever network the config names
+//! ([`finetune_network`]): the run's data, plan and report here; the sliding-window validation at
+//! the tutorial's iterations, best model, per-organ Dice and HD95 in `finetune_job`.
 
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
-use serde::{Deserialize, Serialize};
 
-use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
+use super::driver::{Plan, RunData, Schedule, drive, start_run};
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::{Init, starting_network, starting_unetr};
+use super::finetune_job::FinetuneJob;
 use super::finetune_outcome::finetune_report;
 use super::run_identity::RunIdentity;
+use super::run_spec::RunSpec;
 use super::seg_step::{SegTrainer, TrainableSegmentation};
-use super::seg_validation::{SegValidationState, ValidationPoint};
-use crate::data::VolumeDataset;
 use crate::error::Result;
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
@@ -26,82 +24,8 @@ use crate::networks::restoration_transfer::transfer_restoration;
 use crate::networks::seeded_init::init_seeded;
 use crate::networks::state_dict::Arch;
 use crate::report::FinetuneReport;
-use crate::report::finetune_report::write_finetune_plots;
-use crate::report::records::{NoRecord, Record, SegLoss, SegValRecord, validations};
+use crate::report::records::validations;
 use crate::transforms::pipelines::PipelineSpec;
-
-/// Fine-tuning's part of the checkpointed state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct FinetuneState {
-    /// The tutorial's `epoch_loss`: a running sum, divided in place at each validation.
-    pub epoch_loss: f64,
-    pub validation: SegValidationState,
-}
-
-struct FinetuneJob<'a, M, C> {
-    cfg: &'a FinetuneConfig,
-    /// The network's config, saved beside its best model.
-    model_config: &'a C,
-    validation: Arc<VolumeDataset>,
-    keep_predictions: bool,
-    network: PhantomData<M>,
-}
-
-type Run<B, M, C> = JobContext<B, FinetuneJob<'static, M, C>>;
-
-impl<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static> Job<B>
-    for FinetuneJob<'_, M, C>
-{
-    type Trainer = SegTrainer<B, M>;
-    type State = FinetuneState;
-    type EpochRecord = NoRecord;
-    type ValRecord = SegValRecord;
-
-    fn after_step(
-        &mut self,
-        trainer: &SegTrainer<B, M>,
-        run: &mut Run<B, M, C>,
-        l: &SegLoss,
-    ) -> Result<()> {
-        run.state.job.epoch_loss += l.loss;
-        // The tutorial's pre-increment counter, which its validation condition reads.
-        let iteration = run.state.step - 1;
-        let (eval_num, max) = (self.cfg.eval_num as u64, self.cfg.max_iterations as u64);
-        if !((iteration.is_multiple_of(eval_num) && iteration != 0) || iteration == max) {
-            return Ok(());
-        }
-        let (step, logdir) = (run.state.step, run.logdir().to_owned());
-        let job = &mut run.state.job;
-        job.epoch_loss /= run.state.step_in_epoch as f64;
-        let at = ValidationPoint {
-            iteration,
-            step,
-            train_loss: job.epoch_loss,
-        };
-        let (record, line) = job.validation.validate(
-            trainer,
-            &self.validation,
-            self.cfg,
-            self.model_config,
-            self.keep_predictions,
-            at,
-            &logdir,
-        )?;
-        run.println(&line);
-        run.log(Record::Val(record))?;
-        let classes = self.cfg.transforms.num_classes;
-        write_finetune_plots(
-            &logdir.join("finetune_plots.png"),
-            &validations(run.records()),
-            classes,
-        )
-    }
-
-    fn end_epoch(&mut self, _: &SegTrainer<B, M>, run: &mut Run<B, M, C>) -> Result<()> {
-        run.state.job.epoch_loss = 0.0;
-        Ok(())
-    }
-}
 
 /// Runs (or resumes) a fine-tuning on `device` from `model` (built from `model_config`, already
 /// initialised as `init` says); with `keep_predictions`, each new best model's validation label

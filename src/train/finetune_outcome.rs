@@ -1,9 +1,10 @@
 //! What a finished fine-tuning run reports (`report.json`, `report.md`): how it started, its
 //! data, and its best and last validations as the log holds them.
 
-use super::driver::{LoopState, RunSpec};
+use super::driver::LoopState;
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::Init;
+use super::run_spec::RunSpec;
 use super::seg_validation::SegValidationState;
 use crate::data::btcv::organ_names;
 use crate::report::FinetuneReport;

@@ -1,107 +1,30 @@
 //! The `ssl-pretrain` job: the tutorial's epoch loop (docs/MONAI_COMPAT.md, "Pretraining
 //! tutorial") on the run driver, around [`SslTrainer`] (the tutorial's ViTAutoEnc) or
-//! [`RestorationTrainer`] (a CNN restoring the crop): per-epoch means, validation every
-//! `val_interval` epochs keeping the best model, loss plots and a summary.
+//! [`RestorationTrainer`] (a CNN restoring the crop): the run's data, plan and summary here; the
+//! per-epoch means, validation every `val_interval` epochs, best model and loss plots in
+//! `pretrain_job`.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
-use serde::{Deserialize, Serialize};
 
-use super::driver::{Job, JobContext, Plan, RunData, RunSpec, Schedule, drive, start_run};
+use super::driver::{Plan, RunData, Schedule, drive, start_run};
 use super::pretrain_config::PretrainConfig;
+use super::pretrain_job::PretrainJob;
 use super::pretrain_trainer::PretrainTrainer;
 use super::restoration_step::RestorationTrainer;
 use super::run_identity::RunIdentity;
+use super::run_spec::RunSpec;
 use super::ssl_step::SslTrainer;
-use super::ssl_validation::SslValidationState;
-use crate::data::VolumeDataset;
 use crate::error::Result;
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
 use crate::networks::seeded_init::init_seeded;
 use crate::report::PretrainSummary;
 use crate::report::loss_plots::write_ssl_loss_plots;
-use crate::report::records::{Record, SslEpochRecord, SslLosses, SslValRecord};
+use crate::report::records::Record;
 use crate::transforms::pipelines::PipelineSpec;
-
-/// Pretraining's part of the checkpointed state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct PretrainState {
-    /// Running loss sums of the current epoch (the tutorial logs their means).
-    pub sums: SslLosses,
-    pub validation: SslValidationState,
-}
-
-struct PretrainJob<'a, T, C> {
-    cfg: &'a PretrainConfig,
-    /// The network's config, saved beside its best model.
-    model_config: &'a C,
-    validation: Arc<VolumeDataset>,
-    trainer: PhantomData<T>,
-}
-
-type Run<B, T, C> = JobContext<B, PretrainJob<'static, T, C>>;
-
-impl<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static> Job<B>
-    for PretrainJob<'_, T, C>
-{
-    type Trainer = T;
-    type State = PretrainState;
-    type EpochRecord = SslEpochRecord;
-    type ValRecord = SslValRecord;
-
-    fn after_step(&mut self, _: &T, run: &mut Run<B, T, C>, l: &SslLosses) -> Result<()> {
-        let s = &mut run.state.job.sums;
-        (s.total, s.recon, s.contrastive) = (
-            s.total + l.total,
-            s.recon + l.recon,
-            s.contrastive + l.contrastive,
-        );
-        Ok(())
-    }
-
-    fn end_epoch(&mut self, trainer: &T, run: &mut Run<B, T, C>) -> Result<()> {
-        let st = &run.state;
-        let (epoch, n) = (st.epoch, st.step_in_epoch.max(1) as f64);
-        let sums = st.job.sums;
-        let mean = SslEpochRecord {
-            epoch: epoch + 1,
-            step: st.step,
-            steps: st.step_in_epoch,
-            total: sums.total / n,
-            recon: sums.recon / n,
-            contrastive: sums.contrastive / n,
-            data_wait_s: st.epoch_data_wait_s,
-            compute_s: st.epoch_compute_s,
-        };
-        let (t, r, c) = (mean.total, mean.recon, mean.contrastive);
-        let of = self.cfg.max_epochs;
-        run.println(&format!(
-            "epoch {}/{of}: average loss {t:.4} (recon {r:.4}, contrastive {c:.4})",
-            epoch + 1
-        ));
-        run.log(Record::Epoch(mean))?;
-        run.state.job.sums = SslLosses::default();
-        if epoch.is_multiple_of(self.cfg.val_interval) {
-            let (cfg, at, logdir) = (self.cfg, (epoch, run.state.step), run.logdir().to_owned());
-            let (record, line) = (run.state.job.validation).validate(
-                trainer,
-                &self.validation,
-                cfg,
-                self.model_config,
-                at,
-                &logdir,
-            )?;
-            run.log(Record::Val(record))?;
-            write_ssl_loss_plots(&logdir.join("loss_plots.png"), run.records())?;
-            run.println(&line);
-        }
-        Ok(())
-    }
-}
 
 /// Runs (or resumes) a pretraining of the network `cfg.network` names on `device`: the
 /// tutorial's ViTAutoEnc, or a CNN's restoration.

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
-use super::driver::RunSpec;
+use super::run_spec::RunSpec;
 use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
 

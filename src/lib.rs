@@ -20,7 +20,7 @@
 //!   the random-vs-pretrained table, and every figure.
 //! - [`train`]: layered run configs, the one run driver (loop, resume, log, progress, Ctrl-C,
 //!   checkpoints) and the two jobs on it, `pretrain` and `finetune`.
-//! - [`bench`]: the speed measurements behind `ssl-bench` and `ssl-data bench`.
+//! - [`mod@bench`]: the speed measurements behind `ssl-bench` and `ssl-data bench`.
 //! - [`cli`]: what the binaries in `src/bin/` share (run options, error reporting).
 //!
 //! Where ssl3d matches MONAI, and where it deliberately differs, is written down in

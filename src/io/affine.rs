@@ -55,7 +55,7 @@ fn sform_affine(h: &NiftiHeader) -> Affine {
     ]
 }
 
-/// The quaternion affine. `qfac` (pixdim[0]) 0 is read as 1, as nibabel and nifti1_io do.
+/// The quaternion affine. `qfac` (`pixdim[0]`) 0 is read as 1, as nibabel and nifti1_io do.
 pub fn qform_affine(h: &NiftiHeader) -> Result<Affine, String> {
     let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
     let w2 = 1.0 - (b * b + c * c + d * d);

@@ -8,7 +8,7 @@
 //! batch-1 ViTAutoEnc training step. On `Flex` / `Autodiff<Flex>` (f32, f64) one kernel reads q,
 //! k, v in place as strided matrices and writes the heads straight into their output columns,
 //! parallel over (item, head); its backward does the same for the three gradients. Every other
-//! backend, and the kernel's tests, use the Burn-op version ([`reference`]).
+//! backend, and the kernel's tests, use the Burn-op version ([`reference()`]).
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

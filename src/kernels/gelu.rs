@@ -3,7 +3,7 @@
 //! Flex computes both on one thread with libm's scalar, branching `erf`: at batch 1 the ViT's 12
 //! MLP activations (216 × 3072 values each) cost a fifth of a linear layer's time. On `Flex` /
 //! `Autodiff<Flex>` this runs in parallel chunks. In f32 it uses the branch-free `erf` and `exp`
-//! of [`vector_math`], vectorised (AVX2 where the CPU has it), in the arrangement of PyTorch's
+//! of `vector_math`, vectorised (AVX2 where the CPU has it), in the arrangement of PyTorch's
 //! vectorised CPU GELU and its backward. On [-8, 8] it is within 4.6·10⁻⁷ of the exact GELU
 //! (PyTorch 2.6's own CPU GELU: 1.1·10⁻⁶). f64 keeps Flex's exact expressions (libm),
 //! bit-identical to [`burn::tensor::activation::gelu`], which every other backend uses.

@@ -4,7 +4,7 @@
 //! f64, the output in one pass, and the backward `∂x = (∂y − mean(∂y) − y·mean(∂y·y)) / σ` in two.
 //! Written with Burn's broadcasting element-wise ops it took about a tenth of a UNETR training step
 //! at 96³, mostly in Flex's generic strided iteration. Every other backend uses those ops
-//! ([`reference`]), which also serve as the CPU kernel's test reference.
+//! ([`reference()`]), which also serve as the CPU kernel's test reference.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;

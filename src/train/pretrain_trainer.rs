@@ -1,6 +1,6 @@
 //! What pretraining's loop, validation and best-model saving need from a trainer, so the
 //! tutorial's ViTAutoEnc ([`super::ssl_step::SslTrainer`]) and the CNNs' restoration
-//! ([`super::restoration_step::RestorationTrainer`]) run in the same job.
+//! (`RestorationTrainer`) run in the same job.
 
 use std::path::Path;
 

@@ -1,10 +1,10 @@
 //! The forward calls of ssl3d's 3-D convolutions.
 //!
 //! On the CPU backend (`Flex`, and `Autodiff<Flex>` for training) they run ssl3d's tiled
-//! im2col + GEMM convolution and record its faster backward passes ([`flex_autodiff`]); on every
+//! im2col + GEMM convolution and record its faster backward passes (`flex_autodiff`); on every
 //! other backend they are Burn's `Conv3d::forward`, and transposed convolutions with kernel ==
-//! stride are one matrix product of Burn's generic ops ([`transposed_gemm`]). On wgpu, stride-1
-//! convolutions are one matrix product over shifted inputs ([`shifted_gemm`]): Burn's weight
+//! stride are one matrix product of Burn's generic ops (`transposed_gemm`). On wgpu, stride-1
+//! convolutions are one matrix product over shifted inputs (`shifted_gemm`): Burn's weight
 //! gradient is wrong there beyond small volumes.
 
 mod flex_autodiff;

@@ -203,12 +203,7 @@ pub fn transfer_backbone<B: Backend>(
         return Err(Error::InvalidArgument(format!(
             "the pretrained checkpoint holds no ViT backbone weights (keys like patch_embedding.*, \
              blocks.*, norm.*); found: {}",
-            source
-                .keys()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            key_examples(source.keys(), 5)
         )));
     }
     if !loaded.unexpected.is_empty() {
@@ -255,13 +250,14 @@ fn unplaced_backbone_message(unplaced: &[String]) -> String {
         "the pretrained checkpoint holds {} backbone tensor(s) this model has no place for, e.g. \
          {}; {hint} (a trained tensor is never dropped silently)",
         unplaced.len(),
-        unplaced
-            .iter()
-            .take(3)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
+        key_examples(unplaced, 3)
     )
+}
+
+/// The first `n` of `keys`, comma-separated, for a message that shows what a checkpoint holds.
+pub(crate) fn key_examples<'a>(keys: impl IntoIterator<Item = &'a String>, n: usize) -> String {
+    let first: Vec<&str> = keys.into_iter().take(n).map(String::as_str).collect();
+    first.join(", ")
 }
 
 /// The model's own state dict from a MONAI checkpoint, for either network.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 
+use super::SegmentationModel;
 use super::checkpoint::{read_safetensors, read_torch_state_dict};
 use super::native::{NativeConfig, load_native, native_config};
 use super::state_dict::{Arch, export_state_dict};
@@ -68,16 +69,16 @@ fn read_native<B: Backend>(
             let model = load_native(cfg.init::<B>(device), path, device)?;
             export_state_dict(&model, Arch::VitAutoEnc)
         }
+        // A segmentation network's MONAI tensors as its best-model export writes them (DynUNet's
+        // with MONAI's second names).
         NativeConfig::Unetr(cfg) => {
-            let model = load_native(cfg.init::<B>(device), path, device)?;
-            export_state_dict(&model, Arch::Unetr)
+            load_native(cfg.init::<B>(device), path, device)?.monai_tensors()
         }
         NativeConfig::DynUnet(cfg) => {
-            load_native(cfg.init::<B>(device), path, device)?.monai_state_dict()
+            load_native(cfg.init::<B>(device), path, device)?.monai_tensors()
         }
         NativeConfig::SegResNet(cfg) => {
-            let model = load_native(cfg.init::<B>(device), path, device)?;
-            export_state_dict(&model, Arch::SegResNet)
+            load_native(cfg.init::<B>(device), path, device)?.monai_tensors()
         }
     }
 }

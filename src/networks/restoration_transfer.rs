@@ -9,7 +9,7 @@ use burn::store::ModuleSnapshot;
 use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 
-use super::checkpoint::TransferReport;
+use super::checkpoint::{TransferReport, key_examples};
 use super::state_dict::{Arch, load_state_dict};
 use crate::error::{Error, Result};
 
@@ -57,12 +57,7 @@ pub fn transfer_restoration<B: Backend, M: ModuleSnapshot<B>>(
         return Err(Error::InvalidArgument(format!(
             "the pretrained checkpoint holds no {network} weights (it has keys like {}): a {network} \
              fine-tunes from `ssl-pretrain --network {}`'s best model",
-            source
-                .keys()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
+            key_examples(source.keys(), 3),
             network.to_lowercase()
         )));
     }
@@ -72,13 +67,7 @@ pub fn transfer_restoration<B: Backend, M: ModuleSnapshot<B>>(
              its settings differ from the pretraining run's (a trained tensor is never dropped \
              silently)",
             loaded.unexpected.len(),
-            loaded
-                .unexpected
-                .iter()
-                .take(3)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            key_examples(&loaded.unexpected, 3)
         )));
     }
     let (heads, body_missing): (Vec<String>, Vec<String>) =

@@ -171,6 +171,7 @@ pub(crate) fn write_finetune_plots(
     })
 }
 
-fn unetr() -> String {
+/// The network of a report or summary written before the CNN networks existed.
+pub(super) fn unetr() -> String {
     "unetr".into()
 }

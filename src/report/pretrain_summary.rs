@@ -18,10 +18,6 @@ pub struct PretrainSummary {
     pub device: String,
     /// What was pretrained: `unetr` (the tutorial's ViTAutoEnc), `dynunet` or `segresnet`
     /// (restoration). Summaries written before CNN pretraining existed are `unetr`.
-    #[serde(default = "vit_network")]
+    #[serde(default = "super::finetune_report::unetr")]
     pub network: String,
-}
-
-fn vit_network() -> String {
-    "unetr".into()
 }

@@ -202,6 +202,22 @@ pub fn layered_config<T: RunConfig>(file: Option<&Path>, sets: &[String]) -> Res
     })
 }
 
+/// One crop size, declared as `roi_size`: every named size derived from it must equal it, or the
+/// error names them all.
+pub(crate) fn check_one_roi(roi: [usize; 3], sizes: &[(&str, [usize; 3])]) -> Result<()> {
+    if sizes.iter().all(|(_, s)| *s == roi) {
+        return Ok(());
+    }
+    let named: Vec<String> = std::iter::once(format!("roi_size {roi:?}"))
+        .chain(sizes.iter().map(|(n, s)| format!("{n} {s:?}")))
+        .collect();
+    let (last, rest) = named.split_last().expect("roi_size at least");
+    Err(Error::InvalidArgument(format!(
+        "{} and {last} differ: set roi_size alone (the others follow it)",
+        rest.join(", ")
+    )))
+}
+
 /// A learning rate (or another setting named `key`) must be a finite number above 0.
 pub(crate) fn check_positive(key: &str, value: f64) -> Result<()> {
     if !(value.is_finite() && value > 0.0) {

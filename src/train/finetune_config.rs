@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    RunConfig, check_heads, check_pixdim, check_positive, default_out_channels, train_loader,
+    RunConfig, check_heads, check_one_roi, check_pixdim, check_positive, default_out_channels,
+    train_loader,
 };
 use super::lr_schedule::LrSchedule;
 use crate::data::{CacheMode, LoaderConfig};
@@ -188,15 +189,7 @@ impl FinetuneConfig {
         }
         sizes.push(("transforms.spatial_size", self.transforms.spatial_size));
         sizes.push(("sliding_window.roi_size", self.sliding_window.roi_size));
-        if sizes.iter().all(|(_, s)| *s == roi) {
-            return Ok(());
-        }
-        let named: Vec<String> = sizes.iter().map(|(n, s)| format!("{n} {s:?}")).collect();
-        let (last, rest) = named.split_last().expect("two sizes at least");
-        Err(Error::InvalidArgument(format!(
-            "roi_size {roi:?}, {} and {last} differ: set roi_size alone (the others follow it)",
-            rest.join(", ")
-        )))
+        check_one_roi(roi, &sizes)
     }
 
     /// What every network needs besides one size ([`FinetuneConfig::check_roi`]).

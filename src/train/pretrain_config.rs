@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    RunConfig, check_heads, check_pixdim, check_positive, default_out_channels, train_loader,
+    RunConfig, check_heads, check_one_roi, check_pixdim, check_positive, default_out_channels,
+    train_loader,
 };
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
@@ -115,6 +116,12 @@ impl PretrainConfig {
     /// size, ViTAutoEnc needs square patch sizes, a CNN's strides must divide the crop and it
     /// restores the one-channel crop it is given.
     pub fn check(&self) -> Result<()> {
+        let mut sizes = Vec::new();
+        if self.network == NetworkKind::Unetr {
+            sizes.push(("model.vit.img_size", self.model.vit.img_size));
+        }
+        sizes.push(("transforms.patch_size", self.transforms.patch_size));
+        check_one_roi(self.roi_size, &sizes)?;
         match self.network {
             NetworkKind::Unetr => self.check_vit()?,
             NetworkKind::Dynunet => {
@@ -136,13 +143,6 @@ impl PretrainConfig {
                 c.check(Some(self.roi_size))?;
             }
         }
-        if self.transforms.patch_size != self.roi_size {
-            return Err(Error::InvalidArgument(format!(
-                "roi_size {:?} and transforms.patch_size {:?} differ: set roi_size alone (the \
-                 others follow it)",
-                self.roi_size, self.transforms.patch_size
-            )));
-        }
         check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;
         // The contrastive loss divides by it: 0 is a NaN at the first step.
@@ -158,13 +158,6 @@ impl PretrainConfig {
     /// ViTAutoEnc's own constraints.
     fn check_vit(&self) -> Result<()> {
         let vit = &self.model.vit;
-        if vit.img_size != self.roi_size || self.transforms.patch_size != self.roi_size {
-            return Err(Error::InvalidArgument(format!(
-                "roi_size {:?}, model.vit.img_size {:?} and transforms.patch_size {:?} differ: set \
-                 roi_size alone (the others follow it)",
-                self.roi_size, vit.img_size, self.transforms.patch_size
-            )));
-        }
         for d in 0..3 {
             let p = vit.patch_size[d];
             let r = (p as f64).sqrt().round() as usize;

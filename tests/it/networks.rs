@@ -601,6 +601,16 @@ fn full_formula(v: &Value, name: &str) -> BTreeMap<String, TensorData> {
 
 /// A fixture entry's `state_dict_keys` (MONAI key → shape) equal `ours`, and its `parameters`
 /// equal `params`; returns the keys and shapes.
+/// A fixture network's MONAI state-dict keys and shapes.
+pub(crate) fn fixture_keys(e: &Value) -> BTreeMap<String, Vec<usize>> {
+    e["state_dict_keys"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, s)| (k.clone(), common::usizes(s)))
+        .collect()
+}
+
 pub(crate) fn assert_monai_keys(
     e: &Value,
     ours: &BTreeMap<String, TensorData>,
@@ -612,12 +622,7 @@ pub(crate) fn assert_monai_keys(
         e["parameters"].as_u64().unwrap(),
         "{name}: parameters"
     );
-    let want: BTreeMap<String, Vec<usize>> = e["state_dict_keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, s)| (k.clone(), common::usizes(s)))
-        .collect();
+    let want = fixture_keys(e);
     let ours: BTreeMap<String, Vec<usize>> = ours
         .iter()
         .map(|(k, d)| (k.clone(), d.shape.to_vec()))

@@ -13,7 +13,7 @@ use ssl3d::networks::SwinUnetrConfig;
 use ssl3d::networks::state_dict::{Arch, export_state_dict, load_state_dict};
 
 use crate::common;
-use crate::networks::{B, check_full_summary, formula_input, formula_weight, values};
+use crate::networks::{B, check_full_summary, fixture_keys, formula_input, formula_weight, values};
 
 fn fixture() -> Value {
     serde_json::from_str(include_str!("../fixtures/monai_swin_unetr.json")).unwrap()
@@ -46,12 +46,7 @@ fn against_monai(name: &str) {
         e["parameters"].as_u64().unwrap(),
         "{name}: parameters"
     );
-    let want: BTreeMap<String, Vec<usize>> = e["state_dict_keys"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, s)| (k.clone(), common::usizes(s)))
-        .collect();
+    let want = fixture_keys(e);
     let ours: BTreeMap<String, Vec<usize>> = export_state_dict(&net, Arch::SwinUnetr)
         .unwrap()
         .into_iter()

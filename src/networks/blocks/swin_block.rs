@@ -109,13 +109,8 @@ impl<B: Backend> SwinTransformerBlock<B> {
     /// `x`: `(B, D, H, W, C)`; `mask` is the stage's, used when this block shifts.
     pub fn forward(&self, x: Tensor<B, 5>, mask: &Tensor<B, 3>) -> Tensor<B, 5> {
         let [b, d, h, wd, c] = x.dims();
-        let window = [
-            self.attn.window[0],
-            self.attn.window[1],
-            self.attn.window[2],
-        ];
         let shift = [self.shift[0], self.shift[1], self.shift[2]];
-        let (w, s) = window_for([d, h, wd], window, shift);
+        let (w, s) = window_for([d, h, wd], self.attn.window(), shift);
         let shortcut = x.clone();
         let mut y = self.norm1.forward(x);
         // Zero padding at the far end of each axis up to whole windows.
@@ -270,28 +265,16 @@ impl<B: Backend> SwinStage<B> {
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let [_, _, d, h, w] = x.dims();
-        let Some(first) = self.blocks.first() else {
-            return self
-                .downsample
-                .forward(x.permute([0, 2, 3, 4, 1]))
-                .permute([0, 4, 1, 2, 3]);
-        };
-        let window = [
-            first.attn.window[0],
-            first.attn.window[1],
-            first.attn.window[2],
-        ];
-        let half = window.map(|v| v / 2);
-        let (ws, ss) = window_for([d, h, w], window, half);
-        let padded = [d, h, w]
-            .iter()
-            .zip(ws)
-            .map(|(&s, w)| s.div_ceil(w) * w)
-            .collect::<Vec<_>>();
-        let mask = shift_mask::<B>([padded[0], padded[1], padded[2]], ws, ss, &x.device());
         let mut y = x.permute([0, 2, 3, 4, 1]);
-        for block in &self.blocks {
-            y = block.forward(y, &mask);
+        if let Some(first) = self.blocks.first() {
+            // The stage's mask, from its window as MONAI's `BasicLayer` computes it.
+            let window = first.attn.window();
+            let (ws, ss) = window_for([d, h, w], window, window.map(|v| v / 2));
+            let padded = std::array::from_fn(|i| [d, h, w][i].div_ceil(ws[i]) * ws[i]);
+            let mask = shift_mask::<B>(padded, ws, ss, &y.device());
+            for block in &self.blocks {
+                y = block.forward(y, &mask);
+            }
         }
         self.downsample.forward(y).permute([0, 4, 1, 2, 3])
     }

@@ -66,6 +66,11 @@ impl<B: Backend> WindowAttention<B> {
         }
     }
 
+    /// The configured window.
+    pub fn window(&self) -> [usize; 3] {
+        [self.window[0], self.window[1], self.window[2]]
+    }
+
     /// `x`: `(windows·B, n, C)`; `mask`: `(windows, n, n)` for shifted windows.
     pub fn forward(&self, x: Tensor<B, 3>, mask: Option<Tensor<B, 3>>) -> Tensor<B, 3> {
         let [bw, n, c] = x.dims();
@@ -79,7 +84,7 @@ impl<B: Backend> WindowAttention<B> {
         let (q, k, v) = (part(0), part(1), part(2));
         let q = q * (hd as f64).powf(-0.5);
         let mut attn = q.matmul(k.swap_dims(2, 3));
-        let window = [self.window[0], self.window[1], self.window[2]];
+        let window = self.window();
         let full = window.iter().product::<usize>();
         let index: Vec<i64> = relative_position_index(window)
             .chunks(full)

@@ -14,7 +14,8 @@ layer norm divides by a small spread, float32 rounding alone moves a value by th
 The tiny networks are small enough to shrink the windows at the deep stages (a side at or below the
 window size), which exercises MONAI's window and shift adjustment and its relative-position-index
 slicing; v1 uses MONAI's original patch merging order, v2 adds the residual conv stages and the
-`mergingv2` order.
+`mergingv2` order. The full-size networks are the BTCV tutorial's (feature_size 48, 14 classes) at
+96³, v1 and v2 (MONAI's default merging).
 """
 import json, os, sys
 
@@ -66,6 +67,10 @@ tiny = dict(in_channels=1, out_channels=3, feature_size=12, depths=[2, 2, 2, 2],
 res["networks"]["tiny_v1"] = entry(tiny, (1, 1, 32, 32, 64))
 res["networks"]["tiny_v2"] = entry({**tiny, "use_v2": True, "downsample": "mergingv2", "depths": [1, 2, 1, 1]},
                                    (2, 1, 32, 64, 32), phase=0.9)
+# Full size as the BTCV tutorial builds it (feature_size 48, 14 classes, MONAI's other defaults), at 96³.
+full = dict(in_channels=1, out_channels=14, feature_size=48)
+res["networks"]["full_v1"] = entry(full, (1, 1, 96, 96, 96), phase=0.5)
+res["networks"]["full_v2"] = entry({**full, "use_v2": True}, (1, 1, 96, 96, 96), phase=0.7)
 json.dump(res, open(sys.argv[1], "w"))
 for name, e in res["networks"].items():
     print(name, e["parameters"], e["eval_out"]["shape"], len(e["state_dict_keys"]), "keys")

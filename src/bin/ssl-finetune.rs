@@ -26,7 +26,8 @@ struct Args {
     #[command(flatten)]
     run: RunArgs,
     /// Pretrained backbone: ssl-pretrain's best_model.safetensors (or its run folder, or an .mpk
-    /// checkpoint), or MONAI's best_model.pt.
+    /// checkpoint), or MONAI's best_model.pt; for swin_unetr a Swin backbone in any published
+    /// layout (model_swinvit.pt, an SSLHead or SwinUNETR state dict).
     #[arg(long, conflicts_with = "random_init")]
     pretrained: Option<PathBuf>,
     /// Start from random weights (the tutorial's baseline).
@@ -39,10 +40,11 @@ struct Args {
     /// Print the effective configuration (defaults, --config, --set, --seed) as JSON and exit.
     #[arg(long)]
     print_config: bool,
-    /// The network to fine-tune (the config's `network`): the tutorial's `unetr`, or the CNN
+    /// The network to fine-tune (the config's `network`): the tutorial's `unetr`, the CNN
     /// baselines `dynunet` (nnU-Net's plan for the crop unless the config's `dynunet` says
-    /// otherwise) and `segresnet`, which train from --random-init.
-    #[arg(long, value_enum)]
+    /// otherwise) and `segresnet`, or `swin_unetr` (the BTCV Swin UNETR tutorial's, which takes
+    /// the published self-supervised backbone, e.g. model_swinvit.pt, through --pretrained).
+    #[arg(long, value_enum, alias = "model")]
     network: Option<NetworkKind>,
 }
 

@@ -88,22 +88,30 @@ pub(crate) fn save_best_model_tensors<B: Backend, M: Module<B>, C: Config>(
 
 /// Writes MONAI-named tensors as safetensors (atomically), loadable with
 /// `model.load_state_dict(safetensors.torch.load_file(f), strict=False)` in MONAI ≥ 1.4 (strict
-/// loading would also want the unused cross-attention parameters ssl3d does not have).
+/// loading would also want the unused cross-attention parameters ssl3d does not have). Weights
+/// are f32; index buffers (SwinUNETR's `relative_position_index`) int64, as MONAI keeps them.
 pub fn write_safetensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
-    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+    let bytes: Vec<(String, safetensors::Dtype, Vec<u8>, Vec<usize>)> = tensors
         .iter()
         .map(|(k, d)| {
-            let v: Vec<f32> = d.to_vec().expect("f32 tensors");
-            let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            (k.clone(), b, d.shape.to_vec())
+            let (dtype, b): (_, Vec<u8>) = if d.dtype == burn::tensor::DType::I64 {
+                let v: Vec<i64> = d.to_vec().expect("i64 tensors");
+                let b = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                (safetensors::Dtype::I64, b)
+            } else {
+                let v: Vec<f32> = d.to_vec().expect("f32 tensors");
+                let b = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                (safetensors::Dtype::F32, b)
+            };
+            (k.clone(), dtype, b, d.shape.to_vec())
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
         .iter()
-        .map(|(k, b, s)| {
+        .map(|(k, dtype, b, s)| {
             (
                 k.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                safetensors::tensor::TensorView::new(*dtype, s.clone(), b)
                     .expect("shape matches data"),
             )
         })
@@ -121,17 +129,21 @@ pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
     st.tensors()
         .into_iter()
         .map(|(k, t)| {
-            if t.dtype() != safetensors::Dtype::F32 {
-                return Err(Error::bad_file(
-                    path,
-                    format!("tensor {k}: dtype {:?}, expected F32", t.dtype()),
-                ));
-            }
-            let v: Vec<f32> = t
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect();
+            let v: Vec<f32> = match t.dtype() {
+                safetensors::Dtype::F32 => (t.data().chunks_exact(4))
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+                // Index buffers (SwinUNETR's relative_position_index): small integers.
+                safetensors::Dtype::I64 => (t.data().chunks_exact(8))
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f32)
+                    .collect(),
+                other => {
+                    return Err(Error::bad_file(
+                        path,
+                        format!("tensor {k}: dtype {other:?}, expected F32 (or I64 indices)"),
+                    ));
+                }
+            };
             Ok((k, TensorData::new(v, t.shape().to_vec())))
         })
         .collect()

@@ -10,6 +10,7 @@ pub mod restoration_transfer;
 pub mod seeded_init;
 pub(crate) mod segmentation_model;
 pub mod state_dict;
+pub mod swin_transfer;
 
 pub use nets::{
     DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinUnetr, SwinUnetrConfig, Unetr,

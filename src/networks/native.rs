@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use burn::tensor::backend::Backend;
 
-use super::{DynUnetConfig, SegResNetConfig, UnetrConfig, VitAutoEncConfig};
+use super::{DynUnetConfig, SegResNetConfig, SwinUnetrConfig, UnetrConfig, VitAutoEncConfig};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 
@@ -109,6 +109,7 @@ pub(crate) enum NativeConfig {
     Unetr(UnetrConfig),
     DynUnet(DynUnetConfig),
     SegResNet(SegResNetConfig),
+    SwinUnetr(SwinUnetrConfig),
 }
 
 /// Reads the config saved beside native `weights` (`<stem>.config.json`) and says which network
@@ -129,6 +130,9 @@ pub(crate) fn native_config(weights: &Path) -> Result<NativeConfig> {
         .unwrap_or_default();
     if keys.get("strides").is_some() {
         return Ok(NativeConfig::DynUnet(load_config(&config)?));
+    }
+    if keys.get("window_size").is_some() {
+        return Ok(NativeConfig::SwinUnetr(load_config(&config)?));
     }
     if keys.get("blocks_down").is_some() {
         return Ok(NativeConfig::SegResNet(load_config(&config)?));

@@ -80,6 +80,9 @@ fn read_native<B: Backend>(
         NativeConfig::SegResNet(cfg) => {
             load_native(cfg.init::<B>(device), path, device)?.monai_tensors()
         }
+        NativeConfig::SwinUnetr(cfg) => {
+            load_native(cfg.init::<B>(device), path, device)?.monai_tensors()
+        }
     }
 }
 

@@ -15,8 +15,8 @@ use burn::tensor::backend::Backend;
 
 use super::native::{record_bytes, record_from_bytes};
 use super::{
-    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, Unetr, UnetrConfig, VitAutoEnc,
-    VitAutoEncConfig,
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinUnetr, SwinUnetrConfig, Unetr,
+    UnetrConfig, VitAutoEnc, VitAutoEncConfig,
 };
 use crate::error::Result;
 
@@ -50,6 +50,13 @@ impl InitOn for DynUnetConfig {
 impl InitOn for SegResNetConfig {
     type Network<B: Backend> = SegResNet<B>;
     fn init_on<B: Backend>(&self, device: &B::Device) -> SegResNet<B> {
+        self.init(device)
+    }
+}
+
+impl InitOn for SwinUnetrConfig {
+    type Network<B: Backend> = SwinUnetr<B>;
+    fn init_on<B: Backend>(&self, device: &B::Device) -> SwinUnetr<B> {
         self.init(device)
     }
 }

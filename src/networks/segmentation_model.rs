@@ -11,7 +11,10 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::state_dict::{Arch, export_state_dict};
-use super::{DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, Unetr, UnetrConfig};
+use super::{
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinUnetr, SwinUnetrConfig, Unetr,
+    UnetrConfig,
+};
 use crate::error::Result;
 
 /// Which network fine-tuning trains and `ssl-segment` applies.
@@ -25,6 +28,10 @@ pub enum NetworkKind {
     Dynunet,
     /// MONAI's SegResNet.
     Segresnet,
+    /// MONAI's SwinUNETR (Swin Transformer encoder; its self-supervised backbones transfer in).
+    #[serde(rename = "swin_unetr")]
+    #[value(name = "swin_unetr")]
+    SwinUnetr,
 }
 
 impl NetworkKind {
@@ -33,6 +40,7 @@ impl NetworkKind {
             NetworkKind::Unetr => "unetr",
             NetworkKind::Dynunet => "dynunet",
             NetworkKind::Segresnet => "segresnet",
+            NetworkKind::SwinUnetr => "swin_unetr",
         }
     }
 }
@@ -43,6 +51,7 @@ pub enum SegNetworkConfig {
     Unetr(UnetrConfig),
     DynUnet(DynUnetConfig),
     SegResNet(SegResNetConfig),
+    SwinUnetr(SwinUnetrConfig),
 }
 
 impl SegNetworkConfig {
@@ -51,6 +60,7 @@ impl SegNetworkConfig {
             SegNetworkConfig::Unetr(_) => NetworkKind::Unetr,
             SegNetworkConfig::DynUnet(_) => NetworkKind::Dynunet,
             SegNetworkConfig::SegResNet(_) => NetworkKind::Segresnet,
+            SegNetworkConfig::SwinUnetr(_) => NetworkKind::SwinUnetr,
         }
     }
 
@@ -60,6 +70,7 @@ impl SegNetworkConfig {
             SegNetworkConfig::Unetr(c) => c.out_channels,
             SegNetworkConfig::DynUnet(c) => c.out_channels,
             SegNetworkConfig::SegResNet(c) => c.out_channels,
+            SegNetworkConfig::SwinUnetr(c) => c.out_channels,
         }
     }
 }
@@ -107,5 +118,18 @@ impl<B: Backend> SegmentationModel<B> for SegResNet<B> {
     const ARCH: Arch = Arch::SegResNet;
     fn logits(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         self.forward(x)
+    }
+}
+
+impl<B: Backend> SegmentationModel<B> for SwinUnetr<B> {
+    const ARCH: Arch = Arch::SwinUnetr;
+    fn logits(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        self.forward(x)
+    }
+    /// With MONAI's `relative_position_index` buffers, so MONAI loads the export strictly.
+    fn monai_tensors(&self) -> Result<BTreeMap<String, TensorData>> {
+        let mut tensors = export_state_dict(self, Self::ARCH)?;
+        tensors.extend(self.relative_position_indices());
+        Ok(tensors)
     }
 }

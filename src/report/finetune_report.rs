@@ -18,8 +18,8 @@ use crate::metrics::BestMetric;
 /// `report.json`: everything the table command needs, and what a person asks of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FinetuneReport {
-    /// The network trained: `unetr`, `dynunet` or `segresnet` (reports from before the CNN
-    /// baselines are UNETR's).
+    /// The network trained: `unetr`, `dynunet`, `segresnet` or `swin_unetr` (reports from before
+    /// the other networks are UNETR's).
     #[serde(default = "unetr")]
     pub network: String,
     /// `random` or `pretrained`.

@@ -82,6 +82,10 @@ pub fn segment_all<B: Backend>(
             let model = source.load_into(c.init::<B>(device), device)?;
             segment_all_with(&model, source, window, scans, out, options, device, each)
         }
+        SegNetworkConfig::SwinUnetr(c) => {
+            let model = source.load_into(c.init::<B>(device), device)?;
+            segment_all_with(&model, source, window, scans, out, options, device, each)
+        }
     }
 }
 

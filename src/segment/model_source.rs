@@ -100,6 +100,7 @@ impl ModelSource {
             NativeConfig::Unetr(c) => SegNetworkConfig::Unetr(c),
             NativeConfig::DynUnet(c) => SegNetworkConfig::DynUnet(c),
             NativeConfig::SegResNet(c) => SegNetworkConfig::SegResNet(c),
+            NativeConfig::SwinUnetr(c) => SegNetworkConfig::SwinUnetr(c),
             NativeConfig::VitAutoEnc(_) => {
                 return Err(Error::bad_file(
                     &weights,

@@ -23,6 +23,7 @@ use crate::networks::NetworkKind;
 use crate::networks::restoration_transfer::transfer_restoration;
 use crate::networks::seeded_init::init_seeded;
 use crate::networks::state_dict::Arch;
+use crate::networks::swin_transfer::transfer_swin;
 use crate::report::FinetuneReport;
 use crate::report::records::validations;
 use crate::transforms::pipelines::PipelineSpec;
@@ -96,8 +97,8 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
 }
 
 /// Fine-tunes the network `cfg.network` names, from `pretrained` (UNETR: a ViTAutoEnc or UNETR
-/// backbone; DynUNet, SegResNet: the same network's restoration pretraining) or from its seeded
-/// random initialisation.
+/// backbone; DynUNet, SegResNet: the same network's restoration pretraining; SwinUNETR: a Swin
+/// backbone in any published layout) or from its seeded random initialisation.
 pub fn finetune_network<B: AutodiffBackend>(
     cfg: &FinetuneConfig,
     spec: &RunSpec,
@@ -124,6 +125,12 @@ pub fn finetune_network<B: AutodiffBackend>(
             let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
             let transfer = |m: &mut _, t: &_| transfer_restoration(m, Arch::SegResNet, t);
             let (model, init) = starting_network::<B, _>(model, pretrained, transfer, device)?;
+            finetune(cfg, spec, &init, model, &net, keep, device)
+        }
+        NetworkKind::SwinUnetr => {
+            let net = cfg.swin_unetr_config();
+            let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
+            let (model, init) = starting_network::<B, _>(model, pretrained, transfer_swin, device)?;
             finetune(cfg, spec, &init, model, &net, keep, device)
         }
     }

@@ -12,7 +12,9 @@ use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::losses::DeepSupervisionWeights;
 use crate::metrics::BestMetric;
-use crate::networks::{DynUnetConfig, NetworkKind, SegNetworkConfig, SegResNetConfig, UnetrConfig};
+use crate::networks::{
+    DynUnetConfig, NetworkKind, SegNetworkConfig, SegResNetConfig, SwinUnetrConfig, UnetrConfig,
+};
 use crate::transforms::FinetuneTransforms;
 
 /// `ssl-finetune` defaults: the tutorial's (docs/MONAI_COMPAT.md, "Fine-tuning tutorial").
@@ -47,7 +49,7 @@ pub struct FinetuneConfig {
     pub sliding_window: crate::inferers::SlidingWindow,
     pub transforms: FinetuneTransforms,
     /// Which network to train: `unetr` (the tutorial's, described by `model`), `dynunet`
-    /// (`dynunet`) or `segresnet` (`segresnet`).
+    /// (`dynunet`), `segresnet` (`segresnet`) or `swin_unetr` (`swin_unetr`).
     pub network: NetworkKind,
     /// UNETR, when `network` is `unetr`.
     pub model: UnetrConfig,
@@ -56,6 +58,9 @@ pub struct FinetuneConfig {
     pub dynunet: Option<DynUnetConfig>,
     /// SegResNet's arguments; `null`: MONAI's blocks at 16 filters with `transforms.num_classes`.
     pub segresnet: Option<SegResNetConfig>,
+    /// SwinUNETR's arguments; `null`: the BTCV tutorial's (feature_size 48, MONAI's depths, heads
+    /// and 7³ windows) with `transforms.num_classes`.
+    pub swin_unetr: Option<SwinUnetrConfig>,
     /// How DynUNet's deep-supervision levels are weighted (MONAI's `DeepSupervisionLoss` modes:
     /// `exp`, `same`, `two`), when its `deep_supervision` is on.
     pub deep_supervision_weights: DeepSupervisionWeights,
@@ -83,6 +88,7 @@ impl Default for FinetuneConfig {
             model: UnetrConfig::tutorial(),
             dynunet: None,
             segresnet: None,
+            swin_unetr: None,
             deep_supervision_weights: DeepSupervisionWeights::Exp,
         }
     }
@@ -107,6 +113,7 @@ impl FinetuneConfig {
             NetworkKind::Unetr => SegNetworkConfig::Unetr(self.model.clone()),
             NetworkKind::Dynunet => SegNetworkConfig::DynUnet(self.dynunet_config()),
             NetworkKind::Segresnet => SegNetworkConfig::SegResNet(self.segresnet_config()),
+            NetworkKind::SwinUnetr => SegNetworkConfig::SwinUnetr(self.swin_unetr_config()),
         }
     }
 
@@ -121,6 +128,13 @@ impl FinetuneConfig {
     pub fn segresnet_config(&self) -> SegResNetConfig {
         self.segresnet.clone().unwrap_or_else(|| {
             SegResNetConfig::new().with_out_channels(self.transforms.num_classes)
+        })
+    }
+
+    /// The SwinUNETR this config trains: `swin_unetr`, or the BTCV tutorial's.
+    pub fn swin_unetr_config(&self) -> SwinUnetrConfig {
+        self.swin_unetr.clone().unwrap_or_else(|| {
+            SwinUnetrConfig::new().with_out_channels(self.transforms.num_classes)
         })
     }
 
@@ -152,6 +166,12 @@ impl FinetuneConfig {
             NetworkKind::Segresnet => {
                 let c = self.segresnet_config();
                 classes("segresnet", c.out_channels)?;
+                c.check(Some(self.roi_size))?;
+                self.check_roi()?;
+            }
+            NetworkKind::SwinUnetr => {
+                let c = self.swin_unetr_config();
+                classes("swin_unetr", c.out_channels)?;
                 c.check(Some(self.roi_size))?;
                 self.check_roi()?;
             }
@@ -227,6 +247,6 @@ impl RunConfig for FinetuneConfig {
     /// A CNN given without `out_channels` predicts `transforms.num_classes` classes.
     fn complete(cfg: &mut serde_json::Value) {
         let classes = cfg["transforms"]["num_classes"].clone();
-        default_out_channels(cfg, &["dynunet", "segresnet"], classes);
+        default_out_channels(cfg, &["dynunet", "segresnet", "swin_unetr"], classes);
     }
 }

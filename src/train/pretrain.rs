@@ -10,7 +10,7 @@ use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::driver::{Plan, RunData, Schedule, drive, start_run};
-use super::pretrain_config::PretrainConfig;
+use super::pretrain_config::{PretrainConfig, swin_pretraining_missing};
 use super::pretrain_job::PretrainJob;
 use super::pretrain_trainer::PretrainTrainer;
 use super::restoration_step::RestorationTrainer;
@@ -52,6 +52,7 @@ pub fn pretrain<B: AutodiffBackend>(
             let trainer = RestorationTrainer::new(model, cfg.lr, device);
             pretrain_with(cfg, spec, trainer, &net, device)
         }
+        NetworkKind::SwinUnetr => Err(swin_pretraining_missing()),
     }
 }
 

@@ -87,6 +87,17 @@ impl Default for PretrainConfig {
     }
 }
 
+/// Swin UNETR fine-tunes from a published or MONAI-trained Swin backbone (`ssl-finetune
+/// --pretrained`); its own self-supervised pretraining is not in ssl3d yet.
+pub(crate) fn swin_pretraining_missing() -> Error {
+    Error::InvalidArgument(
+        "network swin_unetr: Swin UNETR's self-supervised pretraining is not available yet; \
+         fine-tune it from a published Swin backbone (ssl-finetune --network swin_unetr \
+         --pretrained model_swinvit.pt) or from --random-init"
+            .into(),
+    )
+}
+
 impl PretrainConfig {
     /// Keys a resumed run may change (everything else must match the run's saved config): how
     /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
@@ -142,6 +153,7 @@ impl PretrainConfig {
                 check_restoration_channels("segresnet", c.in_channels, c.out_channels)?;
                 c.check(Some(self.roi_size))?;
             }
+            NetworkKind::SwinUnetr => return Err(swin_pretraining_missing()),
         }
         check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;

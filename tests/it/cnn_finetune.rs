@@ -105,20 +105,23 @@ fn dynunet_with_deep_supervision_learns_and_exports_monais_keys() {
     assert!(row.ends_with("| – | – | – |"), "{row}");
 
     // ssl-segment applies the run's DynUNet to a scan like the run's own validation did.
-    let datalist = logdir
-        .parent()
-        .unwrap()
-        .join("json/btcv/dataset_0_init_6.json");
-    let data_dir = logdir.parent().unwrap().join("data/btcv");
-    let out = logdir.parent().unwrap().join("segmented");
+    let ours = segments_like_its_validation(&logdir);
+    assert!(ours.data.iter().any(|&l| l == 6), "the liver is found");
+}
+
+/// `ssl-segment` applied to the validation scans of run `logdir` (made in `data()`'s layout, with
+/// `--save-predictions`): the first scan's labels, checked equal to the run's own prediction.
+pub(crate) fn segments_like_its_validation(logdir: &Path) -> ssl3d::io::LabelVolume {
+    let root = logdir.parent().unwrap();
+    let out = root.join("segmented");
     let seg = Command::new(env!("CARGO_BIN_EXE_ssl-segment"))
         .arg("--model")
-        .arg(&logdir)
+        .arg(logdir)
         .arg("--input")
-        .arg(&datalist)
+        .arg(root.join("json/btcv/dataset_0_init_6.json"))
         .args(["--split", "validation", "--json"])
         .arg("--data-dir")
-        .arg(&data_dir)
+        .arg(root.join("data/btcv"))
         .arg("--out")
         .arg(&out)
         .output()
@@ -133,11 +136,7 @@ fn dynunet_with_deep_supervision_learns_and_exports_monais_keys() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.to_string_lossy().ends_with("_seg.nii.gz"))
         .expect("a label map");
-    let stem = scan
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .replace("_seg.nii.gz", "");
+    let stem = (scan.file_name().unwrap().to_string_lossy()).replace("_seg.nii.gz", "");
     let ours = ssl3d::io::load_labels(&scan).unwrap();
     let runs =
         ssl3d::io::load_labels(&logdir.join(format!("predictions/{stem}_pred.nii.gz"))).unwrap();
@@ -145,7 +144,7 @@ fn dynunet_with_deep_supervision_learns_and_exports_monais_keys() {
         ours.data == runs.data,
         "{stem}: labels differ from the run's"
     );
-    assert!(ours.data.iter().any(|&l| l == 6), "the liver is found");
+    ours
 }
 
 #[test]

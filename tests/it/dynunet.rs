@@ -208,7 +208,7 @@ fn deep_supervision_loss_as_monai(stacked: Tensor<B, 6>, ds: &Value, shape: &[us
 
 #[test]
 fn the_cnn_config_files_write_out_the_plans_they_name() {
-    use ssl3d::networks::{NetworkKind, SegResNetConfig};
+    use ssl3d::networks::{NetworkKind, SegResNetConfig, SwinUnetrConfig};
     use ssl3d::train::{FinetuneConfig, layered_config};
     let read = |name: &str| -> FinetuneConfig {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -227,6 +227,11 @@ fn the_cnn_config_files_write_out_the_plans_they_name() {
     let segresnet = read("finetune_btcv_segresnet.json");
     segresnet.check().unwrap();
     assert_eq!(segresnet.segresnet_config(), SegResNetConfig::new());
+    let swin = read("finetune_btcv_swin_unetr.json");
+    swin.check().unwrap();
+    assert_eq!(swin.network, NetworkKind::SwinUnetr);
+    assert_eq!(swin.eval_num, 500);
+    assert_eq!(swin.swin_unetr_config(), SwinUnetrConfig::new());
     // Left out, each network is its default for the crop and the classes.
     let bare = FinetuneConfig {
         network: NetworkKind::Dynunet,

@@ -3,50 +3,84 @@
 //! hidden states) and UNETR's convolutional decoder on its five scales. `use_v2` adds MONAI's
 //! residual conv block before each stage. Keys are MONAI's, `swinViT` written `swin_vit`.
 
+use std::collections::BTreeMap;
+
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::networks::blocks::dynunet_block::UnetOutBlock;
 use crate::networks::blocks::swin_block::{SwinStage, SwinStageSpec};
 use crate::networks::blocks::unetr_block::{UnetrBasicBlock, UnetrUpBlock};
+use crate::networks::blocks::window_attention::relative_position_index;
 
-/// SwinUNETR's arguments as MONAI takes them (3-D, no dropout).
-#[derive(Config, Debug)]
+/// SwinUNETR's arguments as MONAI takes them (3-D, no dropout). Defaults: the BTCV tutorial's
+/// network (feature_size 48, 14 classes, MONAI's other defaults); a JSON config may give any subset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SwinUnetrConfig {
-    #[config(default = 1)]
     pub in_channels: usize,
-    #[config(default = 14)]
     pub out_channels: usize,
     /// Channels of the first stage (doubling at each); a multiple of 12. MONAI's default is 24,
     /// its BTCV tutorial and the published pretrained backbone use 48.
-    #[config(default = 48)]
     pub feature_size: usize,
-    #[config(default = "vec![2, 2, 2, 2]")]
     pub depths: Vec<usize>,
-    #[config(default = "vec![3, 6, 12, 24]")]
     pub num_heads: Vec<usize>,
-    #[config(default = "[7, 7, 7]")]
     pub window_size: [usize; 3],
-    #[config(default = true)]
     pub qkv_bias: bool,
-    #[config(default = 4.0)]
     pub mlp_ratio: f64,
     /// Layer-norm each hidden state the decoder takes (MONAI's `normalize`).
-    #[config(default = true)]
     pub normalize: bool,
-    /// Swin UNETR v2: a residual conv block before each stage, and MONAI's `mergingv2` order.
-    #[config(default = false)]
+    /// Swin UNETR v2: a residual conv block before each stage.
     pub use_v2: bool,
     /// Patch merging order: `false` MONAI's `"merging"` (its default), `true` `"mergingv2"`.
-    #[config(default = false)]
     pub merging_v2: bool,
 }
 
+impl Default for SwinUnetrConfig {
+    fn default() -> Self {
+        SwinUnetrConfig {
+            in_channels: 1,
+            out_channels: 14,
+            feature_size: 48,
+            depths: vec![2, 2, 2, 2],
+            num_heads: vec![3, 6, 12, 24],
+            window_size: [7, 7, 7],
+            qkv_bias: true,
+            mlp_ratio: 4.0,
+            normalize: true,
+            use_v2: false,
+            merging_v2: false,
+        }
+    }
+}
+
+impl Config for SwinUnetrConfig {}
+
+with_setters!(SwinUnetrConfig {
+    with_in_channels => in_channels: usize,
+    with_out_channels => out_channels: usize,
+    with_feature_size => feature_size: usize,
+    with_depths => depths: Vec<usize>,
+    with_num_heads => num_heads: Vec<usize>,
+    with_window_size => window_size: [usize; 3],
+    with_qkv_bias => qkv_bias: bool,
+    with_mlp_ratio => mlp_ratio: f64,
+    with_normalize => normalize: bool,
+    with_use_v2 => use_v2: bool,
+    with_merging_v2 => merging_v2: bool,
+});
+
 impl SwinUnetrConfig {
+    /// The BTCV tutorial's network.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// MONAI's checks, and that `roi` (when given) halves five times whole.
     pub fn check(&self, roi: Option<[usize; 3]>) -> crate::error::Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(format!("swin_unetr: {m}")));
@@ -209,6 +243,36 @@ pub struct SwinUnetr<B: Backend> {
 }
 
 impl<B: Backend> SwinUnetr<B> {
+    /// MONAI's `relative_position_index` buffers under their state-dict keys (int64, as MONAI
+    /// keeps them): not weights, but a strict `load_state_dict` in MONAI wants them.
+    pub fn relative_position_indices(&self) -> BTreeMap<String, TensorData> {
+        let stages = [
+            &self.swin_vit.layers1,
+            &self.swin_vit.layers2,
+            &self.swin_vit.layers3,
+            &self.swin_vit.layers4,
+        ];
+        let mut out = BTreeMap::new();
+        for (i, stage) in stages.into_iter().enumerate() {
+            for (j, block) in stage[0].blocks.iter().enumerate() {
+                let window = block.attn.window();
+                let n = window.iter().product::<usize>();
+                let index: Vec<i64> = relative_position_index(window)
+                    .into_iter()
+                    .map(|v| v as i64)
+                    .collect();
+                out.insert(
+                    format!(
+                        "swinViT.layers{}.0.blocks.{j}.attn.relative_position_index",
+                        i + 1
+                    ),
+                    TensorData::new(index, [n, n]),
+                );
+            }
+        }
+        out
+    }
+
     /// Class logits `(B, out_channels, X, Y, Z)` for a crop whose sides are multiples of 32.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let h = self.swin_vit.forward(x.clone(), self.normalize);

@@ -65,7 +65,10 @@ pub fn checkpoint_parity<B: Backend>(
             })?;
             ("vitautoenc", a, b)
         }
-        NativeConfig::DynUnet(_) | NativeConfig::SegResNet(_) | NativeConfig::SwinUnetr(_) => {
+        NativeConfig::DynUnet(_)
+        | NativeConfig::SegResNet(_)
+        | NativeConfig::SwinUnetr(_)
+        | NativeConfig::SwinSslHead(_) => {
             return Err(Error::bad_file(
                 weights,
                 "checkpoint-parity compares ViTAutoEnc and UNETR checkpoints; this is another network's",

@@ -12,7 +12,8 @@ use ssl3d::train::{PretrainConfig, RunSpec, pretrain};
 /// Self-supervised pretraining of a ViT backbone (ViTAutoEnc) on unlabelled CT volumes, with
 /// in-painting, out-painting and local pixel shuffling views, L1 reconstruction and contrastive loss;
 /// or, with --network dynunet|segresnet, of a CNN that restores the clean crop from the same views
-/// (L1).
+/// (L1); or, with --network swin_unetr (alias --model swin), of Swin UNETR's encoder with the
+/// rotation, contrastive and in-painting reconstruction heads of Tang et al. (CVPR 2022).
 ///
 /// Writes to --logdir: config.json (the effective configuration), metrics.jsonl and
 /// events.out.tfevents.ssl3d (TensorBoard), loss_plots.png, best_model.mpk (+ .config.json) and
@@ -26,10 +27,11 @@ struct Args {
     #[arg(long)]
     print_config: bool,
     /// What to pretrain (the config's `network`): `unetr`, the tutorial's ViTAutoEnc whose
-    /// backbone UNETR fine-tunes from, or a CNN restoring the crop, `dynunet` (nnU-Net's plan
+    /// backbone UNETR fine-tunes from, a CNN restoring the crop, `dynunet` (nnU-Net's plan
     /// for the crop unless the config's `dynunet` says otherwise) or `segresnet`, which the same
-    /// network fine-tunes from.
-    #[arg(long, value_enum)]
+    /// network fine-tunes from, or `swin_unetr`: Swin UNETR's encoder with the rotation,
+    /// contrastive and reconstruction heads of Tang et al. (the config's `swin_ssl`).
+    #[arg(long, value_enum, alias = "model")]
     network: Option<NetworkKind>,
 }
 

@@ -6,6 +6,7 @@ pub mod contrastive;
 pub mod deep_supervision;
 pub mod dice;
 pub mod l1;
+pub mod swin_ssl;
 
 pub use contrastive::contrastive_loss;
 pub use deep_supervision::{DeepSupervisionWeights, deep_supervision_loss};

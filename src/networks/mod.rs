@@ -13,7 +13,7 @@ pub mod state_dict;
 pub mod swin_transfer;
 
 pub use nets::{
-    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinUnetr, SwinUnetrConfig, Unetr,
-    UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig,
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinSslHead, SwinSslHeadConfig, SwinUnetr,
+    SwinUnetrConfig, Unetr, UnetrConfig, Vit, VitAutoEnc, VitAutoEncConfig, VitConfig,
 };
 pub use segmentation_model::{NetworkKind, SegNetworkConfig, SegmentationModel};

@@ -8,7 +8,10 @@ use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Record, Recorder};
 use burn::tensor::backend::Backend;
 
-use super::{DynUnetConfig, SegResNetConfig, SwinUnetrConfig, UnetrConfig, VitAutoEncConfig};
+use super::{
+    DynUnetConfig, SegResNetConfig, SwinSslHeadConfig, SwinUnetrConfig, UnetrConfig,
+    VitAutoEncConfig,
+};
 use crate::error::{Error, Result};
 use crate::io::atomic::write_atomic;
 
@@ -110,6 +113,7 @@ pub(crate) enum NativeConfig {
     DynUnet(DynUnetConfig),
     SegResNet(SegResNetConfig),
     SwinUnetr(SwinUnetrConfig),
+    SwinSslHead(SwinSslHeadConfig),
 }
 
 /// Reads the config saved beside native `weights` (`<stem>.config.json`) and says which network
@@ -130,6 +134,9 @@ pub(crate) fn native_config(weights: &Path) -> Result<NativeConfig> {
         .unwrap_or_default();
     if keys.get("strides").is_some() {
         return Ok(NativeConfig::DynUnet(load_config(&config)?));
+    }
+    if keys.get("contrastive_dim").is_some() {
+        return Ok(NativeConfig::SwinSslHead(load_config(&config)?));
     }
     if keys.get("window_size").is_some() {
         return Ok(NativeConfig::SwinUnetr(load_config(&config)?));

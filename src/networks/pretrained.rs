@@ -83,6 +83,11 @@ fn read_native<B: Backend>(
         NativeConfig::SwinUnetr(cfg) => {
             load_native(cfg.init::<B>(device), path, device)?.monai_tensors()
         }
+        // The research code's keys, which the Swin transfer reads.
+        NativeConfig::SwinSslHead(cfg) => {
+            let model = load_native(cfg.init::<B>(device), path, device)?;
+            export_state_dict(&model, Arch::SwinSslHead)
+        }
     }
 }
 

@@ -22,7 +22,7 @@ pub fn is_output_layer(arch: Arch, key: &str) -> bool {
         }
         Arch::SegResNet => key.starts_with("conv_final.2."),
         Arch::Unetr | Arch::SwinUnetr => key.starts_with("out."),
-        Arch::VitAutoEnc => false,
+        Arch::VitAutoEnc | Arch::SwinSslHead => false,
     }
 }
 
@@ -92,6 +92,7 @@ fn arch_name(arch: Arch) -> &'static str {
         Arch::SegResNet => "SegResNet",
         Arch::Unetr => "UNETR",
         Arch::SwinUnetr => "SwinUNETR",
+        Arch::SwinSslHead => "Swin SSLHead",
         Arch::VitAutoEnc => "ViTAutoEnc",
     }
 }

@@ -15,8 +15,8 @@ use burn::tensor::backend::Backend;
 
 use super::native::{record_bytes, record_from_bytes};
 use super::{
-    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinUnetr, SwinUnetrConfig, Unetr,
-    UnetrConfig, VitAutoEnc, VitAutoEncConfig,
+    DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinSslHead, SwinSslHeadConfig, SwinUnetr,
+    SwinUnetrConfig, Unetr, UnetrConfig, VitAutoEnc, VitAutoEncConfig,
 };
 use crate::error::Result;
 
@@ -57,6 +57,13 @@ impl InitOn for SegResNetConfig {
 impl InitOn for SwinUnetrConfig {
     type Network<B: Backend> = SwinUnetr<B>;
     fn init_on<B: Backend>(&self, device: &B::Device) -> SwinUnetr<B> {
+        self.init(device)
+    }
+}
+
+impl InitOn for SwinSslHeadConfig {
+    type Network<B: Backend> = SwinSslHead<B>;
+    fn init_on<B: Backend>(&self, device: &B::Device) -> SwinSslHead<B> {
         self.init(device)
     }
 }

@@ -29,8 +29,8 @@ pub enum NetworkKind {
     /// MONAI's SegResNet.
     Segresnet,
     /// MONAI's SwinUNETR (Swin Transformer encoder; its self-supervised backbones transfer in).
-    #[serde(rename = "swin_unetr")]
-    #[value(name = "swin_unetr")]
+    #[serde(rename = "swin_unetr", alias = "swin")]
+    #[value(name = "swin_unetr", alias = "swin")]
     SwinUnetr,
 }
 

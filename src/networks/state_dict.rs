@@ -26,6 +26,10 @@ pub enum Arch {
     /// `SwinUNETR`: MONAI's names with `swinViT` as `swin_vit`; the `relative_position_index`
     /// buffers are computed, not read (ignored on import, left out on export).
     SwinUnetr,
+    /// The research code's Swin `SSLHead`: SwinUNETR's encoder keys, `rotation_head` and
+    /// `contrastive_head` (Linear), and the decoder's `Sequential` positions `conv.0`, `conv.4`, …
+    /// as `conv.0`, `conv.1`, ….
+    SwinSslHead,
     /// `SegResNet`: MONAI's names, `convInit` as `conv_init` and its `Sequential` positions as
     /// named fields
     /// (`down_layers.i.0` ↔ `pre_conv`, `down_layers.i.k` ↔ `blocks.{k−1}`, `up_samples.i.0` ↔
@@ -106,6 +110,19 @@ fn swin_rename(parts: &mut [String], to_burn: bool) -> bool {
     if parts[0] == if to_burn { monai } else { burn } {
         parts[0] = if to_burn { burn } else { monai }.to_string();
     }
+    // The SSL head's reconstruction decoder: every fourth `Sequential` child is a convolution.
+    if parts.len() == 3 && parts[0] == "conv" {
+        match parts[1].parse::<usize>() {
+            Ok(k) if !to_burn => parts[1] = (4 * k).to_string(),
+            Ok(k) if k % 4 == 0 => parts[1] = (k / 4).to_string(),
+            // No parameters there (norms, activations): a key that has no place.
+            _ => parts[1] = format!("{}_not_a_convolution", parts[1]),
+        }
+        return false;
+    }
+    if parts.len() == 2 && matches!(parts[0].as_str(), "rotation_head" | "contrastive_head") {
+        return parts[1] == "weight";
+    }
     let linear = rename(parts, to_burn);
     let n = parts.len();
     let weight = parts[n - 1] == "weight";
@@ -157,7 +174,7 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
         return None;
     }
     let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
-    if arch == Arch::SwinUnetr {
+    if matches!(arch, Arch::SwinUnetr | Arch::SwinSslHead) {
         let transpose = swin_rename(&mut parts, true);
         return Some((parts.join("."), transpose));
     }
@@ -177,7 +194,7 @@ fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
         return (segresnet_rename(path, false), false);
     }
     let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
-    if arch == Arch::SwinUnetr {
+    if matches!(arch, Arch::SwinUnetr | Arch::SwinSslHead) {
         let transpose = swin_rename(&mut parts, false);
         return (parts.join("."), transpose);
     }

@@ -91,12 +91,30 @@ pub struct StepRecord<L> {
     pub compute_ms: f64,
 }
 
-/// The three numbers the SSL tutorial logs per step.
+/// The three numbers the SSL tutorial logs per step, and Swin pretraining's rotation term.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct SslLosses {
     pub total: f64,
     pub recon: f64,
     pub contrastive: f64,
+    /// Rotation cross-entropy (Swin UNETR's pretraining only; absent from other runs' logs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<f64>,
+}
+
+impl SslLosses {
+    /// The sum of two records (an epoch's running sums).
+    pub(crate) fn plus(self, o: SslLosses) -> SslLosses {
+        SslLosses {
+            total: self.total + o.total,
+            recon: self.recon + o.recon,
+            contrastive: self.contrastive + o.contrastive,
+            rotation: match (self.rotation, o.rotation) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            },
+        }
+    }
 }
 
 /// The fine-tuning tutorial's DiceCE loss of one step.
@@ -119,6 +137,8 @@ pub(crate) struct SslEpochRecord {
     pub total: f64,
     pub recon: f64,
     pub contrastive: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<f64>,
     pub data_wait_s: f64,
     pub compute_s: f64,
 }
@@ -173,11 +193,13 @@ pub trait NamedLosses {
 
 impl NamedLosses for SslLosses {
     fn named(&self) -> Vec<(&'static str, f64)> {
-        vec![
+        let mut named = vec![
             ("total", self.total),
             ("recon", self.recon),
             ("contrastive", self.contrastive),
-        ]
+        ];
+        named.extend(self.rotation.map(|r| ("rotation", r)));
+        named
     }
 }
 
@@ -226,15 +248,20 @@ impl Scalars for SslEpochRecord {
     }
 
     fn scalars(&self) -> Vec<(String, f64)> {
-        finite([
-            ("epoch/total".into(), self.total),
-            ("epoch/recon".into(), self.recon),
-            ("epoch/contrastive".into(), self.contrastive),
-            (
-                "epoch/data_wait_share".into(),
-                share(self.data_wait_s, self.compute_s),
-            ),
-        ])
+        let rotation = (self.rotation).map(|r| ("epoch/rotation".to_string(), r));
+        finite(
+            [
+                ("epoch/total".into(), self.total),
+                ("epoch/recon".into(), self.recon),
+                ("epoch/contrastive".into(), self.contrastive),
+                (
+                    "epoch/data_wait_share".into(),
+                    share(self.data_wait_s, self.compute_s),
+                ),
+            ]
+            .into_iter()
+            .chain(rotation),
+        )
     }
 }
 

@@ -101,11 +101,11 @@ impl ModelSource {
             NativeConfig::DynUnet(c) => SegNetworkConfig::DynUnet(c),
             NativeConfig::SegResNet(c) => SegNetworkConfig::SegResNet(c),
             NativeConfig::SwinUnetr(c) => SegNetworkConfig::SwinUnetr(c),
-            NativeConfig::VitAutoEnc(_) => {
+            NativeConfig::VitAutoEnc(_) | NativeConfig::SwinSslHead(_) => {
                 return Err(Error::bad_file(
                     &weights,
-                    "is a pretraining ViTAutoEnc, not a segmentation network: fine-tune it first \
-                     (ssl-finetune --pretrained)",
+                    "is a pretraining model (ViTAutoEnc or Swin SSL head), not a segmentation \
+                     network: fine-tune it first (ssl-finetune --pretrained)",
                 ));
             }
         };

@@ -30,6 +30,8 @@ mod seg_step;
 mod seg_validation;
 pub mod ssl_step;
 mod ssl_validation;
+mod swin_ssl_config;
+pub mod swin_ssl_step;
 
 pub use config::{RunConfig, layered_config};
 pub use driver::{Job, Trainer, drive};
@@ -42,3 +44,4 @@ pub use pretrain::pretrain;
 pub use pretrain_config::{PretrainConfig, ValidationMode};
 pub use run_checkpoint::{Resumed, RunCheckpoints};
 pub use run_spec::RunSpec;
+pub use swin_ssl_config::SwinSslConfig;

@@ -10,13 +10,14 @@ use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::driver::{Plan, RunData, Schedule, drive, start_run};
-use super::pretrain_config::{PretrainConfig, swin_pretraining_missing};
+use super::pretrain_config::PretrainConfig;
 use super::pretrain_job::PretrainJob;
 use super::pretrain_trainer::PretrainTrainer;
 use super::restoration_step::RestorationTrainer;
 use super::run_identity::RunIdentity;
 use super::run_spec::RunSpec;
 use super::ssl_step::SslTrainer;
+use super::swin_ssl_step::SwinSslTrainer;
 use crate::error::Result;
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
@@ -52,7 +53,13 @@ pub fn pretrain<B: AutodiffBackend>(
             let trainer = RestorationTrainer::new(model, cfg.lr, device);
             pretrain_with(cfg, spec, trainer, &net, device)
         }
-        NetworkKind::SwinUnetr => Err(swin_pretraining_missing()),
+        NetworkKind::SwinUnetr => {
+            let s = cfg.swin_ssl_config();
+            let model = init_seeded::<B, _>(&s.model, cfg.seed, device)?;
+            let (wd, schedule, t) = (s.weight_decay, s.lr_schedule, s.temperature);
+            let trainer = SwinSslTrainer::new(model, cfg.lr, wd, schedule, t, cfg.seed, device);
+            pretrain_with(cfg, spec, trainer, &s.model, device)
+        }
     }
 }
 
@@ -77,6 +84,8 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         lock: _lock,
         config_changes,
     } = start_run(spec, resumable, &identity, pipelines, cache)?;
+    let batches = train.len().div_ceil(cfg.volumes_per_batch) as u64;
+    trainer.plan_steps(cfg.max_epochs as u64 * batches);
     let mut job = PretrainJob {
         cfg,
         model_config,

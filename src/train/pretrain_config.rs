@@ -7,6 +7,7 @@ use super::config::{
     RunConfig, check_heads, check_one_roi, check_pixdim, check_positive, default_out_channels,
     train_loader,
 };
+use super::swin_ssl_config::SwinSslConfig;
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
 use crate::networks::{DynUnetConfig, NetworkKind, SegResNetConfig, VitAutoEncConfig};
@@ -51,8 +52,9 @@ pub struct PretrainConfig {
     pub transforms: PretrainTransforms,
     /// What is pretrained: `unetr` (the tutorial's ViTAutoEnc, described by `model`, whose
     /// backbone UNETR takes), or a CNN, `dynunet` (`dynunet`) or `segresnet` (`segresnet`),
-    /// trained to restore the clean crop from its views (L1 only, Models Genesis' idea); its
-    /// fine-tuning run loads everything but the output layer.
+    /// trained to restore the clean crop from its views (L1 only, Models Genesis' idea), whose
+    /// fine-tuning run loads everything but the output layer; or `swin_unetr` (`swin_ssl`): Swin
+    /// UNETR's encoder with the rotation, contrastive and reconstruction heads of Tang et al.
     pub network: NetworkKind,
     /// ViTAutoEnc, when `network` is `unetr`.
     pub model: VitAutoEncConfig,
@@ -62,6 +64,9 @@ pub struct PretrainConfig {
     /// SegResNet's arguments, when `network` is `segresnet`; `null`: MONAI's blocks at 16 filters
     /// with one output channel.
     pub segresnet: Option<SegResNetConfig>,
+    /// Swin UNETR's self-supervised pretraining, when `network` is `swin_unetr`: its model,
+    /// temperature, weight decay and schedule; `null`: the research code's published settings.
+    pub swin_ssl: Option<SwinSslConfig>,
 }
 
 impl Default for PretrainConfig {
@@ -83,19 +88,9 @@ impl Default for PretrainConfig {
             model: VitAutoEncConfig::tutorial(),
             dynunet: None,
             segresnet: None,
+            swin_ssl: None,
         }
     }
-}
-
-/// Swin UNETR fine-tunes from a published or MONAI-trained Swin backbone (`ssl-finetune
-/// --pretrained`); its own self-supervised pretraining is not in ssl3d yet.
-pub(crate) fn swin_pretraining_missing() -> Error {
-    Error::InvalidArgument(
-        "network swin_unetr: Swin UNETR's self-supervised pretraining is not available yet; \
-         fine-tune it from a published Swin backbone (ssl-finetune --network swin_unetr \
-         --pretrained model_swinvit.pt) or from --random-init"
-            .into(),
-    )
 }
 
 impl PretrainConfig {
@@ -121,6 +116,11 @@ impl PretrainConfig {
     /// filters with one output channel.
     pub fn segresnet_config(&self) -> SegResNetConfig {
         (self.segresnet.clone()).unwrap_or_else(|| SegResNetConfig::new().with_out_channels(1))
+    }
+
+    /// Swin UNETR's pretraining settings: `swin_ssl`, or the research code's.
+    pub fn swin_ssl_config(&self) -> SwinSslConfig {
+        self.swin_ssl.clone().unwrap_or_default()
     }
 
     /// Refuses settings that cannot work: the model and the transforms must agree on the crop
@@ -153,7 +153,7 @@ impl PretrainConfig {
                 check_restoration_channels("segresnet", c.in_channels, c.out_channels)?;
                 c.check(Some(self.roi_size))?;
             }
-            NetworkKind::SwinUnetr => return Err(swin_pretraining_missing()),
+            NetworkKind::SwinUnetr => self.swin_ssl_config().check(self.roi_size)?,
         }
         check_pixdim(self.transforms.pixdim)?;
         check_positive("lr", self.lr)?;

@@ -45,12 +45,8 @@ impl<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static> Job<B>
     type ValRecord = SslValRecord;
 
     fn after_step(&mut self, _: &T, run: &mut Run<B, T, C>, l: &SslLosses) -> Result<()> {
-        let s = &mut run.state.job.sums;
-        (s.total, s.recon, s.contrastive) = (
-            s.total + l.total,
-            s.recon + l.recon,
-            s.contrastive + l.contrastive,
-        );
+        let sums = &mut run.state.job.sums;
+        *sums = sums.plus(*l);
         Ok(())
     }
 
@@ -65,13 +61,15 @@ impl<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static> Job<B>
             total: sums.total / n,
             recon: sums.recon / n,
             contrastive: sums.contrastive / n,
+            rotation: sums.rotation.map(|r| r / n),
             data_wait_s: st.epoch_data_wait_s,
             compute_s: st.epoch_compute_s,
         };
         let (t, r, c) = (mean.total, mean.recon, mean.contrastive);
         let of = self.cfg.max_epochs;
+        let rot = (mean.rotation).map_or(String::new(), |x| format!(", rotation {x:.4}"));
         run.println(&format!(
-            "epoch {}/{of}: average loss {t:.4} (recon {r:.4}, contrastive {c:.4})",
+            "epoch {}/{of}: average loss {t:.4} (recon {r:.4}, contrastive {c:.4}{rot})",
             epoch + 1
         ));
         run.log(Record::Epoch(mean))?;

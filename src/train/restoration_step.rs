@@ -93,6 +93,7 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for Restoration
             total: l1,
             recon: l1,
             contrastive: 0.0,
+            rotation: None,
         })
     }
 

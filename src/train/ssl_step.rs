@@ -107,6 +107,7 @@ impl<B: AutodiffBackend> Trainer<B> for SslTrainer<B> {
             total: scalar(total.clone().inner()),
             recon: scalar(recon.inner()),
             contrastive: scalar(contrastive.inner()),
+            rotation: None,
         };
         if !losses.total.is_finite() {
             return Err(Error::Training(format!(

@@ -24,6 +24,7 @@ pub(crate) mod rng;
 pub mod scale_intensity_range;
 pub mod spacing;
 pub mod spatial_pad;
+pub mod swin_ssl_views;
 pub(crate) mod twin_rng;
 
 pub use chain_summary::ChainSummary;

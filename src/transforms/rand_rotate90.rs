@@ -30,7 +30,7 @@ impl RandRotate90d {
 }
 
 /// `torch.rot90(x, k, dims=(a, b))` on a `(C, X, Y, Z)` array (`a`, `b` are array dims).
-fn rot90(x: &Array4<f32>, k: usize, a: usize, b: usize) -> Array4<f32> {
+pub(crate) fn rot90(x: &Array4<f32>, k: usize, a: usize, b: usize) -> Array4<f32> {
     let mut v = x.view();
     match k % 4 {
         0 => {}

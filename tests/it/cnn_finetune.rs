@@ -36,8 +36,9 @@ fn finetune(data: &(PathBuf, PathBuf, PathBuf), logdir: &Path, network: &str) ->
     crate::finetune_run::run_cmd(&data, logdir, 40, &["--network", network])
 }
 
-/// Runs 40 steps of `network` (its small `setting`) and checks that it learned; returns the run.
-fn learns(name: &str, network: &str, setting: &str, liver_above: f64) -> PathBuf {
+/// Runs 40 steps of `network` (its small `setting`) from random weights and checks that it
+/// learned and names itself in its report and config; returns the run.
+pub(crate) fn learns(name: &str, network: &str, setting: &str, liver_above: f64) -> PathBuf {
     let data = data(name);
     let logdir = data.2.join("run");
     common::ok(
@@ -56,6 +57,7 @@ fn learns(name: &str, network: &str, setting: &str, liver_above: f64) -> PathBuf
     let (first, last) = (mean(&losses[..5]), mean(&losses[losses.len() - 5..]));
     assert!(last < 0.8 * first, "{network}: loss {first:.3} → {last:.3}");
     let report = FinetuneReport::read(&logdir.join("report.json")).unwrap();
+    assert_eq!(report.network, network);
     let liver = report.best.as_ref().unwrap().per_organ_dice[5];
     // A random labelling of the liver's ~10 % share scores below 0.1.
     assert!(liver > liver_above, "{network}: liver Dice {liver}");

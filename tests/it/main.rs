@@ -39,6 +39,7 @@ mod ssl_learning;
 mod study;
 mod swin_checkpoints;
 mod swin_finetune;
+mod swin_pretrain;
 mod swin_transfer;
 mod swin_unetr;
 mod synthetic;

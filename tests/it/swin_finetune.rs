@@ -5,68 +5,24 @@
 //! self-supervised layout and says in `transfer_report.json` what it loaded.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::Value;
 use ssl3d::networks::checkpoint::{read_safetensors, write_safetensors};
-use ssl3d::report::FinetuneReport;
-use ssl3d::train::read_records;
 
 use crate::common;
 
 /// A small SwinUNETR for the demo's 32³ crops.
 const SWIN: &str = r#"swin_unetr={"feature_size": 12, "depths": [1,1,1,1], "num_heads": [1,2,2,4], "window_size": [4,4,4]}"#;
 
-fn data(name: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = common::scratch(name);
-    common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), &dir, 2, 6, 2, 8);
-    (
-        dir.join("json/btcv/dataset_0_init_6.json"),
-        dir.join("data/btcv"),
-        dir,
-    )
-}
-
-fn finetune(data: &(PathBuf, PathBuf, PathBuf), logdir: &std::path::Path, steps: usize) -> Command {
-    let pair = (data.0.clone(), data.1.clone());
-    let mut c = crate::finetune_run::run_cmd(&pair, logdir, steps, &["--network", "swin_unetr"]);
-    c.args(["--set", SWIN]);
-    c
-}
-
 #[test]
 fn swin_unetr_learns_exports_monais_keys_and_takes_a_published_backbone() {
-    let data = data("swin_finetune");
-    let logdir = data.2.join("run");
-    common::ok(
-        finetune(&data, &logdir, 40)
-            .args(["--random-init", "--save-predictions"])
-            .output()
-            .unwrap(),
+    let logdir = crate::cnn_finetune::learns("swin_finetune", "swin_unetr", SWIN, 0.15);
+    let root = logdir.parent().unwrap().to_path_buf();
+    let data = (
+        root.join("json/btcv/dataset_0_init_6.json"),
+        root.join("data/btcv"),
+        root.clone(),
     );
-    let losses: Vec<f64> = read_records(&logdir.join("metrics.jsonl"))
-        .unwrap()
-        .into_iter()
-        .filter(|r| r["kind"] == "step")
-        .map(|r| r["loss"].as_f64().unwrap())
-        .collect();
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (first, last) = (mean(&losses[..5]), mean(&losses[losses.len() - 5..]));
-    assert!(last < 0.8 * first, "loss {first:.3} → {last:.3}");
-    let report = FinetuneReport::read(&logdir.join("report.json")).unwrap();
-    assert_eq!(report.network, "swin_unetr");
-    let liver = report.best.as_ref().unwrap().per_organ_dice[5];
-    // A random labelling of the liver's ~10 % share scores below 0.1.
-    assert!(liver > 0.15, "liver Dice {liver}");
-    let run_config: Value =
-        serde_json::from_str(&std::fs::read_to_string(logdir.join("config.json")).unwrap())
-            .unwrap();
-    let model_config: Value = serde_json::from_str(
-        &std::fs::read_to_string(logdir.join("best_metric_model.config.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(model_config, run_config["swin_unetr"]);
 
     // MONAI's keys, the index buffers as int64 beside the weights.
     let tensors = read_safetensors(&logdir.join("best_metric_model.safetensors")).unwrap();
@@ -97,8 +53,10 @@ fn swin_unetr_learns_exports_monais_keys_and_takes_a_published_backbone() {
     let backbone_file = data.2.join("model_swinvit.safetensors");
     write_safetensors(&backbone_file, &published).unwrap();
     let from_backbone = data.2.join("from_backbone");
+    let pair = (data.0.clone(), data.1.clone());
+    let network = ["--network", "swin_unetr", "--set", SWIN];
     common::ok(
-        finetune(&data, &from_backbone, 2)
+        crate::finetune_run::run_cmd(&pair, &from_backbone, 2, &network)
             .arg("--pretrained")
             .arg(&backbone_file)
             .output()

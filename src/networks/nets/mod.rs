@@ -19,6 +19,7 @@ macro_rules! with_setters {
 
 pub mod dynunet;
 pub mod segresnet;
+pub mod swin_ssl_head;
 pub mod swin_unetr;
 pub mod unetr;
 pub mod vit;
@@ -26,6 +27,7 @@ pub mod vitautoenc;
 
 pub use dynunet::{DynUnet, DynUnetConfig};
 pub use segresnet::{SegResNet, SegResNetConfig};
+pub use swin_ssl_head::{SwinSslHead, SwinSslHeadConfig};
 pub use swin_unetr::{SwinUnetr, SwinUnetrConfig};
 pub use unetr::{Unetr, UnetrConfig};
 pub use vit::{Vit, VitConfig};

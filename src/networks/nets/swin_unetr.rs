@@ -196,6 +196,31 @@ fn channel_norm<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
 }
 
 impl<B: Backend> SwinTransformer<B> {
+    /// MONAI's `relative_position_index` buffers under their state-dict keys (int64, as MONAI
+    /// keeps them): not weights, but a strict `load_state_dict` in MONAI wants them.
+    pub fn relative_position_indices(&self) -> BTreeMap<String, TensorData> {
+        let stages = [&self.layers1, &self.layers2, &self.layers3, &self.layers4];
+        let mut out = BTreeMap::new();
+        for (i, stage) in stages.into_iter().enumerate() {
+            for (j, block) in stage[0].blocks.iter().enumerate() {
+                let window = block.attn.window();
+                let n = window.iter().product::<usize>();
+                let index: Vec<i64> = relative_position_index(window)
+                    .into_iter()
+                    .map(|v| v as i64)
+                    .collect();
+                out.insert(
+                    format!(
+                        "swinViT.layers{}.0.blocks.{j}.attn.relative_position_index",
+                        i + 1
+                    ),
+                    TensorData::new(index, [n, n]),
+                );
+            }
+        }
+        out
+    }
+
     /// The five hidden states `(B, C·2^i, X/2^(i+1), …)`, layer-normed when `normalize`.
     pub fn forward(&self, x: Tensor<B, 5>, normalize: bool) -> Vec<Tensor<B, 5>> {
         let out = |t: &Tensor<B, 5>| {
@@ -243,34 +268,9 @@ pub struct SwinUnetr<B: Backend> {
 }
 
 impl<B: Backend> SwinUnetr<B> {
-    /// MONAI's `relative_position_index` buffers under their state-dict keys (int64, as MONAI
-    /// keeps them): not weights, but a strict `load_state_dict` in MONAI wants them.
+    /// MONAI's `relative_position_index` buffers of the encoder under their state-dict keys.
     pub fn relative_position_indices(&self) -> BTreeMap<String, TensorData> {
-        let stages = [
-            &self.swin_vit.layers1,
-            &self.swin_vit.layers2,
-            &self.swin_vit.layers3,
-            &self.swin_vit.layers4,
-        ];
-        let mut out = BTreeMap::new();
-        for (i, stage) in stages.into_iter().enumerate() {
-            for (j, block) in stage[0].blocks.iter().enumerate() {
-                let window = block.attn.window();
-                let n = window.iter().product::<usize>();
-                let index: Vec<i64> = relative_position_index(window)
-                    .into_iter()
-                    .map(|v| v as i64)
-                    .collect();
-                out.insert(
-                    format!(
-                        "swinViT.layers{}.0.blocks.{j}.attn.relative_position_index",
-                        i + 1
-                    ),
-                    TensorData::new(index, [n, n]),
-                );
-            }
-        }
-        out
+        self.swin_vit.relative_position_indices()
     }
 
     /// Class logits `(B, out_channels, X, Y, Z)` for a crop whose sides are multiples of 32.

@@ -1,11 +1,11 @@
-"""Times MONAI's tutorial networks like `ssl-bench --model vitautoenc|unetr|dynunet|segresnet|dice-ce`, for
+"""Times MONAI's tutorial networks like `ssl-bench --model vitautoenc|unetr|dynunet|segresnet|swin-unetr|dice-ce`, for
 docs/BENCHMARKS.md: forward (no grad), forward + backward, and one tutorial training step;
 `sliding-window` times the fine-tuning tutorial's validation inference (UNETR, random weights,
 `sliding_window_inference(x, (S,S,S), 4, model)`, overlap 0.25) over one --volume, as
 `ssl-bench --model sliding-window` does.
 
     pip install "monai==1.5.0" torch einops
-    python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dynunet|segresnet|dice-ce|sliding-window] [--batch B]
+    python3 scripts/bench/monai_networks.py [vitautoenc|unetr|dynunet|segresnet|swin-unetr|dice-ce|sliding-window] [--batch B]
         [--repeat R] [--threads T] [--device cpu|cuda] [--size S] [--volume X Y Z]
         [--precision f32|bf16] [--json]
 Two warm-ups (as ssl-bench: a training step reaches its steady state on its second run), then
@@ -18,10 +18,11 @@ import argparse, contextlib, json, statistics, time
 import torch
 from monai.inferers import sliding_window_inference
 from monai.losses import ContrastiveLoss, DiceCELoss
-from monai.networks.nets import UNETR, DynUNet, SegResNet, ViTAutoEnc
+from monai.networks.nets import UNETR, DynUNet, SegResNet, SwinUNETR, ViTAutoEnc
 
 p = argparse.ArgumentParser()
-p.add_argument("model", choices=["vitautoenc", "unetr", "dynunet", "segresnet", "dice-ce", "sliding-window"])
+p.add_argument("model", choices=["vitautoenc", "unetr", "dynunet", "segresnet", "swin-unetr", "dice-ce",
+                                 "sliding-window"])
 p.add_argument("--batch", type=int, default=1)
 p.add_argument("--repeat", type=int, default=3)
 p.add_argument("--threads", type=int, default=2)
@@ -109,8 +110,12 @@ if a.model == "vitautoenc":
         r = recon(y1, gt)
         c = contrastive(y1.flatten(start_dim=1), y2.flatten(start_dim=1))
         return r + c * r
-elif a.model in ("unetr", "dynunet", "segresnet"):
-    if a.model == "unetr":
+elif a.model in ("unetr", "dynunet", "segresnet", "swin-unetr"):
+    if a.model == "swin-unetr":
+        # The BTCV Swin UNETR tutorial's network, without its gradient checkpointing (which trades
+        # time for memory).
+        model = SwinUNETR(in_channels=1, out_channels=14, feature_size=48).to(dev)
+    elif a.model == "unetr":
         model = tutorial_unetr(a.size)
     elif a.model == "dynunet":
         # nnU-Net's plan for size³ crops as ssl3d's DynUnetConfig::nnunet_plan makes it (96: four

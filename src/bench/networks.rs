@@ -12,7 +12,9 @@ use crate::kernels::conv::uses_fast_backward;
 use crate::kernels::fused_adam::{FusedAdam, FusedAdamW};
 use crate::losses::DiceCeLossConfig;
 use crate::networks::blocks::dynunet_block::{Convolution, TransposedConvolution};
-use crate::networks::{DynUnetConfig, SegResNetConfig, UnetrConfig, VitAutoEnc, VitAutoEncConfig};
+use crate::networks::{
+    DynUnetConfig, SegResNetConfig, SwinUnetrConfig, UnetrConfig, VitAutoEnc, VitAutoEncConfig,
+};
 use crate::train::ssl_step::ssl_losses;
 
 /// What to time.
@@ -37,6 +39,9 @@ pub enum Subject {
     /// MONAI's SegResNet (16 filters, blocks 1, 2, 2, 4 / 1, 1, 1, 14 classes): step = DiceCE,
     /// AdamW, as UNETR's.
     SegResNet,
+    /// MONAI's SwinUNETR as the BTCV Swin UNETR tutorial builds it (feature size 48, 14 classes,
+    /// v1): step = DiceCE, AdamW, as UNETR's.
+    SwinUnetr,
 }
 
 /// Median seconds of each measured phase (`None` where a subject has no such phase).
@@ -127,6 +132,10 @@ pub fn time_network<B: AutodiffBackend>(
         }
         Subject::SegResNet => {
             let model = SegResNetConfig::new().init::<B>(device);
+            time_segmentation!(model);
+        }
+        Subject::SwinUnetr => {
+            let model = SwinUnetrConfig::new().init::<B>(device);
             time_segmentation!(model);
         }
         Subject::DiceCe => {

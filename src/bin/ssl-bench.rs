@@ -42,6 +42,9 @@ enum Model {
     /// MONAI's SegResNet (16 filters, blocks 1, 2, 2, 4 / 1, 1, 1; 14 classes): step = DiceCE,
     /// AdamW.
     Segresnet,
+    /// MONAI's SwinUNETR as the BTCV Swin UNETR tutorial builds it (feature size 48, 14 classes;
+    /// --size a multiple of 32): step = DiceCE, AdamW.
+    SwinUnetr,
     /// Not a timing: tiny ViTAutoEnc and UNETR on --device against the CPU (same weights and
     /// inputs): outputs, losses and every gradient norm, as JSON. On `cpu` the device side runs
     /// Burn's generic ops, the code path CUDA takes.
@@ -100,6 +103,7 @@ impl OnBackend for &Args {
             Model::DiceCe => Subject::DiceCe,
             Model::Dynunet => Subject::DynUnet,
             Model::Segresnet => Subject::SegResNet,
+            Model::SwinUnetr => Subject::SwinUnetr,
             Model::Parity => {
                 let report = device_parity::<B>(device, &self.device.device.to_string())?;
                 println!(

@@ -16,6 +16,8 @@ pub mod gelu;
 pub mod instance_norm;
 pub mod linear;
 pub(crate) mod patches;
+pub mod permute;
 pub mod precision;
 mod row_softmax;
 mod vector_math;
+pub mod window_softmax;

@@ -36,6 +36,20 @@ fn swin_unetr_learns_exports_monais_keys_and_takes_a_published_backbone() {
         assert!(tensors.contains_key(key), "{key} missing");
     }
 
+    // The tutorial's table has a row for it, beside UNETR's (whose published numbers stay theirs).
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_ssl-report"))
+        .arg("table")
+        .arg(&logdir)
+        .arg("--out")
+        .arg(root.join("table"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    let row = (table.lines())
+        .find(|l| l.starts_with("| swin_unetr, 6 |"))
+        .unwrap_or_else(|| panic!("no Swin UNETR row: {table}"));
+    assert!(row.ends_with("| – | – | – |"), "{row}");
+
     // ssl-segment applies the run's SwinUNETR as its validation did.
     crate::cnn_finetune::segments_like_its_validation(&logdir);
 

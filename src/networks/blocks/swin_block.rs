@@ -4,12 +4,13 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
 
 use super::mlp::{MlpBlock, MlpConfig};
 use super::token_linear::token_linear;
 use super::window_attention::WindowAttention;
+use crate::kernels::permute::permute_contiguous;
 
 /// MONAI's `get_window_size`: a side no longer than the window is one window, unshifted.
 pub fn window_for(
@@ -32,13 +33,12 @@ pub fn window_for(
 /// `window_partition`).
 pub fn window_partition<B: Backend>(x: Tensor<B, 5>, w: [usize; 3]) -> Tensor<B, 3> {
     let [b, d, h, wd, c] = x.dims();
-    x.reshape([b, d / w[0], w[0], h / w[1], w[1], wd / w[2], w[2], c])
-        .permute([0, 1, 3, 5, 2, 4, 6, 7])
-        .reshape([
-            b * (d / w[0]) * (h / w[1]) * (wd / w[2]),
-            w[0] * w[1] * w[2],
-            c,
-        ])
+    let blocks = x.reshape([b, d / w[0], w[0], h / w[1], w[1], wd / w[2], w[2], c]);
+    permute_contiguous(blocks, [0, 1, 3, 5, 2, 4, 6, 7]).reshape([
+        b * (d / w[0]) * (h / w[1]) * (wd / w[2]),
+        w[0] * w[1] * w[2],
+        c,
+    ])
 }
 
 /// The inverse of [`window_partition`] for a `(B, D, H, W)` volume.
@@ -48,10 +48,8 @@ pub fn window_reverse<B: Backend>(
     [b, d, h, wd]: [usize; 4],
 ) -> Tensor<B, 5> {
     let c = windows.dims()[2];
-    windows
-        .reshape([b, d / w[0], h / w[1], wd / w[2], w[0], w[1], w[2], c])
-        .permute([0, 1, 4, 2, 5, 3, 6, 7])
-        .reshape([b, d, h, wd, c])
+    let windows = windows.reshape([b, d / w[0], h / w[1], wd / w[2], w[0], w[1], w[2], c]);
+    permute_contiguous(windows, [0, 1, 4, 2, 5, 3, 6, 7]).reshape([b, d, h, wd, c])
 }
 
 /// MONAI's `compute_mask`: the shifted volume's regions (three per axis: before the last window,
@@ -182,7 +180,10 @@ impl<B: Backend> PatchMerging<B> {
             }
         }
         let [b, d, h, w, c] = x.dims();
+        let n = b * (d / 2) * (h / 2) * (w / 2);
+        // Each cell's eight voxels side by side, (i, j, k) with k fastest: v2's order.
         let cells = x.reshape([b, d / 2, 2, h / 2, 2, w / 2, 2, c]);
+        let cells = permute_contiguous(cells, [0, 1, 3, 5, 2, 4, 6, 7]).reshape([n, 8, c]);
         const V1: [[usize; 3]; 8] = [
             [0, 0, 0],
             [1, 0, 0],
@@ -193,24 +194,17 @@ impl<B: Backend> PatchMerging<B> {
             [0, 1, 1],
             [1, 1, 1],
         ];
-        let order: Vec<[usize; 3]> = if self.v2_order {
-            (0..8).map(|i| [i >> 2, (i >> 1) & 1, i & 1]).collect()
+        let merged = if self.v2_order {
+            cells
         } else {
-            V1.to_vec()
+            let order: Vec<i64> = V1
+                .iter()
+                .map(|[i, j, k]| (4 * i + 2 * j + k) as i64)
+                .collect();
+            let order =
+                Tensor::<B, 1, Int>::from_data(TensorData::new(order, [8]), &cells.device());
+            cells.select(1, order)
         };
-        let parts: Vec<Tensor<B, 5>> = order
-            .iter()
-            .map(|&[i, j, k]| {
-                cells
-                    .clone()
-                    .narrow(2, i, 1)
-                    .narrow(4, j, 1)
-                    .narrow(6, k, 1)
-                    .reshape([b, d / 2, h / 2, w / 2, c])
-            })
-            .collect();
-        let merged = Tensor::cat(parts, 4);
-        let n = b * (d / 2) * (h / 2) * (w / 2);
         let y = self.norm.forward(merged.reshape([1, n, 8 * c]));
         token_linear(&self.reduction, y).reshape([b, d / 2, h / 2, w / 2, 2 * c])
     }
@@ -265,7 +259,7 @@ impl<B: Backend> SwinStage<B> {
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
         let [_, _, d, h, w] = x.dims();
-        let mut y = x.permute([0, 2, 3, 4, 1]);
+        let mut y = permute_contiguous(x, [0, 2, 3, 4, 1]);
         if let Some(first) = self.blocks.first() {
             // The stage's mask, from its window as MONAI's `BasicLayer` computes it.
             let window = first.attn.window();
@@ -276,6 +270,6 @@ impl<B: Backend> SwinStage<B> {
                 y = block.forward(y, &mask);
             }
         }
-        self.downsample.forward(y).permute([0, 4, 1, 2, 3])
+        permute_contiguous(self.downsample.forward(y), [0, 4, 1, 2, 3])
     }
 }

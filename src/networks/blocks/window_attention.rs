@@ -4,11 +4,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
-use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::token_linear::token_linear;
+use crate::kernels::permute::permute_contiguous;
+use crate::kernels::window_softmax::window_softmax;
 
 /// MONAI's `relative_position_index` for a `window`: row-major over the window's voxels, entry
 /// `(i, j)` is the table row of the offset from voxel `j` to voxel `i`. MONAI keeps it as a buffer
@@ -77,13 +78,12 @@ impl<B: Backend> WindowAttention<B> {
         let heads = self.num_heads;
         let hd = c / heads;
         let device = x.device();
-        let qkv = token_linear(&self.qkv, x)
-            .reshape([bw, n, 3, heads, hd])
-            .permute([2, 0, 3, 1, 4]);
+        let qkv = token_linear(&self.qkv, x).reshape([bw, n, 3, heads, hd]);
+        let qkv = permute_contiguous(qkv, [2, 0, 3, 1, 4]);
         let part = |i: usize| qkv.clone().narrow(0, i, 1).squeeze_dim::<4>(0);
         let (q, k, v) = (part(0), part(1), part(2));
         let q = q * (hd as f64).powf(-0.5);
-        let mut attn = q.matmul(k.swap_dims(2, 3));
+        let attn = q.matmul(k.swap_dims(2, 3));
         let window = self.window();
         let full = window.iter().product::<usize>();
         let index: Vec<i64> = relative_position_index(window)
@@ -96,17 +96,8 @@ impl<B: Backend> WindowAttention<B> {
             .select(0, index)
             .reshape([n, n, heads])
             .permute([2, 0, 1]);
-        attn = attn + bias.unsqueeze_dim::<4>(0);
-        if let Some(mask) = mask {
-            let nw = mask.dims()[0];
-            let grouped: Tensor<B, 5> = attn.reshape([bw / nw, nw, heads, n, n])
-                + mask.unsqueeze_dim::<4>(1).unsqueeze_dim::<5>(0);
-            attn = grouped.reshape([bw, heads, n, n]);
-        }
-        let out = softmax(attn, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([bw, n, c]);
+        let probs = window_softmax(attn, bias, mask);
+        let out = permute_contiguous(probs.matmul(v), [0, 2, 1, 3]).reshape([bw, n, c]);
         token_linear(&self.proj, out)
     }
 }

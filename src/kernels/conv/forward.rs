@@ -4,11 +4,11 @@
 //! UNETR's full resolution (16→16 channels, 3³, 96³) it reaches about a quarter of what the same
 //! GEMM gives on the channels-first columns of [`tile_columns`] (`ssl-bench --model conv`).
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar};
+use ndarray::LinalgScalar;
 use rayon::prelude::*;
 
 use super::im2col::{Taps, tile_columns, tiles};
+use super::tile_gemm::{Operand, tile_gemm};
 
 /// A tile: `(batch item, first grid row, end row)`.
 type Tile = (usize, usize, usize);
@@ -46,7 +46,6 @@ where
     if out.is_empty() {
         return out;
     }
-    let lhs = ArrayView2::from_shape((out_channels, n_in), weight).expect("convolve: weight view");
 
     // Each tile's share of every output channel plane: disjoint slices, written in parallel.
     let mut work: Vec<(Tile, Vec<&mut [T]>)> = Vec::new();
@@ -77,12 +76,14 @@ where
             }
             let src_b = &src[b * src_channels * src_len..(b + 1) * src_channels * src_len];
             let columns = tile_columns(columns, src_b, taps, r0, r1);
-            let rhs =
-                ArrayView2::from_shape((n_in, tile_len), columns).expect("convolve: columns view");
             let tile_out = &mut tile_out[..out_channels * tile_len];
-            let mut dst = ArrayViewMut2::from_shape((out_channels, tile_len), &mut tile_out[..])
-                .expect("convolve: tile view");
-            general_mat_mul(T::one(), &lhs, &rhs, T::zero(), &mut dst);
+            tile_gemm(
+                (out_channels, tile_len, n_in),
+                tile_out,
+                false,
+                Operand::rows(weight, n_in),
+                Operand::rows(columns, tile_len),
+            );
             for (plane, values) in planes.into_iter().zip(tile_out.chunks(tile_len)) {
                 plane.copy_from_slice(values);
             }

@@ -11,6 +11,7 @@ mod flex_autodiff;
 mod forward;
 mod im2col;
 mod shifted_gemm;
+mod tile_gemm;
 mod transposed_gemm;
 mod weight_grad;
 

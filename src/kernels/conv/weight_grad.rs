@@ -7,11 +7,11 @@
 //! time (a few MB), tiles split into a fixed number of parts so the result does not depend on the
 //! thread count (exact resume needs bit-identical gradients).
 
-use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ShapeBuilder};
+use ndarray::LinalgScalar;
 use rayon::prelude::*;
 
 use super::im2col::{Taps, tile_columns, tiles};
+use super::tile_gemm::{Operand, tile_gemm};
 
 /// Tiles are summed in this many fixed parts (in parallel), then the parts in order.
 const PARTS: usize = 16;
@@ -67,16 +67,18 @@ where
                 let src_b = &src[b * src_channels * src_len..(b + 1) * src_channels * src_len];
                 let columns = tile_columns(&mut columns, src_b, taps, r0, r1);
                 let a_start = b * a_channels * grid_len + r0 * g2;
-                let lhs = ArrayView2::from_shape(
-                    (a_channels, tile_len).strides((grid_len, 1)),
-                    &a[a_start..a_start + (a_channels - 1) * grid_len + tile_len],
-                )
-                .expect("correlate: lhs view");
-                let rhs = ArrayView2::from_shape((tile_len, n_out).strides((1, tile_len)), columns)
-                    .expect("correlate: rhs view");
-                let mut dst = ArrayViewMut2::from_shape((a_channels, n_out), &mut acc)
-                    .expect("correlate: dst view");
-                general_mat_mul(T::one(), &lhs, &rhs, T::one(), &mut dst);
+                let lhs = Operand {
+                    values: &a[a_start..a_start + (a_channels - 1) * grid_len + tile_len],
+                    row_stride: grid_len,
+                    col_stride: 1,
+                };
+                // The columns transposed: `tile_len × n_out`.
+                let rhs = Operand {
+                    values: columns,
+                    row_stride: 1,
+                    col_stride: tile_len,
+                };
+                tile_gemm((a_channels, n_out, tile_len), &mut acc, true, lhs, rhs);
             }
             acc
         })

@@ -3,6 +3,7 @@
 //! reference vectors (docs/MONAI_COMPAT.md, "Pretraining step" and "Loss, optimiser and metric").
 
 pub mod contrastive;
+pub mod convirt;
 pub mod deep_supervision;
 pub mod dice;
 pub mod l1;

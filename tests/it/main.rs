@@ -13,6 +13,7 @@ mod cnn_checkpoints;
 mod cnn_finetune;
 mod cnn_pretrain;
 mod conv_backward;
+mod convirt_loss;
 mod datalist;
 mod datasets;
 mod dice_ce_cpu;

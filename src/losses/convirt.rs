@@ -5,8 +5,9 @@
 //! temperature 0.1). Unlike SimCLR's loss there are no image–image or text–text terms.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
+
+use super::class_cross_entropy;
 
 /// The loss and its two directions, one-element tensors.
 pub struct ConvirtLoss<B: Backend> {
@@ -21,11 +22,10 @@ fn normalize_rows<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     x / norm
 }
 
-/// The mean over rows of `−log softmax(logits)[i, i]`: each row's own column is its pair.
+/// Cross-entropy toward each row's own column, its pair.
 fn pair_cross_entropy<B: Backend>(logits: Tensor<B, 2>) -> Tensor<B, 1> {
-    let n = logits.dims()[0];
-    let eye = Tensor::<B, 2>::eye(n, &logits.device());
-    -(log_softmax(logits, 1) * eye).sum() / n as f64
+    let pairs = Tensor::arange(0..logits.dims()[0] as i64, &logits.device());
+    class_cross_entropy(logits, pairs)
 }
 
 /// ConVIRT's loss of image embeddings `(B, D)` and their reports' `(B, D)` (row `i` of each is

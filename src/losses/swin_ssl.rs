@@ -3,11 +3,10 @@
 //! the two views' projections (the same NT-Xent as MONAI's `ContrastiveLoss`, temperature 0.5 as
 //! published), and L1 of both reconstructions against the rotated clean crops, each weighted 1.
 
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-use super::{contrastive_loss, l1_loss};
+use super::{class_cross_entropy, contrastive_loss, l1_loss};
 
 /// The research code's temperature.
 pub const SWIN_SSL_TEMPERATURE: f64 = 0.5;
@@ -18,16 +17,6 @@ pub struct SwinSslLoss<B: Backend> {
     pub rotation: Tensor<B, 1>,
     pub contrastive: Tensor<B, 1>,
     pub recon: Tensor<B, 1>,
-}
-
-/// `nn.CrossEntropyLoss()` of logits `(N, K)` against class indices `(N)`: the mean of
-/// `−log softmax(logits)[label]`.
-pub fn class_cross_entropy<B: Backend>(
-    logits: Tensor<B, 2>,
-    labels: Tensor<B, 1, Int>,
-) -> Tensor<B, 1> {
-    let picked = log_softmax(logits, 1).gather(1, labels.unsqueeze_dim(1));
-    -picked.mean()
 }
 
 /// The research code's `Loss`: `rotation` logits `(2B, 4)` of both views against their labels,

@@ -49,6 +49,9 @@ pub trait Trainer<B: AutodiffBackend> {
     /// Called before each step with the number of steps done (a resumed run's included), for a
     /// learning-rate schedule; the tutorial's constant rate ignores it.
     fn begin_step(&mut self, _done: u64) {}
+    /// Called once before the first step with the run's length in steps as the driver plans it,
+    /// for a schedule over the whole run; the others ignore it.
+    fn plan_steps(&mut self, _total: u64) {}
     fn lr(&self) -> f64;
     fn model(&self) -> &Self::Model;
     fn optimizer_record(&self) -> Self::OptimizerRecord;
@@ -281,9 +284,11 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
         Schedule::Epochs(n) => format!("/{n}"),
         Schedule::Iterations(_) => String::new(),
     };
+    let total_steps = plan.schedule.total_steps(per_epoch);
+    trainer.plan_steps(total_steps);
     let mut run = RunContext {
         log: RunLog::open(logdir, state.log_records)?,
-        progress: RunProgress::new(plan.schedule.total_steps(per_epoch), state.step),
+        progress: RunProgress::new(total_steps, state.step),
         state,
         logdir: logdir.to_path_buf(),
     };

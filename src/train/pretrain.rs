@@ -84,8 +84,6 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         lock: _lock,
         config_changes,
     } = start_run(spec, resumable, &identity, pipelines, cache)?;
-    let batches = train.len().div_ceil(cfg.volumes_per_batch) as u64;
-    trainer.plan_steps(cfg.max_epochs as u64 * batches);
     let mut job = PretrainJob {
         cfg,
         model_config,

@@ -24,8 +24,4 @@ pub trait PretrainTrainer<B: AutodiffBackend>:
     /// Saves the current model as `name` in `dir`: Burn's record with `config`, and MONAI-keyed
     /// safetensors.
     fn save_model<C: Config>(&self, config: &C, dir: &Path, name: &str) -> Result<()>;
-
-    /// The run's length in optimisation steps, for a trainer whose learning rate follows a
-    /// schedule (the others keep the tutorial's constant rate).
-    fn plan_steps(&mut self, _total: u64) {}
 }

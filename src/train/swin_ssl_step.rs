@@ -149,6 +149,11 @@ impl<B: AutodiffBackend> Trainer<B> for SwinSslTrainer<B> {
         self.done = done;
     }
 
+    /// The schedule spans the run (`max_epochs` of batches).
+    fn plan_steps(&mut self, total: u64) {
+        self.total_steps = total;
+    }
+
     fn lr(&self) -> f64 {
         self.schedule.lr(self.base_lr, self.done, self.total_steps)
     }
@@ -186,9 +191,5 @@ impl<B: AutodiffBackend> PretrainTrainer<B> for SwinSslTrainer<B> {
         let mut tensors = export_state_dict(&model, Arch::SwinSslHead)?;
         tensors.extend(model.relative_position_indices());
         save_best_model_tensors(model, config, &tensors, dir, name)
-    }
-
-    fn plan_steps(&mut self, total: u64) {
-        self.total_steps = total;
     }
 }

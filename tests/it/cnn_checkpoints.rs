@@ -65,16 +65,9 @@ fn check(dir: &Path, file: &str, e: &Value) {
 
 #[test]
 fn monai_cnn_checkpoints_load_by_name_and_give_monais_outputs() {
-    let Some(reference) = common::reference_dir() else {
-        return;
-    };
-    let dir = reference.join("monai/checkpoints");
-    let Ok(text) = std::fs::read_to_string(dir.join("cnn_checkpoints.json")) else {
-        eprintln!(
-            "SKIP: {} has no cnn_checkpoints.json (scripts/reference/gen_monai_cnn_checkpoints.py \
-             writes it with the checkpoints)",
-            dir.display()
-        );
+    let Some((dir, text)) =
+        common::generated_checkpoints("cnn_checkpoints.json", "gen_monai_cnn_checkpoints.py")
+    else {
         return;
     };
     let described: Value = serde_json::from_str(&text).unwrap();

@@ -16,16 +16,9 @@ use crate::swin_unetr::config;
 
 #[test]
 fn torch_saved_swin_checkpoints_in_every_layout_give_monais_backbone() {
-    let Some(reference) = common::reference_dir() else {
-        return;
-    };
-    let dir = reference.join("monai/checkpoints");
-    let Ok(text) = std::fs::read_to_string(dir.join("swin_checkpoints.json")) else {
-        eprintln!(
-            "SKIP: {} has no swin_checkpoints.json (scripts/reference/gen_monai_swin_checkpoints.py \
-             writes it with the checkpoints)",
-            dir.display()
-        );
+    let Some((dir, text)) =
+        common::generated_checkpoints("swin_checkpoints.json", "gen_monai_swin_checkpoints.py")
+    else {
         return;
     };
     let d: Value = serde_json::from_str(&text).unwrap();

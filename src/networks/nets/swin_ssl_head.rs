@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::networks::blocks::dynunet_block::instance_norm;
 use crate::networks::blocks::segresnet_block::upsample_trilinear_2x;
 use crate::networks::blocks::token_linear::token_linear;
+use crate::transforms::swin_ssl_views::QUARTER_TURNS;
 
 /// The pretraining model's arguments: the research code's Swin encoder (feature size 48, MONAI's
 /// depths, heads and 7³ windows) and its contrastive width.
@@ -61,9 +62,6 @@ with_setters!(SwinSslHeadConfig {
     with_window_size => window_size: [usize; 3],
     with_contrastive_dim => contrastive_dim: usize,
 });
-
-/// Quarter turns the rotation head tells apart.
-pub const ROTATIONS: usize = 4;
 
 impl SwinSslHeadConfig {
     /// The research code's model.
@@ -108,7 +106,7 @@ impl SwinSslHeadConfig {
         conv.push(Conv3dConfig::new([dim / 16, self.in_channels], [1; 3]).init(device));
         SwinSslHead {
             swin_vit,
-            rotation_head: LinearConfig::new(dim, ROTATIONS).init(device),
+            rotation_head: LinearConfig::new(dim, QUARTER_TURNS).init(device),
             contrastive_head: LinearConfig::new(dim, self.contrastive_dim).init(device),
             conv,
         }

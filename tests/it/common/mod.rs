@@ -22,6 +22,23 @@ pub fn reference_dir() -> Option<PathBuf> {
     }
 }
 
+/// The reference set's `monai/checkpoints/` folder and its description `json` (written there with
+/// the checkpoints by `scripts/reference/<script>`), or `None` with a notice where the set (or
+/// that generator's output) is absent.
+pub fn generated_checkpoints(json: &str, script: &str) -> Option<(PathBuf, String)> {
+    let dir = reference_dir()?.join("monai/checkpoints");
+    match std::fs::read_to_string(dir.join(json)) {
+        Ok(text) => Some((dir, text)),
+        Err(_) => {
+            eprintln!(
+                "SKIP: {} has no {json} (scripts/reference/{script} writes it with the checkpoints)",
+                dir.display()
+            );
+            None
+        }
+    }
+}
+
 /// A fresh empty scratch folder under the target directory, unique per test name.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);

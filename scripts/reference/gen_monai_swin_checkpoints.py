@@ -17,7 +17,8 @@ formula weights of monai_formula.py is saved as:
 - swin_unetr_ddp_state_dict.pt: a whole SwinUNETR state dict from DistributedDataParallel
   (`module.swinViT.…`, `module.decoder1.…`, `module.out.…`).
 - swin_checkpoints.json: MONAI's arguments, the formula input, the summaries of MONAI's five
-  normalised hidden states on it, and per file its layout and how many tensors it holds.
+  normalised hidden states on it (each with `f32_noise`, MONAI's largest |float32 − float64|, as
+  gen_monai_swin_unetr.py records it), and per file its layout and how many tensors it holds.
 """
 import json, os, sys
 
@@ -44,6 +45,12 @@ sd = model.state_dict()
 shape, phase, freq = (1, 1, 32, 32, 64), 0.3, 0.013
 x = formula_input(shape, phase, freq)
 hidden = model.swinViT(x, model.normalize)
+# MONAI's own float32 rounding of each hidden state (its largest |float32 − float64|): the last
+# state is layer-normed over few voxels, where rounding alone moves a sum that cancels to ~0.
+model64 = SwinUNETR(spatial_dims=3, **args)
+model64.load_state_dict(model.state_dict())
+model64 = model64.double().eval()
+hidden64 = model64.swinViT(x.double(), model64.normalize)
 
 published = {}
 for k, v in sd.items():
@@ -70,16 +77,17 @@ ddp = {"module." + k: v.clone() for k, v in sd.items()}
 torch.save(ddp, os.path.join(out_dir, "swin_unetr_ddp_state_dict.pt"))
 
 
-def described(t):
+def described(t, t64):
     s = summary(t)
     s["shape"] = list(t.shape)
+    s["f32_noise"] = (t.double() - t64).abs().max().item()
     return s
 
 
 index = sum(1 for k in sd if k.endswith("relative_position_index"))
 res = {"monai": monai.__version__, "torch": torch.__version__, "args": args,
        "input": {"shape": list(shape), "phase": phase, "freq": freq},
-       "hidden_states": [described(h) for h in hidden],
+       "hidden_states": [described(h, h64) for h, h64 in zip(hidden, hidden64)],
        "files": {
            "swin_published_backbone.pt": {"layout": "published", "tensors": len(published),
                                           "index_buffers": index},

@@ -13,9 +13,11 @@
 //! - [`kernels`]: ssl3d's CPU kernels for Burn's Flex backend (convolutions, linear layers,
 //!   attention, GELU, instance norm, patch rows, DiceCE, fused Adam) and the one dispatch that
 //!   chooses them over Burn's generic ops.
+//! - [`text`]: BERT's WordPiece tokenisation of radiology reports (ConVIRT's text tower).
 //! - [`networks`], [`losses`], [`metrics`], [`inferers`]: ViT, ViTAutoEnc and UNETR with MONAI's
-//!   maths and state-dict names (checkpoints in and out); the SSL and DiceCE losses; Dice and
-//!   HD95; sliding-window inference.
+//!   maths and state-dict names (checkpoints in and out), ConVIRT's ResNet and BERT with
+//!   torchvision's and Hugging Face's; the SSL, ConVIRT and DiceCE losses; Dice and HD95;
+//!   sliding-window inference.
 //! - [`report`]: the typed records a run logs, TensorBoard event files, the fine-tuning report and
 //!   the random-vs-pretrained table, and every figure.
 //! - [`train`]: layered run configs, the one run driver (loop, resume, log, progress, Ctrl-C,
@@ -43,6 +45,7 @@ pub mod metrics;
 pub mod networks;
 pub mod report;
 pub mod segment;
+pub mod text;
 pub mod train;
 pub mod transforms;
 

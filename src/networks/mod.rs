@@ -11,6 +11,7 @@ pub mod seeded_init;
 pub(crate) mod segmentation_model;
 pub mod state_dict;
 pub mod swin_transfer;
+mod torch_names;
 
 pub use nets::{
     DynUnet, DynUnetConfig, SegResNet, SegResNetConfig, SwinSslHead, SwinSslHeadConfig, SwinUnetr,

@@ -22,7 +22,7 @@ pub fn is_output_layer(arch: Arch, key: &str) -> bool {
         }
         Arch::SegResNet => key.starts_with("conv_final.2."),
         Arch::Unetr | Arch::SwinUnetr => key.starts_with("out."),
-        Arch::VitAutoEnc | Arch::SwinSslHead => false,
+        Arch::VitAutoEnc | Arch::SwinSslHead | Arch::ResNet | Arch::Bert | Arch::Convirt => false,
     }
 }
 
@@ -94,5 +94,8 @@ fn arch_name(arch: Arch) -> &'static str {
         Arch::SwinUnetr => "SwinUNETR",
         Arch::SwinSslHead => "Swin SSLHead",
         Arch::VitAutoEnc => "ViTAutoEnc",
+        Arch::ResNet => "ResNet",
+        Arch::Bert => "BERT",
+        Arch::Convirt => "ConVIRT",
     }
 }

@@ -11,6 +11,7 @@ use burn::store::{ModuleSnapshot, TensorSnapshot};
 use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 
+use super::torch_names::{burn_to_torch, torch_to_burn};
 use crate::error::{Error, Result};
 
 /// Which MONAI network a state dict belongs to.
@@ -30,6 +31,13 @@ pub enum Arch {
     /// `contrastive_head` (Linear), and the decoder's `Sequential` positions `conv.0`, `conv.4`, …
     /// as `conv.0`, `conv.1`, ….
     SwinSslHead,
+    /// torchvision's ResNet without `fc` (`networks::torch_names`).
+    ResNet,
+    /// Hugging Face's `BertModel` (`networks::torch_names`).
+    Bert,
+    /// The ConVIRT reference's `ModelCLR`: ResNet, BERT and projection heads
+    /// (`networks::torch_names`).
+    Convirt,
     /// `SegResNet`: MONAI's names, `convInit` as `conv_init` and its `Sequential` positions as
     /// named fields
     /// (`down_layers.i.0` ↔ `pre_conv`, `down_layers.i.k` ↔ `blocks.{k−1}`, `up_samples.i.0` ↔
@@ -164,6 +172,9 @@ fn rename(parts: &mut [String], to_burn: bool) -> bool {
 /// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
 /// `None` for keys ssl3d does not model (unused cross-attention).
 fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
+    if matches!(arch, Arch::ResNet | Arch::Bert | Arch::Convirt) {
+        return torch_to_burn(key, arch);
+    }
     if arch == Arch::DynUnet {
         return (!key.starts_with("skip_layers.")).then(|| (key.to_string(), false));
     }
@@ -187,6 +198,9 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
 
 /// The MONAI key for a Burn parameter path (inverse of [`monai_to_burn`]).
 fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
+    if matches!(arch, Arch::ResNet | Arch::Bert | Arch::Convirt) {
+        return burn_to_torch(path, arch);
+    }
     if arch == Arch::DynUnet {
         return (path.to_string(), false);
     }

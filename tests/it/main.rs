@@ -14,6 +14,7 @@ mod cnn_finetune;
 mod cnn_pretrain;
 mod conv_backward;
 mod convirt_loss;
+mod convirt_models;
 mod datalist;
 mod datasets;
 mod dice_ce_cpu;

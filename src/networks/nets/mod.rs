@@ -1,5 +1,5 @@
 //! Networks: the ViT backbone, the SSL `ViTAutoEnc`, the segmentation `UNETR` and the CNN
-//! baselines `DynUNet` and `SegResNet`; `SwinUNETR`.
+//! baselines `DynUNet` and `SegResNet`; `SwinUNETR`; ConVIRT's ResNet and BERT towers.
 
 /// `with_<field>(self, value) -> Self` builders for a config's fields (what Burn's `Config`
 /// derive writes, for the configs whose JSON form needs serde's per-field defaults).
@@ -17,7 +17,10 @@ macro_rules! with_setters {
     };
 }
 
+pub mod bert;
+pub mod convirt;
 pub mod dynunet;
+pub mod resnet;
 pub mod segresnet;
 pub mod swin_ssl_head;
 pub mod swin_unetr;
@@ -25,7 +28,10 @@ pub mod unetr;
 pub mod vit;
 pub mod vitautoenc;
 
+pub use bert::{BertConfig, BertModel};
+pub use convirt::{Convirt, ConvirtModelConfig};
 pub use dynunet::{DynUnet, DynUnetConfig};
+pub use resnet::{ResNet, ResNetConfig};
 pub use segresnet::{SegResNet, SegResNetConfig};
 pub use swin_ssl_head::{SwinSslHead, SwinSslHeadConfig};
 pub use swin_unetr::{SwinUnetr, SwinUnetrConfig};

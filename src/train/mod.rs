@@ -5,6 +5,7 @@
 
 pub(crate) mod batch_tensors;
 mod config;
+pub mod convirt_config;
 pub mod driver;
 mod finetune;
 mod finetune_config;

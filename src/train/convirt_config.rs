@@ -1,0 +1,292 @@
+//! ConVIRT's run configuration, the reference implementation's `config.yaml` (edreisMD/
+//! ConVIRT-pytorch) read as it is, in YAML or as the same keys in JSON. A key the reference does
+//! not have is an error naming it (a typo never silently does nothing); a key left out takes the
+//! reference file's value, except the data paths, which have none. The reference evaluates some
+//! values as Python (`learning_rate: 1e-4` through `eval`, `input_shape: (224,224,3)`): the same
+//! spellings are accepted here as numbers and as text (docs/CONVIRT.md, "Configuration").
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A number written as a number or as text (`1e-4`, `"1e-4"`), as the reference's `eval` takes.
+fn number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Spelled {
+        Number(f64),
+        Text(String),
+    }
+    match Spelled::deserialize(d)? {
+        Spelled::Number(v) => Ok(v),
+        Spelled::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
+    }
+}
+
+/// `input_shape` as the reference writes it, `(224,224,3)`, or as a list `[224, 224, 3]`.
+fn shape<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<[usize; 3], D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Spelled {
+        List([usize; 3]),
+        Text(String),
+    }
+    match Spelled::deserialize(d)? {
+        Spelled::List(v) => Ok(v),
+        Spelled::Text(t) => {
+            let inner = t.trim().trim_start_matches('(').trim_end_matches(')');
+            let parts: Vec<usize> = inner
+                .split(',')
+                .map(|p| p.trim().parse())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("{t:?} is not (height,width,channels)"))
+                })?;
+            <[usize; 3]>::try_from(parts).map_err(|_| {
+                serde::de::Error::custom(format!("{t:?} is not (height,width,channels)"))
+            })
+        }
+    }
+}
+
+/// `model:` — the two encoders and the embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvirtModelSection {
+    pub out_dim: usize,
+    /// torchvision's name: `resnet18` … `resnet152`.
+    pub res_base_model: String,
+    /// A folder with `config.json`, weights and `vocab.txt`, or a Hugging Face model name found
+    /// in the local Hugging Face cache (nothing is downloaded).
+    pub bert_base_model: String,
+    /// BERT encoder layers that are not trained.
+    pub freeze_layers: Vec<usize>,
+    pub do_lower_case: bool,
+}
+
+impl Default for ConvirtModelSection {
+    fn default() -> Self {
+        ConvirtModelSection {
+            out_dim: 512,
+            res_base_model: "resnet50".into(),
+            bert_base_model: "emilyalsentzer/Bio_ClinicalBERT".into(),
+            freeze_layers: vec![0, 1, 2, 3, 4, 5],
+            do_lower_case: false,
+        }
+    }
+}
+
+/// `dataset:` — the image–report pairs and the image views.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvirtDatasetSection {
+    /// Colour-jitter strength.
+    #[serde(default = "one")]
+    pub s: f64,
+    /// `(height, width, channels)` of the images the encoder sees; channels 1 or 3.
+    #[serde(default = "default_shape", deserialize_with = "shape")]
+    pub input_shape: [usize; 3],
+    #[serde(default = "four")]
+    pub num_workers: usize,
+    /// Share of the pairs held out for validation.
+    #[serde(default = "tenth", deserialize_with = "number")]
+    pub valid_size: f64,
+    /// The pairs: one row per image, with a header row.
+    pub csv_file: PathBuf,
+    /// Whether the text column holds file names under `text_root_dir` rather than the text.
+    #[serde(default = "yes")]
+    pub text_from_files: bool,
+    pub img_root_dir: PathBuf,
+    #[serde(default)]
+    pub text_root_dir: PathBuf,
+    #[serde(default)]
+    pub img_path_col: usize,
+    #[serde(default = "five")]
+    pub text_col: usize,
+}
+
+/// `loss:` — ConVIRT's bidirectional InfoNCE.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvirtLossSection {
+    #[serde(deserialize_with = "number")]
+    pub temperature: f64,
+    /// Accepted as the reference has it; its loss always uses cosine similarity.
+    pub use_cosine_similarity: bool,
+    /// Weight of image→text; text→image gets the rest.
+    #[serde(deserialize_with = "number")]
+    pub alpha_weight: f64,
+}
+
+impl Default for ConvirtLossSection {
+    fn default() -> Self {
+        ConvirtLossSection {
+            temperature: 0.1,
+            use_cosine_similarity: true,
+            alpha_weight: 0.75,
+        }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn four() -> usize {
+    4
+}
+fn five() -> usize {
+    5
+}
+fn tenth() -> f64 {
+    0.1
+}
+fn yes() -> bool {
+    true
+}
+fn default_shape() -> [usize; 3] {
+    [224, 224, 3]
+}
+fn default_lr() -> f64 {
+    1e-4
+}
+fn default_weight_decay() -> f64 {
+    1e-6
+}
+
+/// The whole `config.yaml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvirtConfig {
+    #[serde(default = "thirty_two")]
+    pub batch_size: usize,
+    #[serde(default = "thousand")]
+    pub epochs: usize,
+    #[serde(default = "five")]
+    pub eval_every_n_epochs: usize,
+    /// A previous run (a run folder, or a run name under `runs/`) whose model starts this one.
+    #[serde(default)]
+    pub fine_tune_from: Option<String>,
+    #[serde(default = "two")]
+    pub log_every_n_steps: usize,
+    #[serde(default = "default_lr", deserialize_with = "number")]
+    pub learning_rate: f64,
+    #[serde(default = "default_weight_decay", deserialize_with = "number")]
+    pub weight_decay: f64,
+    /// Half-precision training where the backend has it.
+    #[serde(default = "yes")]
+    pub fp16_precision: bool,
+    /// Reports longer than BERT's 512 tokens are cut (else refused).
+    #[serde(default = "yes")]
+    pub truncation: bool,
+    #[serde(default)]
+    pub model: ConvirtModelSection,
+    pub dataset: ConvirtDatasetSection,
+    #[serde(default)]
+    pub loss: ConvirtLossSection,
+}
+
+fn two() -> usize {
+    2
+}
+fn thirty_two() -> usize {
+    32
+}
+fn thousand() -> usize {
+    1000
+}
+
+impl ConvirtConfig {
+    /// Reads `path`: YAML, or JSON for a `.json` file; then [`Self::check`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::bad_file(path, format!("cannot read the ConVIRT config: {e}")))?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let parsed = if json {
+            serde_json::from_str::<Self>(&text).map_err(|e| e.to_string())
+        } else {
+            serde_yaml_ng::from_str::<Self>(&text).map_err(|e| e.to_string())
+        };
+        let config =
+            parsed.map_err(|e| Error::bad_file(path, format!("not a ConVIRT config: {e}")))?;
+        config
+            .check()
+            .map_err(|e| Error::bad_file(path, e.to_string()))?;
+        Ok(config)
+    }
+
+    /// Settings that cannot give a ConVIRT run, with their reason.
+    pub fn check(&self) -> Result<()> {
+        let refuse = |why: String| Err(Error::InvalidArgument(why));
+        if self.batch_size < 2 {
+            return refuse(format!(
+                "batch_size {}: the contrastive loss needs at least 2 pairs per batch",
+                self.batch_size
+            ));
+        }
+        if self.epochs == 0 || self.eval_every_n_epochs == 0 || self.log_every_n_steps == 0 {
+            return refuse(
+                "epochs, eval_every_n_epochs and log_every_n_steps must be at least 1".into(),
+            );
+        }
+        for (name, v) in [
+            ("learning_rate", self.learning_rate),
+            ("weight_decay", self.weight_decay),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return refuse(format!("{name} {v} must be a finite number, 0 or above"));
+            }
+        }
+        let loss = &self.loss;
+        if !(loss.temperature.is_finite() && loss.temperature > 0.0) {
+            return refuse(format!(
+                "loss.temperature {} must be above 0",
+                loss.temperature
+            ));
+        }
+        if !(0.0..=1.0).contains(&loss.alpha_weight) {
+            return refuse(format!(
+                "loss.alpha_weight {} must lie in [0, 1]",
+                loss.alpha_weight
+            ));
+        }
+        let data = &self.dataset;
+        if !(0.0..1.0).contains(&data.valid_size) {
+            return refuse(format!(
+                "dataset.valid_size {} must lie in [0, 1)",
+                data.valid_size
+            ));
+        }
+        let [h, w, c] = data.input_shape;
+        if h < 32 || w < 32 || !(c == 1 || c == 3) {
+            return refuse(format!(
+                "dataset.input_shape ({h},{w},{c}): sides of 32 or more (the ResNet halves them 5 \
+                 times) and 1 or 3 channels"
+            ));
+        }
+        if !(data.s.is_finite() && data.s >= 0.0) {
+            return refuse(format!("dataset.s {} must be 0 or above", data.s));
+        }
+        if data.img_path_col == data.text_col {
+            return refuse(format!(
+                "dataset.img_path_col and dataset.text_col are both column {}",
+                data.text_col
+            ));
+        }
+        if data.text_from_files && data.text_root_dir.as_os_str().is_empty() {
+            return refuse("dataset.text_from_files needs dataset.text_root_dir".into());
+        }
+        if self.model.out_dim == 0 {
+            return refuse("model.out_dim must be at least 1".into());
+        }
+        crate::networks::nets::ResNetConfig::torchvision(&self.model.res_base_model)
+            .map_err(|e| Error::InvalidArgument(format!("model.res_base_model: {e}")))?;
+        Ok(())
+    }
+}

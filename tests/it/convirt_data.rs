@@ -92,60 +92,61 @@ fn unknown_keys_and_impossible_settings_are_refused_naming_the_file() {
         assert!(err.contains(name) && err.contains(says), "{err}");
     };
     refused(
-        "typo.yaml",
-        &REFERENCE_YAML.replace("alpha_weight", "alpha_wieght"),
-        "alpha_wieght",
-    );
-    refused(
         "top.yaml",
         &format!("{REFERENCE_YAML}\nlearning_rat: 1\n"),
         "learning_rat",
     );
-    refused(
-        "batch.yaml",
-        &REFERENCE_YAML.replace("batch_size: 32", "batch_size: 1"),
-        "batch_size 1",
-    );
-    refused(
-        "alpha.yaml",
-        &REFERENCE_YAML.replace("alpha_weight: 0.75", "alpha_weight: 1.5"),
-        "alpha_weight",
-    );
-    refused(
-        "temp.yaml",
-        &REFERENCE_YAML.replace("temperature: 0.1", "temperature: 0"),
-        "temperature",
-    );
-    refused(
-        "shape.yaml",
-        &REFERENCE_YAML.replace("(224,224,3)", "(224,224,4)"),
-        "input_shape",
-    );
-    refused(
-        "shape_text.yaml",
-        &REFERENCE_YAML.replace("(224,224,3)", "(224,224)"),
-        "height,width,channels",
-    );
-    refused(
-        "lr.yaml",
-        &REFERENCE_YAML.replace("learning_rate: 1e-4", "learning_rate: fast"),
-        "not a number",
-    );
-    refused(
-        "resnet.yaml",
-        &REFERENCE_YAML.replace("\"resnet50\"", "\"resnet51\""),
-        "res_base_model",
-    );
-    refused(
-        "valid.yaml",
-        &REFERENCE_YAML.replace("valid_size: 0.1", "valid_size: 1.0"),
-        "valid_size",
-    );
-    refused(
-        "nocsv.yaml",
-        &REFERENCE_YAML.replace("  csv_file: 'pairs.csv'\n", ""),
-        "csv_file",
-    );
+    // (file, the reference's text, replaced by, the reason named)
+    for (name, from, to, says) in [
+        ("typo.yaml", "alpha_weight", "alpha_wieght", "alpha_wieght"),
+        (
+            "batch.yaml",
+            "batch_size: 32",
+            "batch_size: 1",
+            "batch_size 1",
+        ),
+        (
+            "alpha.yaml",
+            "alpha_weight: 0.75",
+            "alpha_weight: 1.5",
+            "alpha_weight",
+        ),
+        (
+            "temp.yaml",
+            "temperature: 0.1",
+            "temperature: 0",
+            "temperature",
+        ),
+        ("shape.yaml", "(224,224,3)", "(224,224,4)", "input_shape"),
+        (
+            "shape_text.yaml",
+            "(224,224,3)",
+            "(224,224)",
+            "height,width,channels",
+        ),
+        (
+            "lr.yaml",
+            "learning_rate: 1e-4",
+            "learning_rate: fast",
+            "not a number",
+        ),
+        (
+            "resnet.yaml",
+            "\"resnet50\"",
+            "\"resnet51\"",
+            "res_base_model",
+        ),
+        (
+            "valid.yaml",
+            "valid_size: 0.1",
+            "valid_size: 1.0",
+            "valid_size",
+        ),
+        ("nocsv.yaml", "  csv_file: 'pairs.csv'\n", "", "csv_file"),
+    ] {
+        assert!(REFERENCE_YAML.contains(from), "{from}");
+        refused(name, &REFERENCE_YAML.replace(from, to), says);
+    }
 }
 
 fn fixture() -> Value {

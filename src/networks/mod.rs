@@ -3,6 +3,7 @@
 
 pub mod blocks;
 pub mod checkpoint;
+pub mod convirt_weights;
 pub mod native;
 pub mod nets;
 pub mod pretrained;

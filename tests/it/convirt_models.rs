@@ -24,13 +24,38 @@ use crate::networks::{B, check_full_summary};
 
 type AB = Autodiff<B>;
 
-fn fixture() -> Value {
+pub(crate) fn fixture() -> Value {
     serde_json::from_str(include_str!("../fixtures/convirt_models.json")).unwrap()
 }
 
 /// The generator's rule: `f32(1 + 0.1·sin(0.1(j+1) + h))` for batch- and layer-norm scales and
 /// running variances, else `f32(0.05·sin(…))`, `h = (Σ utf8 bytes of key mod 1000) / 100`.
-fn formula(key: &str, shape: &[usize]) -> TensorData {
+/// The fixture's smallest network of a kind (`"berts"`, `"resnets"`), by parameter count: the
+/// cheap one for tests that need any.
+pub(crate) fn smallest<'a>(f: &'a Value, kind: &str) -> (&'a String, &'a Value) {
+    f[kind]
+        .as_object()
+        .unwrap()
+        .iter()
+        .min_by_key(|(_, e)| e["num_params"].as_u64().unwrap())
+        .unwrap()
+}
+
+/// The whole-model pair with the smallest BERT.
+fn smallest_pair(f: &Value) -> &Value {
+    f["convirt"]
+        .as_object()
+        .unwrap()
+        .values()
+        .min_by_key(|p| {
+            f["berts"][p["bert"].as_str().unwrap()]["num_params"]
+                .as_u64()
+                .unwrap()
+        })
+        .unwrap()
+}
+
+pub(crate) fn formula(key: &str, shape: &[usize]) -> TensorData {
     let h = (key.bytes().map(|b| b as u64).sum::<u64>() % 1000) as f64 / 100.0;
     let p: Vec<&str> = key.split('.').collect();
     let n = p.len();
@@ -50,7 +75,7 @@ fn formula(key: &str, shape: &[usize]) -> TensorData {
 }
 
 /// Key → shape, for the floating-point tensors (`num_batches_tracked` is an integer counter).
-fn keys(v: &Value) -> BTreeMap<String, Vec<usize>> {
+pub(crate) fn keys(v: &Value) -> BTreeMap<String, Vec<usize>> {
     v.as_object()
         .unwrap()
         .iter()
@@ -59,13 +84,13 @@ fn keys(v: &Value) -> BTreeMap<String, Vec<usize>> {
         .collect()
 }
 
-fn formula_dict(keys: &BTreeMap<String, Vec<usize>>) -> BTreeMap<String, TensorData> {
+pub(crate) fn formula_dict(keys: &BTreeMap<String, Vec<usize>>) -> BTreeMap<String, TensorData> {
     keys.iter()
         .map(|(k, s)| (k.clone(), formula(k, s)))
         .collect()
 }
 
-fn vals<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f64> {
+pub(crate) fn vals<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f64> {
     t.into_data()
         .convert::<f32>()
         .to_vec::<f32>()
@@ -75,7 +100,7 @@ fn vals<BB: Backend, const D: usize>(t: Tensor<BB, D>) -> Vec<f64> {
         .collect()
 }
 
-fn image<BB: Backend>(input: &Value) -> Tensor<BB, 4> {
+pub(crate) fn image<BB: Backend>(input: &Value) -> Tensor<BB, 4> {
     let s = common::usizes(&input["shape"]);
     let (phase, freq) = (
         input["phase"].as_f64().unwrap(),
@@ -90,7 +115,7 @@ fn image<BB: Backend>(input: &Value) -> Tensor<BB, 4> {
     )
 }
 
-fn ints<BB: Backend>(v: &Value) -> Tensor<BB, 2, Int> {
+pub(crate) fn ints<BB: Backend>(v: &Value) -> Tensor<BB, 2, Int> {
     let rows: Vec<Vec<i64>> = serde_json::from_value(v.clone()).unwrap();
     let (b, n) = (rows.len(), rows[0].len());
     Tensor::from_data(TensorData::new(rows.concat(), [b, n]), &Default::default())
@@ -131,7 +156,7 @@ fn complete(report: &LoadReport, what: &str) {
     );
 }
 
-fn bert_config(e: &Value) -> BertConfig {
+pub(crate) fn bert_config(e: &Value) -> BertConfig {
     let c: BertConfig = serde_json::from_value(e["config"].clone()).unwrap();
     c.check().unwrap();
     c
@@ -221,7 +246,7 @@ fn batch_norm_trains_with_pytorchs_unbiased_running_variance() {
     );
 }
 
-fn bert_outputs<BB: Backend>(
+pub(crate) fn bert_outputs<BB: Backend>(
     bert: &BertModel<BB>,
     e: &Value,
 ) -> ssl3d::networks::nets::bert::BertOutput<BB> {
@@ -266,7 +291,7 @@ fn every_bert_reproduces_transformers() {
 #[test]
 fn bert_checkpoints_in_older_and_pretraining_layouts_load_the_same_tensors() {
     let f = fixture();
-    let (name, e) = f["berts"].as_object().unwrap().iter().next().unwrap();
+    let (name, e) = smallest(&f, "berts");
     let cfg = bert_config(e);
     let plain = formula_dict(&keys(&e["keys"]));
     // `BertForPreTraining` files: a `bert.` prefix, the masked-LM heads beside, and LayerNorm's
@@ -373,7 +398,7 @@ fn whole_convirt_models_have_the_reference_keys_and_projections() {
 #[test]
 fn frozen_bert_layers_get_no_gradients() {
     let f = fixture();
-    let (_, pair) = f["convirt"].as_object().unwrap().iter().next().unwrap();
+    let pair = smallest_pair(&f);
     let t = &f["berts"][pair["bert"].as_str().unwrap()];
     let cfg = ConvirtModelConfig::new(
         ResNetConfig::torchvision(pair["resnet"].as_str().unwrap()).unwrap(),
@@ -407,7 +432,7 @@ fn frozen_bert_layers_get_no_gradients() {
 #[test]
 fn settings_that_cannot_work_are_refused_with_their_reason() {
     let f = fixture();
-    let t = f["berts"].as_object().unwrap().values().next().unwrap();
+    let (_, t) = smallest(&f, "berts");
     let cfg = bert_config(t);
     let refused = |c: &BertConfig, says: &str| {
         let err = c.check().unwrap_err().to_string();

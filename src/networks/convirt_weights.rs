@@ -1,0 +1,165 @@
+//! Pretrained weights for ConVIRT's towers, from the files users have (docs/CONVIRT.md, "Weights"):
+//! a Hugging Face BERT folder (`config.json`, `model.safetensors` or `pytorch_model.bin`, the
+//! vocabulary) given as a path or as a model name already in the local Hugging Face cache (nothing
+//! is downloaded); torchvision's ResNet `.pth` (or safetensors); the reference's whole `ModelCLR`
+//! `model.pth`. A file that does not fit the model is refused naming what differs — the silent
+//! `strict=False` partial load is the failure users of such code report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
+
+use super::checkpoint::{key_examples, read_safetensors, read_torch_state_dict};
+use super::nets::{BertConfig, BertModel, Convirt, ResNet};
+use super::state_dict::{Arch, LoadReport, load_state_dict};
+use crate::error::{Error, Result};
+
+/// The local Hugging Face hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+/// `~/.cache/huggingface/hub`.
+fn hf_hub_cache() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HF_HUB_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    if let Some(p) = std::env::var_os("HF_HOME") {
+        return Some(PathBuf::from(p).join("hub"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
+}
+
+/// `name`'s snapshot in the hub cache (`models--org--name/snapshots/<refs/main>`).
+fn cached_snapshot(cache: &Path, name: &str) -> Option<PathBuf> {
+    let repo = cache.join(format!("models--{}", name.replace('/', "--")));
+    let snapshots = repo.join("snapshots");
+    if let Ok(hash) = std::fs::read_to_string(repo.join("refs/main")) {
+        let dir = snapshots.join(hash.trim());
+        if dir.is_dir() {
+            return Some(dir);
+        }
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    (dirs.len() == 1).then(|| dirs.remove(0))
+}
+
+/// A BERT model folder from `name_or_dir`: an existing folder, or a model name in the local
+/// Hugging Face cache.
+pub fn resolve_bert_folder(name_or_dir: &str) -> Result<PathBuf> {
+    resolve_bert_folder_in(name_or_dir, hf_hub_cache())
+}
+
+/// [`resolve_bert_folder`] with the hub cache at `cache`.
+pub fn resolve_bert_folder_in(name_or_dir: &str, cache: Option<PathBuf>) -> Result<PathBuf> {
+    let dir = PathBuf::from(name_or_dir);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    if let Some(snapshot) = cache
+        .as_deref()
+        .and_then(|c| cached_snapshot(c, name_or_dir))
+    {
+        return Ok(snapshot);
+    }
+    Err(Error::bad_file(
+        dir,
+        format!(
+            "no such folder, and no model of that name in the Hugging Face cache ({}); ssl3d \
+             downloads nothing: fetch it once with `huggingface-cli download {name_or_dir}` or \
+             give the folder that holds config.json, the weights and vocab.txt",
+            cache.map_or_else(|| "not found".into(), |c| c.display().to_string())
+        ),
+    ))
+}
+
+/// A folder's weights: `model.safetensors`, else `pytorch_model.bin`.
+pub fn read_hf_weights(dir: &Path) -> Result<BTreeMap<String, TensorData>> {
+    let st = dir.join("model.safetensors");
+    if st.is_file() {
+        return read_safetensors(&st);
+    }
+    let bin = dir.join("pytorch_model.bin");
+    if bin.is_file() {
+        return read_torch_state_dict(&bin);
+    }
+    Err(Error::bad_file(
+        dir,
+        "no model.safetensors or pytorch_model.bin: not a Hugging Face model folder",
+    ))
+}
+
+/// Refuses a load that left parameters at their initial values, or found tensors the model has
+/// no place for beyond the heads a pretraining file is expected to carry (`extra_ok`).
+fn complete(report: LoadReport, from: &Path, what: &str, extra_ok: &[&str]) -> Result<LoadReport> {
+    if !report.missing.is_empty() {
+        return Err(Error::bad_file(
+            from,
+            format!(
+                "lacks {} of the {what}'s {} tensors ({}): the file and the model's settings \
+                 describe different networks",
+                report.missing.len(),
+                report.missing.len() + report.loaded.len(),
+                key_examples(&report.missing, 3)
+            ),
+        ));
+    }
+    let strange: Vec<String> = report
+        .unexpected
+        .iter()
+        .filter(|k| !extra_ok.iter().any(|p| k.starts_with(p)))
+        .cloned()
+        .collect();
+    if !strange.is_empty() {
+        return Err(Error::bad_file(
+            from,
+            format!(
+                "holds {} tensors the {what} has no place for ({}): the file and the model's \
+                 settings describe different networks",
+                strange.len(),
+                key_examples(&strange, 3)
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+/// The folder's BERT configuration (its `config.json`).
+pub fn bert_config_of(dir: &Path) -> Result<BertConfig> {
+    BertConfig::from_hf_json(&dir.join("config.json"))
+}
+
+/// Loads a Hugging Face folder's weights into `bert` (built from the same folder's config); the
+/// masked-LM and next-sentence heads of pretraining checkpoints (`cls.…`) are left out.
+pub fn load_bert_folder<B: Backend>(bert: &mut BertModel<B>, dir: &Path) -> Result<LoadReport> {
+    let tensors = read_hf_weights(dir)?;
+    let report = load_state_dict(bert, Arch::Bert, &tensors)?;
+    complete(report, dir, "BERT", &["cls."])
+}
+
+/// Loads torchvision ResNet weights (`.pth`, or `.safetensors`); its classifier `fc` is left out.
+pub fn load_torchvision_resnet<B: Backend>(
+    resnet: &mut ResNet<B>,
+    path: &Path,
+) -> Result<LoadReport> {
+    let tensors = read_weights_file(path)?;
+    let report = load_state_dict(resnet, Arch::ResNet, &tensors)?;
+    complete(report, path, "ResNet", &["fc."])
+}
+
+/// Loads the reference implementation's whole `ModelCLR` state dict (its `model.pth`).
+pub fn load_modelclr<B: Backend>(model: &mut Convirt<B>, path: &Path) -> Result<LoadReport> {
+    let tensors = read_weights_file(path)?;
+    let report = load_state_dict(model, Arch::Convirt, &tensors)?;
+    complete(report, path, "ConVIRT model", &[])
+}
+
+fn read_weights_file(path: &Path) -> Result<BTreeMap<String, TensorData>> {
+    if path.extension().is_some_and(|e| e == "safetensors") {
+        read_safetensors(path)
+    } else {
+        read_torch_state_dict(path)
+    }
+}

@@ -6,6 +6,7 @@
 //! binaries only print them. Results go in `docs/BENCHMARKS.md` with the command that made them.
 
 pub mod checkpoint_parity;
+pub mod convirt;
 pub mod data;
 pub mod device_parity;
 pub mod networks;

@@ -42,6 +42,9 @@ pub enum Subject {
     /// MONAI's SwinUNETR as the BTCV Swin UNETR tutorial builds it (feature size 48, 14 classes,
     /// v1): step = DiceCE, AdamW, as UNETR's.
     SwinUnetr,
+    /// ConVIRT's two towers (ResNet-50 on `size²` RGB images, BERT-base on one sentence each):
+    /// step = the ConVIRT loss, Adam (`super::convirt`).
+    Convirt,
 }
 
 /// Median seconds of each measured phase (`None` where a subject has no such phase).
@@ -96,6 +99,7 @@ pub fn time_network<B: AutodiffBackend>(
         };
     }
     match subject {
+        Subject::Convirt => return super::convirt::time_convirt::<B>(batch, size, repeat, device),
         Subject::VitAutoEnc => {
             let mut cfg = VitAutoEncConfig::tutorial();
             cfg.vit.img_size = [size; 3];

@@ -45,6 +45,9 @@ enum Model {
     /// MONAI's SwinUNETR as the BTCV Swin UNETR tutorial builds it (feature size 48, 14 classes;
     /// --size a multiple of 32): step = DiceCE, AdamW.
     SwinUnetr,
+    /// ConVIRT's training step (ResNet-50 on --size² RGB images, BERT-base on 24 tokens per
+    /// image, layers 0-5 frozen, projections to 512, Adam); the reference's batch is 32.
+    Convirt,
     /// Not a timing: tiny ViTAutoEnc and UNETR on --device against the CPU (same weights and
     /// inputs): outputs, losses and every gradient norm, as JSON. On `cpu` the device side runs
     /// Burn's generic ops, the code path CUDA takes.
@@ -104,6 +107,7 @@ impl OnBackend for &Args {
             Model::Dynunet => Subject::DynUnet,
             Model::Segresnet => Subject::SegResNet,
             Model::SwinUnetr => Subject::SwinUnetr,
+            Model::Convirt => Subject::Convirt,
             Model::Parity => {
                 let report = device_parity::<B>(device, &self.device.device.to_string())?;
                 println!(
@@ -165,6 +169,10 @@ impl OnBackend for &Args {
             (Subject::TransposedConv, _, Some(burns)) => println!(
                 "ConvTranspose3d 32->16 k2 s2 {}^3->{size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s (ssl3d) / {burns:.3} s (Burn's default) (median of {repeat})",
                 size / 2
+            ),
+            (Subject::Convirt, Some(step), _) => println!(
+                "ConVIRT (ResNet-50 {size}^2, BERT-base {} tokens) batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s, training step {step:.3} s (median of {repeat})",
+                ssl3d::bench::convirt::TOKENS
             ),
             (_, Some(step), _) => println!(
                 "{:?} {size}^3 batch {batch} on {device}: forward {fwd:.3} s, forward+backward {fwd_bwd:.3} s, training step {step:.3} s (median of {repeat})",

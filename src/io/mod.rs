@@ -8,6 +8,7 @@ mod gzip;
 pub mod header;
 pub mod inspect;
 pub mod paths;
+pub mod raster;
 pub mod reader;
 pub mod volume;
 pub mod writer;

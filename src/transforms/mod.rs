@@ -13,6 +13,7 @@ pub(crate) mod load_image;
 pub mod meta;
 pub mod orientation;
 pub mod pipelines;
+pub mod radiograph;
 pub mod rand_coarse_dropout;
 pub mod rand_coarse_shuffle;
 pub mod rand_crop_by_pos_neg_label;

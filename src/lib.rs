@@ -5,15 +5,17 @@
 //! - [`error`], [`allocator`], [`device`]: one error type with exit codes; the binaries'
 //!   allocator settings; the `--device` option and the one place that maps it to a Burn backend.
 //! - [`io`]: NIfTI-1 reading and writing as nibabel reads it (`.nii`, `.nii.gz`, `.hdr`/`.img`),
-//!   affines, `inspect`, and atomic file writes.
+//!   affines, `inspect`, atomic file writes, and 8-bit radiographs (PNG, JPEG).
 //! - [`transforms`]: MONAI's transforms with MONAI's semantics and random draws (numpy's MT19937),
-//!   `Compose`/`OneOf` seeding, and the tutorial's pipelines.
+//!   `Compose`/`OneOf` seeding, and the tutorial's pipelines; ConVIRT's radiograph views (PIL's
+//!   and torchvision's maths).
+//! - [`text`]: BERT's WordPiece tokenisation of radiology reports (ConVIRT's text tower).
 //! - [`data`]: MONAI datalists, file validation, datasets with RAM and disk caches, the
-//!   prefetching batch loader, typed batches, BTCV's label names, synthetic CT.
+//!   prefetching batch loader, typed batches, BTCV's label names, synthetic CT; ConVIRT's
+//!   image–report pairs.
 //! - [`kernels`]: ssl3d's CPU kernels for Burn's Flex backend (convolutions, linear layers,
 //!   attention, GELU, instance norm, patch rows, DiceCE, fused Adam) and the one dispatch that
 //!   chooses them over Burn's generic ops.
-//! - [`text`]: BERT's WordPiece tokenisation of radiology reports (ConVIRT's text tower).
 //! - [`networks`], [`losses`], [`metrics`], [`inferers`]: ViT, ViTAutoEnc and UNETR with MONAI's
 //!   maths and state-dict names (checkpoints in and out), ConVIRT's ResNet and BERT with
 //!   torchvision's and Hugging Face's; the SSL, ConVIRT and DiceCE losses; Dice and HD95;

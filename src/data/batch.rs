@@ -8,9 +8,9 @@ use ndarray::Array5;
 
 use crate::error::{Error, Result};
 
-/// What a job's step takes, built from a collated batch's keyed arrays.
-pub trait FromCollated: Sized {
-    fn from_collated(arrays: BTreeMap<String, Array5<f32>>) -> Result<Self>;
+/// What a job's step takes, built from a collated batch (for volumes: its keyed arrays).
+pub trait FromCollated<T = BTreeMap<String, Array5<f32>>>: Sized {
+    fn from_collated(arrays: T) -> Result<Self>;
 }
 
 fn take(arrays: &mut BTreeMap<String, Array5<f32>>, key: &str) -> Result<Array5<f32>> {

@@ -8,6 +8,7 @@ pub(crate) mod cache_mode;
 pub mod datalist;
 pub mod dataset;
 pub mod loader;
+pub mod report_pair_dataset;
 pub mod report_pairs;
 pub mod seeding;
 pub mod synthetic;
@@ -17,5 +18,8 @@ pub use batch::{FromCollated, SegBatch, SslBatch};
 pub use cache_mode::CacheMode;
 pub use datalist::{DataItem, Split, load_datalist, load_datalist_key};
 pub use dataset::VolumeDataset;
-pub use loader::{Batch, LoaderConfig, batches_per_epoch, epoch_batches, epoch_batches_from};
+pub use loader::{
+    Batch, BatchSource, Collated, LoaderConfig, batches_per_epoch, epoch_batches,
+    epoch_batches_from,
+};
 pub use validate::{check_contents, report_all, validate_items};

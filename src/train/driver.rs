@@ -28,8 +28,8 @@ use super::run_lock::RunLock;
 use super::run_log::RunLog;
 use super::run_spec::RunSpec;
 use crate::data::{
-    Batch, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch, epoch_batches_from,
-    report_all,
+    Batch, BatchSource, FromCollated, LoaderConfig, VolumeDataset, batches_per_epoch,
+    epoch_batches_from, report_all,
 };
 use crate::error::{Error, Result};
 use crate::report::config_diff::ConfigChanges;
@@ -40,7 +40,8 @@ use crate::transforms::pipelines::PipelineSpec;
 pub trait Trainer<B: AutodiffBackend> {
     type Model: Module<B>;
     type OptimizerRecord: Record<B>;
-    type Batch: FromCollated;
+    /// What a step takes; the run's data source collates into it (`drive`'s bound).
+    type Batch;
     type Losses: NamedLosses + Serialize + DeserializeOwned + Copy;
 
     /// One optimisation step. A loss that is not finite is `Error::Training` and leaves the
@@ -128,8 +129,8 @@ impl Schedule {
 /// How a job is driven: on which data, how long, which batches, when to checkpoint (with the
 /// config that rebuilds the model).
 #[derive(Clone)]
-pub struct Plan<'a, C> {
-    pub train: Arc<VolumeDataset>,
+pub struct Plan<'a, C, D: BatchSource = VolumeDataset> {
+    pub train: Arc<D>,
     pub model_config: &'a C,
     pub schedule: Schedule,
     pub loader: LoaderConfig,
@@ -251,13 +252,16 @@ pub struct RunData {
 /// Runs (or, with `spec.resume`, continues) `job` with `trainer` as `plan` says, logging and
 /// checkpointing to `spec.logdir`. Returns the finished run's context: its state and every
 /// record.
-pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config>(
+pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config, D: BatchSource>(
     job: &mut J,
     trainer: &mut J::Trainer,
-    plan: Plan<C>,
+    plan: Plan<C, D>,
     spec: &RunSpec,
     device: &B::Device,
-) -> Result<JobContext<B, J>> {
+) -> Result<JobContext<B, J>>
+where
+    <J::Trainer as Trainer<B>>::Batch: FromCollated<D::Collated>,
+{
     let (train, model_config) = (plan.train.clone(), plan.model_config);
     let logdir = spec.logdir.as_path();
     let interrupt_handled = interrupt::install();

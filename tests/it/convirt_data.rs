@@ -242,3 +242,88 @@ fn pairs_are_read_inline_or_from_files_and_bad_rows_are_named() {
     );
     refused("header_only.csv", "img,t\n", 1, false, "no pairs");
 }
+
+#[test]
+fn pair_items_are_seeded_views_and_sentences_and_batches_are_padded_tokens() {
+    use ssl3d::data::BatchSource;
+    use ssl3d::data::report_pair_dataset::ReportPairDataset;
+    use ssl3d::text::ReportTokenizer;
+    use ssl3d::transforms::radiograph::RadiographViews;
+    use std::sync::Arc;
+
+    let dir = common::scratch("convirt_pair_dataset");
+    let vocab = [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "heart", "lungs", "clear", "normal", "no", "effusion",
+    ];
+    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    let tokenizer =
+        Arc::new(ReportTokenizer::from_vocab(&dir.join("vocab.txt"), true, 512).unwrap());
+    let mut pairs = Vec::new();
+    for (i, report) in [
+        "Heart normal. Lungs clear.",
+        "No effusion. Heart normal. Lungs clear",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let img = image::RgbImage::from_fn(50 + 10 * i as u32, 40, |x, y| {
+            image::Rgb([(x * 5) as u8, (y * 6) as u8, ((x + y) * 3) as u8])
+        });
+        let path = dir.join(format!("{i}.png"));
+        img.save(&path).unwrap();
+        pairs.push(ssl3d::data::report_pairs::ReportPair {
+            image: path,
+            report: report.to_string(),
+        });
+    }
+    let views = RadiographViews::reference([32, 32, 3]);
+    let ds = ReportPairDataset::new(pairs.clone(), views, tokenizer);
+    let a = ds.get(1, 7, 0).unwrap();
+    assert_eq!(
+        a,
+        ds.get(1, 7, 0).unwrap(),
+        "the same seed, epoch and item give the same item"
+    );
+    assert_eq!(a.0.len(), 3 * 32 * 32);
+    let report_sentences = sentences(&pairs[1].report);
+    assert!(
+        report_sentences.contains(&a.1),
+        "{:?} is one of the report's sentences",
+        a.1
+    );
+    let epochs: Vec<_> = (0..8).map(|e| ds.get(1, 7, e).unwrap()).collect();
+    assert!(
+        epochs.iter().any(|b| b.0 != a.0),
+        "views change with the epoch"
+    );
+    assert!(
+        epochs.iter().any(|b| b.1 != a.1),
+        "sentences change with the epoch"
+    );
+    let batch = ds.collate(vec![ds.get(0, 7, 0).unwrap(), a]).unwrap();
+    assert_eq!(batch.images.shape(), &[2, 3, 32, 32]);
+    let t = &batch.tokens;
+    assert_eq!(t.batch, 2);
+    assert_eq!(t.input_ids.len(), 2 * t.tokens);
+    // [CLS] first; the shorter sentence padded with [PAD] (0) and masked.
+    assert!(t.input_ids.chunks(t.tokens).all(|row| row[0] == 2));
+    let lens: Vec<i64> = t
+        .attention_mask
+        .chunks(t.tokens)
+        .map(|m| m.iter().sum())
+        .collect();
+    assert_eq!(*lens.iter().max().unwrap() as usize, t.tokens);
+    // An image that cannot be read is named when drawn.
+    let broken = dir.join("broken.png");
+    std::fs::write(&broken, b"not an image").unwrap();
+    let bad = ReportPairDataset::new(
+        vec![ssl3d::data::report_pairs::ReportPair {
+            image: broken,
+            report: "Heart normal.".into(),
+        }],
+        RadiographViews::reference([32, 32, 3]),
+        Arc::new(ReportTokenizer::from_vocab(&dir.join("vocab.txt"), true, 512).unwrap()),
+    );
+    let err = bad.get(0, 7, 0).unwrap_err().to_string();
+    assert!(err.contains("broken.png"), "{err}");
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use ndarray::Array4;
 
+use super::batch::FromCollated;
 use super::loader::BatchSource;
 use super::report_pairs::{ReportPair, sentences};
 use super::seeding::item_seed;
@@ -94,5 +95,12 @@ impl BatchSource for ReportPairDataset {
             tokens,
             texts,
         })
+    }
+}
+
+/// A ConVIRT step takes the collated batch as it is.
+impl FromCollated<ReportPairBatch> for ReportPairBatch {
+    fn from_collated(batch: ReportPairBatch) -> Result<Self> {
+        Ok(batch)
     }
 }

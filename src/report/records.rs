@@ -117,6 +117,24 @@ impl SslLosses {
     }
 }
 
+/// ConVIRT's loss of one step and its two directions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConvirtLosses {
+    pub total: f64,
+    pub image_to_text: f64,
+    pub text_to_image: f64,
+}
+
+impl NamedLosses for ConvirtLosses {
+    fn named(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("total", self.total),
+            ("image_to_text", self.image_to_text),
+            ("text_to_image", self.text_to_image),
+        ]
+    }
+}
+
 /// The fine-tuning tutorial's DiceCE loss of one step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SegLoss {

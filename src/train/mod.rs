@@ -6,6 +6,7 @@
 pub(crate) mod batch_tensors;
 mod config;
 pub mod convirt_config;
+pub mod convirt_step;
 pub mod driver;
 mod finetune;
 mod finetune_config;

@@ -10,9 +10,9 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::batch_tensors::scalar;
-use super::driver::Trainer;
+use super::driver::{Trainer, refuse_non_finite};
 use crate::data::report_pair_dataset::ReportPairBatch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::losses::convirt::{ConvirtLoss, convirt_loss};
 use crate::networks::nets::Convirt;
 use crate::report::records::ConvirtLosses;
@@ -126,11 +126,7 @@ impl<B: AutodiffBackend> Trainer<B> for ConvirtTrainer<B> {
             &self.device,
         );
         let losses = losses_of(&loss);
-        if !losses.total.is_finite() {
-            return Err(Error::Training(format!(
-                "the loss is not finite ({losses:?}); the model is left at its last good state"
-            )));
-        }
+        refuse_non_finite(losses.total, || format!("the loss ({losses:?})"))?;
         let grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
         self.model = self.optim.step(self.lr(), self.model.clone(), grads);
         Ok(losses)

@@ -60,6 +60,18 @@ pub trait Trainer<B: AutodiffBackend> {
     fn restore(&mut self, model: Self::Model, optimizer: Self::OptimizerRecord);
 }
 
+/// `Error::Training` when a step's loss `total` is not finite (`what` describes the loss): the step
+/// is then not taken, and the model stays at its last good state.
+pub(crate) fn refuse_non_finite(total: f64, what: impl FnOnce() -> String) -> Result<()> {
+    if total.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Training(format!(
+        "{} is not finite; the model is left at its last good state",
+        what()
+    )))
+}
+
 /// The log line type of job `J`.
 pub(crate) type JobRecord<B, J> = LogRecord<
     <<J as Job<B>>::Trainer as Trainer<B>>::Losses,

@@ -13,11 +13,11 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::batch_tensors::{array_to_tensor, scalar};
-use super::driver::Trainer;
+use super::driver::{Trainer, refuse_non_finite};
 use super::pretrain_trainer::PretrainTrainer;
 use super::seg_step::TrainableSegmentation;
 use crate::data::SslBatch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::l1_loss;
 use crate::networks::SegmentationModel;
@@ -81,12 +81,7 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for Restoration
     fn step(&mut self, batch: &SslBatch) -> Result<SslLosses> {
         let loss = restoration_loss(&self.model, batch, &self.device);
         let l1 = scalar(loss.clone().inner());
-        if !l1.is_finite() {
-            return Err(Error::Training(format!(
-                "the restoration loss is not finite ({l1:e}); the model is left at its last good \
-                 state"
-            )));
-        }
+        refuse_non_finite(l1, || format!("the restoration loss ({l1:e})"))?;
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.lr, self.model.clone(), grads);
         Ok(SslLosses {

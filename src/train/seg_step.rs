@@ -11,10 +11,10 @@ use burn::tensor::backend::AutodiffBackend;
 use ndarray::Array5;
 
 use super::batch_tensors::{array_to_tensor, scalar, tensor_to_array};
-use super::driver::Trainer;
+use super::driver::{Trainer, refuse_non_finite};
 use super::lr_schedule::LrSchedule;
 use crate::data::SegBatch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::fused_adam::FusedAdamW;
 use crate::losses::{DeepSupervisionWeights, DiceCeLossConfig, deep_supervision_loss};
 use crate::networks::SegmentationModel;
@@ -115,11 +115,7 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for SegTrainer<
             deep_supervision_loss(&self.loss, self.deep_supervision, levels, labels)
         };
         let value = scalar(loss.clone().inner());
-        if !value.is_finite() {
-            return Err(Error::Training(format!(
-                "the DiceCE loss is not finite ({value:e}); the model is left at its last good state"
-            )));
-        }
+        refuse_non_finite(value, || format!("the DiceCE loss ({value:e})"))?;
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.lr(), self.model.clone(), grads);
         Ok(SegLoss { loss: value })

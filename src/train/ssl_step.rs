@@ -12,10 +12,10 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use super::batch_tensors::{array_to_tensor, scalar};
-use super::driver::Trainer;
+use super::driver::{Trainer, refuse_non_finite};
 use super::pretrain_trainer::PretrainTrainer;
 use crate::data::SslBatch;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use crate::networks::VitAutoEnc;
@@ -109,13 +109,12 @@ impl<B: AutodiffBackend> Trainer<B> for SslTrainer<B> {
             contrastive: scalar(contrastive.inner()),
             rotation: None,
         };
-        if !losses.total.is_finite() {
-            return Err(Error::Training(format!(
-                "the loss is not finite (total {:e}, reconstruction {:e}, contrastive {:e}); the model is \
-                 left at its last good state",
+        refuse_non_finite(losses.total, || {
+            format!(
+                "the loss (total {:e}, reconstruction {:e}, contrastive {:e})",
                 losses.total, losses.recon, losses.contrastive
-            )));
-        }
+            )
+        })?;
         let grads = GradientsParams::from_grads(total.backward(), &self.model);
         self.model = self.optim.step(self.lr, self.model.clone(), grads);
         Ok(losses)

@@ -16,12 +16,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::batch_tensors::{array_to_tensor, scalar};
-use super::driver::Trainer;
+use super::driver::{Trainer, refuse_non_finite};
 use super::lr_schedule::LrSchedule;
 use super::pretrain_trainer::PretrainTrainer;
 use crate::data::SslBatch;
 use crate::data::seeding::mix;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kernels::fused_adam::FusedAdamW;
 use crate::losses::l1_loss;
 use crate::losses::swin_ssl::{SwinSslLoss, swin_ssl_loss};
@@ -135,11 +135,7 @@ impl<B: AutodiffBackend> Trainer<B> for SwinSslTrainer<B> {
             contrastive: scalar(loss.contrastive.inner()),
             rotation: Some(scalar(loss.rotation.inner())),
         };
-        if !losses.total.is_finite() {
-            return Err(Error::Training(format!(
-                "the loss is not finite ({losses:?}); the model is left at its last good state"
-            )));
-        }
+        refuse_non_finite(losses.total, || format!("the loss ({losses:?})"))?;
         let grads = GradientsParams::from_grads(loss.total.backward(), &self.model);
         self.model = self.optim.step(self.lr(), self.model.clone(), grads);
         Ok(losses)

@@ -10,8 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor};
 
-use super::networks::Times;
-use super::timing::time_steady;
+use super::timing::{Times, time_steady};
 use crate::losses::convirt::convirt_loss;
 use crate::networks::nets::{BertConfig, Convirt, ConvirtModelConfig, ResNetConfig};
 

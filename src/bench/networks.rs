@@ -7,7 +7,7 @@ use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 
-use super::timing::time_steady;
+use super::timing::{Times, time_steady};
 use crate::kernels::conv::uses_fast_backward;
 use crate::kernels::fused_adam::{FusedAdam, FusedAdamW};
 use crate::losses::DiceCeLossConfig;
@@ -45,18 +45,6 @@ pub enum Subject {
     /// ConVIRT's two towers (ResNet-50 on `size²` RGB images, BERT-base on one sentence each):
     /// step = the ConVIRT loss, Adam (`super::convirt`).
     Convirt,
-}
-
-/// Median seconds of each measured phase (`None` where a subject has no such phase).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Times {
-    pub forward: f64,
-    pub forward_backward: f64,
-    pub step: Option<f64>,
-    /// `Conv`, `TransposedConv`: forward + backward through Burn's own convolution.
-    pub burn_forward_backward: Option<f64>,
-    /// `Conv`, `TransposedConv`: whether ssl3d's path differs from Burn's on this backend.
-    pub own_backward: bool,
 }
 
 /// Times `subject` at `batch` crops of `size³` (the tutorials: 96) with `repeat` timed runs.

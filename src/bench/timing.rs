@@ -62,3 +62,15 @@ mod tests {
         assert_eq!(once, 3, "at least one timed run");
     }
 }
+
+/// Median seconds of each measured phase (`None` where a subject has no such phase).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Times {
+    pub forward: f64,
+    pub forward_backward: f64,
+    pub step: Option<f64>,
+    /// `Conv`, `TransposedConv`: forward + backward through Burn's own convolution.
+    pub burn_forward_backward: Option<f64>,
+    /// `Conv`, `TransposedConv`: whether ssl3d's path differs from Burn's on this backend.
+    pub own_backward: bool,
+}

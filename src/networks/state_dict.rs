@@ -11,7 +11,7 @@ use burn::store::{ModuleSnapshot, TensorSnapshot};
 use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 
-use super::torch_names::{burn_to_torch, torch_to_burn};
+use super::torch_names::{TorchLayout, burn_to_torch, torch_to_burn};
 use crate::error::{Error, Result};
 
 /// Which MONAI network a state dict belongs to.
@@ -169,11 +169,21 @@ fn rename(parts: &mut [String], to_burn: bool) -> bool {
     }
 }
 
+/// The torchvision / Hugging Face layout of `arch`, for the networks that are not MONAI's.
+fn torch_layout(arch: Arch) -> Option<TorchLayout> {
+    match arch {
+        Arch::ResNet => Some(TorchLayout::ResNet),
+        Arch::Bert => Some(TorchLayout::Bert),
+        Arch::Convirt => Some(TorchLayout::Convirt),
+        _ => None,
+    }
+}
+
 /// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
 /// `None` for keys ssl3d does not model (unused cross-attention).
 fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
-    if matches!(arch, Arch::ResNet | Arch::Bert | Arch::Convirt) {
-        return torch_to_burn(key, arch);
+    if let Some(layout) = torch_layout(arch) {
+        return torch_to_burn(key, layout);
     }
     if arch == Arch::DynUnet {
         return (!key.starts_with("skip_layers.")).then(|| (key.to_string(), false));
@@ -198,8 +208,8 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
 
 /// The MONAI key for a Burn parameter path (inverse of [`monai_to_burn`]).
 fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
-    if matches!(arch, Arch::ResNet | Arch::Bert | Arch::Convirt) {
-        return burn_to_torch(path, arch);
+    if let Some(layout) = torch_layout(arch) {
+        return burn_to_torch(path, layout);
     }
     if arch == Arch::DynUnet {
         return (path.to_string(), false);

@@ -6,7 +6,16 @@
 //! (`res_features.0/1/4…7` ↔ `res_features.conv1/bn1/layer1…4`, `bert_model.…`, the projection
 //! heads). Linear weights are stored transposed in Burn.
 
-use super::state_dict::Arch;
+/// Which torchvision / Hugging Face layout a state dict has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TorchLayout {
+    /// torchvision's ResNet.
+    ResNet,
+    /// Hugging Face's `BertModel` (a `bert.` prefix read past).
+    Bert,
+    /// The ConVIRT reference's `ModelCLR`.
+    Convirt,
+}
 
 /// Linear layers of these names (BERT's and the projection heads) hold transposed weights.
 const LINEARS: [&str; 8] = [
@@ -38,9 +47,9 @@ fn swap(s: &mut String, pairs: &[(&str, &str)], to_burn: bool) {
 }
 
 /// Renames the parts in place; returns whether the tensor is a transposed Linear weight.
-fn rename(parts: &mut [String], arch: Arch, to_burn: bool) -> bool {
+fn rename(parts: &mut [String], layout: TorchLayout, to_burn: bool) -> bool {
     let n = parts.len();
-    if arch == Arch::Convirt && n > 2 && parts[0] == "res_features" {
+    if layout == TorchLayout::Convirt && n > 2 && parts[0] == "res_features" {
         swap(&mut parts[1], &RES_FEATURES, to_burn);
     }
     for i in 0..n {
@@ -67,22 +76,22 @@ fn rename(parts: &mut [String], arch: Arch, to_burn: bool) -> bool {
 
 /// The Burn path of a torchvision / HF / ModelCLR key and whether it is transposed; `None` for
 /// keys ssl3d does not model (`num_batches_tracked`, HF's `position_ids` buffer).
-pub(super) fn torch_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
+pub(super) fn torch_to_burn(key: &str, layout: TorchLayout) -> Option<(String, bool)> {
     if key.ends_with("num_batches_tracked") || key.ends_with("position_ids") {
         return None;
     }
-    let key = match arch {
-        Arch::Bert => key.strip_prefix("bert.").unwrap_or(key),
+    let key = match layout {
+        TorchLayout::Bert => key.strip_prefix("bert.").unwrap_or(key),
         _ => key,
     };
     let mut parts: Vec<String> = key.split('.').map(str::to_string).collect();
-    let transpose = rename(&mut parts, arch, true);
+    let transpose = rename(&mut parts, layout, true);
     Some((parts.join("."), transpose))
 }
 
 /// The torchvision / HF / ModelCLR key of a Burn path (inverse of [`torch_to_burn`]).
-pub(super) fn burn_to_torch(path: &str, arch: Arch) -> (String, bool) {
+pub(super) fn burn_to_torch(path: &str, layout: TorchLayout) -> (String, bool) {
     let mut parts: Vec<String> = path.split('.').map(str::to_string).collect();
-    let transpose = rename(&mut parts, arch, false);
+    let transpose = rename(&mut parts, layout, false);
     (parts.join("."), transpose)
 }

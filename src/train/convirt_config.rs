@@ -177,10 +177,11 @@ pub struct ConvirtConfig {
     pub learning_rate: f64,
     #[serde(default = "default_weight_decay", deserialize_with = "number")]
     pub weight_decay: f64,
-    /// Half-precision training where the backend has it.
+    /// Half-precision training where the backend has it (the CPU computes in f32).
     #[serde(default = "yes")]
     pub fp16_precision: bool,
-    /// Reports longer than BERT's 512 tokens are cut (else refused).
+    /// Accepted as the reference has it: sentences are always cut to BERT's 512 positions (more
+    /// cannot be embedded; the reference without truncation fails on them).
     #[serde(default = "yes")]
     pub truncation: bool,
     #[serde(default)]

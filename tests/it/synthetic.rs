@@ -156,3 +156,82 @@ fn chest_has_air_filled_lungs_and_no_labels() {
     let lesion = v.hu.iter().filter(|&&h| (-650..-250).contains(&h)).count();
     assert!(lesion > 0, "ground-glass patches are present");
 }
+
+/// A volume of air with given slabs, on the phantoms' LPS-stored grid (x and y axes flipped).
+fn slab_volume(
+    shape: (usize, usize, usize),
+    spacing: [f64; 3],
+) -> ssl3d::data::synthetic::SyntheticVolume {
+    let mut affine = ssl3d::io::affine::identity();
+    affine[0][0] = -spacing[0];
+    affine[1][1] = -spacing[1];
+    affine[2][2] = spacing[2];
+    ssl3d::data::synthetic::SyntheticVolume {
+        hu: ndarray::Array3::from_elem(shape, -1000i16),
+        labels: None,
+        affine,
+    }
+}
+
+#[test]
+fn radiographs_are_the_attenuation_line_integrals_oriented_as_films() {
+    use ssl3d::data::synthetic::radiograph::{DISPLAY_SCALE, MU_WATER_PER_MM, frontal_drr};
+    let (nx, ny, nz) = (8, 10, 6);
+    let spacing = [2.0, 3.0, 4.0];
+    let mut vol = slab_volume((nx, ny, nz), spacing);
+    // Water 4 voxels deep (12 mm) everywhere; bone (HU 1000: twice water) 2 voxels deeper in
+    // column i = 1 of the top slice only.
+    for i in 0..nx {
+        for k in 0..nz {
+            for j in 3..7 {
+                vol.hu[[i, j, k]] = 0;
+            }
+        }
+    }
+    vol.hu[[1, 8, nz - 1]] = 1000;
+    vol.hu[[1, 9, nz - 1]] = 1000;
+    let drr = frontal_drr(&vol);
+    assert_eq!(
+        (drr.width, drr.height, drr.channels),
+        (nx, 12, 1),
+        "square pixels: 6 slices × 4 mm / 2 mm"
+    );
+    let shade = |a: f64| (255.0 * (1.0 - (-a / DISPLAY_SCALE).exp())).round() as u8;
+    let (a_water, a_bone) = (
+        MU_WATER_PER_MM * 12.0,
+        MU_WATER_PER_MM * (12.0 + 2.0 * 2.0 * 3.0),
+    );
+    let (water, with_bone) = (shade(a_water), shade(a_bone));
+    // Two rows per slice, sampled at their centres between the slices' centres: row 0 is the top
+    // slice (head up), rows 1 and 2 blend it with the next one, 3/4 and 1/4.
+    let column1 = [
+        with_bone,
+        shade(0.75 * a_bone + 0.25 * a_water),
+        shade(0.25 * a_bone + 0.75 * a_water),
+    ];
+    for (row, pixels) in drr.data.chunks_exact(nx).enumerate() {
+        for (col, &got) in pixels.iter().enumerate() {
+            let want = match column1.get(row) {
+                Some(&v) if col == 1 => v,
+                _ => water,
+            };
+            assert_eq!(got, want, "row {row} col {col}");
+        }
+    }
+    assert!(with_bone > water);
+}
+
+#[test]
+fn a_chest_radiograph_has_dark_lungs_beside_a_bright_mediastinum() {
+    use ssl3d::data::synthetic::radiograph::frontal_drr;
+    let vol = synthesize(PhantomKind::Chest, SynthSize::Tiny, 11, 1);
+    let drr = frontal_drr(&vol);
+    let (w, h) = (drr.width, drr.height);
+    let at = |fx: f64| drr.data[(h / 2) * w + (fx * w as f64) as usize] as f64;
+    // Mid-height: the lungs at about 30 % and 70 % of the width, the mediastinum at the centre.
+    let (right_lung, centre, left_lung) = (at(0.3), at(0.5), at(0.7));
+    assert!(
+        centre > right_lung + 20.0 && centre > left_lung + 20.0,
+        "{right_lung} {centre} {left_lung}"
+    );
+}

@@ -6,6 +6,7 @@
 pub mod anatomy;
 pub mod geometry;
 pub mod phantom;
+pub mod radiograph;
 
 use std::path::{Path, PathBuf};
 

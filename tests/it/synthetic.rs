@@ -212,7 +212,8 @@ fn radiographs_are_the_attenuation_line_integrals_oriented_as_films() {
     for (row, pixels) in drr.data.chunks_exact(nx).enumerate() {
         for (col, &got) in pixels.iter().enumerate() {
             let want = match column1.get(row) {
-                Some(&v) if col == 1 => v,
+                // Voxel column 1 (near the patient's left) is the image's second from the right.
+                Some(&v) if col == nx - 2 => v,
                 _ => water,
             };
             assert_eq!(got, want, "row {row} col {col}");
@@ -234,4 +235,85 @@ fn a_chest_radiograph_has_dark_lungs_beside_a_bright_mediastinum() {
         centre > right_lung + 20.0 && centre > left_lung + 20.0,
         "{right_lung} {centre} {left_lung}"
     );
+}
+
+#[test]
+fn chests_with_findings_are_the_chest_volumes_and_their_reports_name_each_finding() {
+    use rand::SeedableRng;
+    use ssl3d::data::synthetic::reports::{FindingKind, Lobe, Side, chest_report};
+    use ssl3d::data::synthetic::synthesize_chest_with_findings;
+    let (mut normals, mut abnormal) = (0, 0);
+    for n in 1..=10 {
+        let (vol, findings) = synthesize_chest_with_findings(SynthSize::Tiny, 5, n, 0.4);
+        let chest = synthesize(PhantomKind::Chest, SynthSize::Tiny, 5, n);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
+        let report = chest_report(&findings, &mut rng);
+        let again = chest_report(&findings, &mut rand::rngs::StdRng::seed_from_u64(n as u64));
+        assert_eq!(report, again, "the same draws give the same report");
+        if findings.is_empty() {
+            normals += 1;
+            assert_ne!(
+                vol.hu, chest.hu,
+                "volume {n}: a normal chest is another volume"
+            );
+            assert!(
+                report.contains("No acute cardiopulmonary abnormality"),
+                "{report}"
+            );
+            continue;
+        }
+        abnormal += 1;
+        assert_eq!(
+            vol.hu, chest.hu,
+            "volume {n}: the same draws as the chest set"
+        );
+        assert!((1..=5).contains(&findings.len()));
+        for f in &findings {
+            assert!((24.0..=80.0).contains(&f.diameter_mm), "{f:?}");
+            assert!(
+                !(f.side == Side::Left && f.lobe == Lobe::Middle),
+                "the left lung has no middle lobe"
+            );
+            let side = if f.side == Side::Right {
+                "right"
+            } else {
+                "left"
+            };
+            let lobe = match f.lobe {
+                Lobe::Upper => "upper",
+                Lobe::Middle => "middle",
+                Lobe::Lower => "lower",
+            };
+            assert!(
+                report.contains(&format!("{side} {lobe} lobe")),
+                "{f:?} in {report}"
+            );
+            let kind = if f.kind == FindingKind::GroundGlass {
+                "ground-glass"
+            } else {
+                "onsolidation"
+            };
+            assert!(report.contains(kind), "{f:?} in {report}");
+            assert!(
+                report.contains(&format!("{:.0} mm", f.diameter_mm)),
+                "{f:?} in {report}"
+            );
+        }
+        let both = findings.iter().any(|f| f.side == Side::Right)
+            && findings.iter().any(|f| f.side == Side::Left);
+        assert_eq!(report.contains("IMPRESSION: Bilateral"), both, "{report}");
+    }
+    assert!(
+        normals > 0 && abnormal > 0,
+        "{normals} normal, {abnormal} with findings"
+    );
+    // The phrasing and order vary from draw to draw.
+    let (_, findings) = (1..=10)
+        .map(|n| synthesize_chest_with_findings(SynthSize::Tiny, 5, n, 0.4))
+        .find(|(_, f)| !f.is_empty())
+        .unwrap();
+    let texts: std::collections::BTreeSet<String> = (0..8)
+        .map(|s| chest_report(&findings, &mut rand::rngs::StdRng::seed_from_u64(100 + s)))
+        .collect();
+    assert!(texts.len() > 4, "{texts:?}");
 }

@@ -7,6 +7,7 @@ use rand::{Rng, RngExt};
 
 use super::geometry::{P3, Shape, Texture};
 use super::phantom::{Part, Phantom};
+use super::reports::{Finding, FindingKind, Lobe, Side};
 
 /// BTCV label numbers (labels 0–13 of the tutorial).
 pub mod label {
@@ -478,6 +479,17 @@ pub fn abdomen(rng: &mut impl Rng, t: &Trunk) -> Phantom {
 /// The TCIA-COVID19-style chest: lungs with vessels and airways, heart, great vessels, and 1–5
 /// ground-glass or consolidation patches. Unlabelled (pretraining data).
 pub fn chest(rng: &mut impl Rng, t: &Trunk) -> Phantom {
+    chest_with_findings(rng, t, true).0
+}
+
+/// The chest and what a radiologist would report of its lesions: with `lesions` the same phantom
+/// as [`chest`] (the same draws), without them a normal chest.
+pub fn chest_with_findings(
+    rng: &mut impl Rng,
+    t: &Trunk,
+    lesions: bool,
+) -> (Phantom, Vec<Finding>) {
+    let mut findings = Vec::new();
     let mut parts = trunk_parts(rng, t, t.z_lo - 60.0);
     let tex = |rng: &mut _, amp| Texture::new(rng, amp);
     let (a, b) = (t.a, t.b);
@@ -508,8 +520,10 @@ pub fn chest(rng: &mut impl Rng, t: &Trunk) -> Phantom {
         lungs.push(lung);
     }
     // Ground-glass opacities and consolidations, kept inside a lung.
-    for _ in 0..rng.random_range(1..=5) {
-        let lung = lungs[rng.random_range(0..2)].clone();
+    let count = if lesions { rng.random_range(1..=5) } else { 0 };
+    for _ in 0..count {
+        let which = rng.random_range(0..2);
+        let lung = lungs[which].clone();
         let Shape::Ellipsoid { centre, radii, .. } = &lung else {
             unreachable!()
         };
@@ -520,6 +534,17 @@ pub fn chest(rng: &mut impl Rng, t: &Trunk) -> Phantom {
         ];
         let r = rng.random_range(12.0..40.0);
         let consolidation = rng.random_bool(0.25);
+        // The first lung lies at −x: the patient's right, as the liver and right kidney.
+        findings.push(Finding {
+            kind: if consolidation {
+                FindingKind::Consolidation
+            } else {
+                FindingKind::GroundGlass
+            },
+            side: if which == 0 { Side::Right } else { Side::Left },
+            lobe: Lobe::at((c[2] - centre[2]) / radii[2], which == 0),
+            diameter_mm: 2.0 * r,
+        });
         parts.push(Part {
             clip: Some(lung),
             ..Part::new(
@@ -638,9 +663,10 @@ pub fn chest(rng: &mut impl Rng, t: &Trunk) -> Phantom {
         tex(rng, 8.0),
         0,
     ));
-    Phantom {
+    let phantom = Phantom {
         parts,
         background_hu: -1000.0,
         noise_sd: scale(rng, 8.0, 20.0),
-    }
+    };
+    (phantom, findings)
 }

@@ -7,6 +7,7 @@ pub mod anatomy;
 pub mod geometry;
 pub mod phantom;
 pub mod radiograph;
+pub mod reports;
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +68,30 @@ fn volume_seed(seed: u64, kind: PhantomKind, number: u32) -> u64 {
 
 /// Generates one phantom volume (number `number` of its kind) deterministically from `seed`.
 pub fn synthesize(kind: PhantomKind, size: SynthSize, seed: u64, number: u32) -> SyntheticVolume {
+    build(kind, size, seed, number, true).0
+}
+
+/// A chest volume with its findings, for image–report pairs: about `normal_share` of the numbers
+/// give a normal chest, the others [`synthesize`]'s chest volume of that number.
+pub fn synthesize_chest_with_findings(
+    size: SynthSize,
+    seed: u64,
+    number: u32,
+    normal_share: f64,
+) -> (SyntheticVolume, Vec<reports::Finding>) {
+    let draw = super::seeding::mix(volume_seed(seed, PhantomKind::Chest, number) ^ 0x4E4F_524D);
+    let normal = ((draw >> 11) as f64 / (1u64 << 53) as f64) < normal_share;
+    build(PhantomKind::Chest, size, seed, number, !normal)
+}
+
+/// One volume, with the chest's lesions when `lesions` (the abdomen has no findings).
+fn build(
+    kind: PhantomKind,
+    size: SynthSize,
+    seed: u64,
+    number: u32,
+    lesions: bool,
+) -> (SyntheticVolume, Vec<reports::Finding>) {
     let vseed = volume_seed(seed, kind, number);
     let mut rng = StdRng::seed_from_u64(vseed);
     let (n_xy, n_z) = match size {
@@ -110,16 +135,17 @@ pub fn synthesize(kind: PhantomKind, size: SynthSize, seed: u64, number: u32) ->
         affine,
         origin: [0.0, 0.0, 0.0],
     };
-    let phantom = match kind {
-        PhantomKind::Chest => anatomy::chest(&mut rng, &trunk),
-        PhantomKind::Abdomen => anatomy::abdomen(&mut rng, &trunk),
+    let (phantom, findings) = match kind {
+        PhantomKind::Chest => anatomy::chest_with_findings(&mut rng, &trunk, lesions),
+        PhantomKind::Abdomen => (anatomy::abdomen(&mut rng, &trunk), Vec::new()),
     };
     let (hu, labels) = phantom.render(&grid, vseed);
-    SyntheticVolume {
+    let volume = SyntheticVolume {
         hu,
         labels: (kind == PhantomKind::Abdomen).then_some(labels),
         affine,
-    }
+    };
+    (volume, findings)
 }
 
 /// What `ssl-data synth` generates.

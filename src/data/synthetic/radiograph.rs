@@ -3,7 +3,8 @@
 //! known. A frontal projection as a chest film shows it: each pixel is the line integral of the
 //! attenuation through the body front to back, `μ = μ_water · (1 + HU / 1000)` (air 0), displayed
 //! as film darkening `1 − exp(−A / K)` (bone and mediastinum bright, lungs dark); the patient's
-//! right on the image's left, the head at the top, rows resampled so pixels are square.
+//! right (the phantoms' −x, where their liver and right kidney lie) on the image's left as a film
+//! is read, the head at the top, rows resampled so pixels are square.
 
 use super::SyntheticVolume;
 use crate::io::raster::Raster;
@@ -42,7 +43,8 @@ pub fn frontal_drr(vol: &SyntheticVolume) -> Raster {
         for i in 0..nx {
             let a = (1.0 - w) * integral[i * nz + top] + w * integral[i * nz + below];
             let shade = 1.0 - (-a / DISPLAY_SCALE).exp();
-            data[row * nx + i] = (255.0 * shade).round().clamp(0.0, 255.0) as u8;
+            // Voxel index i grows towards the patient's right: the image's left.
+            data[row * nx + (nx - 1 - i)] = (255.0 * shade).round().clamp(0.0, 255.0) as u8;
         }
     }
     Raster::new(nx, height, 1, data)

@@ -105,9 +105,10 @@ impl Raster {
             return self.clone();
         }
         let data = self
+            .grayscale_one()
             .data
-            .chunks_exact(3)
-            .flat_map(|p| [luma(p[0], p[1], p[2]); 3])
+            .into_iter()
+            .flat_map(|l| [l; 3])
             .collect();
         Raster::new(self.width, self.height, 3, data)
     }

@@ -38,15 +38,12 @@ pub struct ReportTokenizer {
 impl ReportTokenizer {
     /// From a WordPiece `vocab.txt`, as `BertTokenizerFast(vocab, do_lower_case=…)`.
     pub fn from_vocab(vocab: &Path, do_lower_case: bool, max_length: usize) -> Result<Self> {
-        let text = std::fs::read_to_string(vocab)
+        // The crate's own reader, read once: the special tokens are looked up in what the model
+        // is then built from.
+        let words = WordPiece::read_file(&vocab.to_string_lossy())
             .map_err(|e| Error::bad_file(vocab, format!("cannot read the vocabulary: {e}")))?;
-        let ids: std::collections::HashMap<&str, u32> = text
-            .lines()
-            .enumerate()
-            .map(|(i, t)| (t.trim_end_matches('\r'), i as u32))
-            .collect();
         let id = |t: &str| {
-            ids.get(t).copied().ok_or_else(|| {
+            words.get(t).copied().ok_or_else(|| {
                 Error::bad_file(
                     vocab,
                     format!(
@@ -58,7 +55,8 @@ impl ReportTokenizer {
         };
         let (sep, cls, pad) = (id("[SEP]")?, id("[CLS]")?, id("[PAD]")?);
         id("[UNK]")?;
-        let model = WordPiece::from_file(&vocab.to_string_lossy())
+        let model = WordPiece::builder()
+            .vocab(words)
             .unk_token("[UNK]".into())
             .build()
             .map_err(|e| Error::bad_file(vocab, format!("not a WordPiece vocabulary: {e}")))?;

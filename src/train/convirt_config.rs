@@ -1,9 +1,10 @@
 //! ConVIRT's run configuration, the reference implementation's `config.yaml` (edreisMD/
 //! ConVIRT-pytorch) read as it is, in YAML or as the same keys in JSON. A key the reference does
 //! not have is an error naming it (a typo never silently does nothing); a key left out takes the
-//! reference file's value, except the data paths, which have none. The reference evaluates some
-//! values as Python (`learning_rate: 1e-4` through `eval`, `input_shape: (224,224,3)`): the same
-//! spellings are accepted here as numbers and as text (docs/CONVIRT.md, "Configuration").
+//! reference file's value (the `Default`s below), except the data paths, which have none. The
+//! reference evaluates some values as Python (`learning_rate: 1e-4` through `eval`,
+//! `input_shape: (224,224,3)`): the same spellings are accepted here as numbers and as text
+//! (docs/CONVIRT.md, "Configuration").
 
 use std::path::{Path, PathBuf};
 
@@ -83,31 +84,44 @@ impl Default for ConvirtModelSection {
 
 /// `dataset:` — the image–report pairs and the image views.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConvirtDatasetSection {
     /// Colour-jitter strength.
-    #[serde(default = "one")]
     pub s: f64,
     /// `(height, width, channels)` of the images the encoder sees; channels 1 or 3.
-    #[serde(default = "default_shape", deserialize_with = "shape")]
+    #[serde(deserialize_with = "shape")]
     pub input_shape: [usize; 3],
-    #[serde(default = "four")]
     pub num_workers: usize,
     /// Share of the pairs held out for validation.
-    #[serde(default = "tenth", deserialize_with = "number")]
+    #[serde(deserialize_with = "number")]
     pub valid_size: f64,
-    /// The pairs: one row per image, with a header row.
+    /// The pairs: one row per image, with a header row. Required (no default).
     pub csv_file: PathBuf,
     /// Whether the text column holds file names under `text_root_dir` rather than the text.
-    #[serde(default = "yes")]
     pub text_from_files: bool,
+    /// Required (no default).
     pub img_root_dir: PathBuf,
-    #[serde(default)]
     pub text_root_dir: PathBuf,
-    #[serde(default)]
     pub img_path_col: usize,
-    #[serde(default = "five")]
     pub text_col: usize,
+}
+
+/// The reference file's values; the two data paths empty, which [`ConvirtConfig::check`] refuses.
+impl Default for ConvirtDatasetSection {
+    fn default() -> Self {
+        ConvirtDatasetSection {
+            s: 1.0,
+            input_shape: [224, 224, 3],
+            num_workers: 4,
+            valid_size: 0.1,
+            csv_file: PathBuf::new(),
+            text_from_files: true,
+            img_root_dir: PathBuf::new(),
+            text_root_dir: PathBuf::new(),
+            img_path_col: 0,
+            text_col: 5,
+        }
+    }
 }
 
 /// `loss:` — ConVIRT's bidirectional InfoNCE.
@@ -133,72 +147,48 @@ impl Default for ConvirtLossSection {
     }
 }
 
-fn one() -> f64 {
-    1.0
-}
-fn four() -> usize {
-    4
-}
-fn five() -> usize {
-    5
-}
-fn tenth() -> f64 {
-    0.1
-}
-fn yes() -> bool {
-    true
-}
-fn default_shape() -> [usize; 3] {
-    [224, 224, 3]
-}
-fn default_lr() -> f64 {
-    1e-4
-}
-fn default_weight_decay() -> f64 {
-    1e-6
-}
-
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConvirtConfig {
-    #[serde(default = "thirty_two")]
     pub batch_size: usize,
-    #[serde(default = "thousand")]
     pub epochs: usize,
-    #[serde(default = "five")]
     pub eval_every_n_epochs: usize,
     /// A previous run (a run folder, or a run name under `runs/`) whose model starts this one.
-    #[serde(default)]
     pub fine_tune_from: Option<String>,
-    #[serde(default = "two")]
     pub log_every_n_steps: usize,
-    #[serde(default = "default_lr", deserialize_with = "number")]
+    #[serde(deserialize_with = "number")]
     pub learning_rate: f64,
-    #[serde(default = "default_weight_decay", deserialize_with = "number")]
+    #[serde(deserialize_with = "number")]
     pub weight_decay: f64,
     /// Half-precision training where the backend has it (the CPU computes in f32).
-    #[serde(default = "yes")]
     pub fp16_precision: bool,
     /// Accepted as the reference has it: sentences are always cut to BERT's 512 positions (more
     /// cannot be embedded; the reference without truncation fails on them).
-    #[serde(default = "yes")]
     pub truncation: bool,
-    #[serde(default)]
     pub model: ConvirtModelSection,
     pub dataset: ConvirtDatasetSection,
-    #[serde(default)]
     pub loss: ConvirtLossSection,
 }
 
-fn two() -> usize {
-    2
-}
-fn thirty_two() -> usize {
-    32
-}
-fn thousand() -> usize {
-    1000
+/// The reference file's values (`fine_tune_from` none).
+impl Default for ConvirtConfig {
+    fn default() -> Self {
+        ConvirtConfig {
+            batch_size: 32,
+            epochs: 1000,
+            eval_every_n_epochs: 5,
+            fine_tune_from: None,
+            log_every_n_steps: 2,
+            learning_rate: 1e-4,
+            weight_decay: 1e-6,
+            fp16_precision: true,
+            truncation: true,
+            model: ConvirtModelSection::default(),
+            dataset: ConvirtDatasetSection::default(),
+            loss: ConvirtLossSection::default(),
+        }
+    }
 }
 
 impl ConvirtConfig {
@@ -258,6 +248,14 @@ impl ConvirtConfig {
             ));
         }
         let data = &self.dataset;
+        for (name, path) in [
+            ("csv_file", &data.csv_file),
+            ("img_root_dir", &data.img_root_dir),
+        ] {
+            if path.as_os_str().is_empty() {
+                return refuse(format!("dataset.{name} is required (it has no default)"));
+            }
+        }
         if !(0.0..1.0).contains(&data.valid_size) {
             return refuse(format!(
                 "dataset.valid_size {} must lie in [0, 1)",

@@ -19,5 +19,7 @@ pub(crate) mod patches;
 pub mod permute;
 pub mod precision;
 mod row_softmax;
+#[cfg(test)]
+pub(crate) mod test_tensors;
 mod vector_math;
 pub mod window_softmax;

@@ -131,11 +131,10 @@ fn copy<T: Copy + Default + Send + Sync>(src: &[T], dims: &[usize], axes: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::{Distribution, Tensor};
+    use crate::kernels::test_tensors::uniform;
 
     fn check<const D: usize>(shape: [usize; D], axes: [usize; D]) {
-        let device = Default::default();
-        let x = Tensor::<Flex, D>::random(shape, Distribution::Default, &device);
+        let x = uniform::<Flex, D>(shape, (0.0, 1.0), 1);
         let ours = permute_contiguous(x.clone(), axes).into_data();
         let burns = x.permute(axes).into_data();
         assert_eq!(ours.shape, burns.shape, "{shape:?} {axes:?}");
@@ -158,10 +157,8 @@ mod tests {
 
     #[test]
     fn the_gradient_goes_back_through_the_inverse() {
-        let device = Default::default();
-        let x = Tensor::<CpuTrain, 4>::random([2, 3, 4, 5], Distribution::Default, &device)
-            .require_grad();
-        let w = Tensor::<CpuTrain, 4>::random([4, 2, 5, 3], Distribution::Default, &device);
+        let x = uniform::<CpuTrain, 4>([2, 3, 4, 5], (0.0, 1.0), 1).require_grad();
+        let w = uniform::<CpuTrain, 4>([4, 2, 5, 3], (0.0, 1.0), 2);
         let ours = (permute_contiguous(x.clone(), [2, 0, 3, 1]) * w.clone()).sum();
         let g = ours.backward();
         let got = x.grad(&g).unwrap().into_data();

@@ -203,7 +203,7 @@ fn sum_over_windows(d: &FlexTensor) -> FlexTensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::kernels::test_tensors::uniform;
 
     fn close(a: Vec<f32>, b: Vec<f32>, what: &str) {
         let worst = a
@@ -215,19 +215,14 @@ mod tests {
 
     #[test]
     fn probabilities_and_gradients_are_burns() {
-        let device = Default::default();
         let (items, heads, n, windows) = (6, 2, 5, 3);
-        let scores = Tensor::<CpuTrain, 4>::random(
-            [items, heads, n, n],
-            Distribution::Uniform(-2.0, 2.0),
-            &device,
-        );
-        let bias = Tensor::<CpuTrain, 3>::random([heads, n, n], Distribution::Default, &device);
-        let mask = Tensor::<CpuTrain, 3>::random([windows, n, n], Distribution::Default, &device)
+        let scores = uniform::<CpuTrain, 4>([items, heads, n, n], (-2.0, 2.0), 1);
+        let bias = uniform::<CpuTrain, 3>([heads, n, n], (0.0, 1.0), 2);
+        let mask = uniform::<CpuTrain, 3>([windows, n, n], (0.0, 1.0), 3)
             .greater_elem(0.5)
             .float()
             * -100.0;
-        let w = Tensor::<CpuTrain, 4>::random([items, heads, n, n], Distribution::Default, &device);
+        let w = uniform::<CpuTrain, 4>([items, heads, n, n], (0.0, 1.0), 4);
         for mask in [None, Some(mask)] {
             let run = |f: &dyn Fn(_, _, _) -> Tensor<CpuTrain, 4>| {
                 let s = scores.clone().require_grad();

@@ -154,6 +154,7 @@ pub(crate) fn native_config(weights: &Path) -> Result<NativeConfig> {
 mod tests {
     use super::*;
     use crate::networks::VitConfig;
+    use crate::networks::seeded_init::init_seeded;
     use burn::backend::Flex;
 
     #[test]
@@ -166,9 +167,13 @@ mod tests {
             .with_num_heads(3);
         let device = Default::default();
         let unetr = UnetrConfig::new(vit.clone()).with_feature_size(4);
-        save_native(unetr.init::<Flex>(&device), &unetr, &dir, "unetr").unwrap();
+        // Seeded draws: an unseeded one would move the global generator under
+        // seeded_init's test on another thread.
+        let unetr_net = init_seeded::<Flex, _>(&unetr, 0, &device).unwrap();
+        save_native(unetr_net, &unetr, &dir, "unetr").unwrap();
         let autoenc = VitAutoEncConfig::new(vit.with_num_layers(2)).with_deconv_chns(4);
-        save_native(autoenc.init::<Flex>(&device), &autoenc, &dir, "autoenc").unwrap();
+        let autoenc_net = init_seeded::<Flex, _>(&autoenc, 0, &device).unwrap();
+        save_native(autoenc_net, &autoenc, &dir, "autoenc").unwrap();
         let got = native_config(&dir.join("unetr.mpk")).unwrap();
         assert!(matches!(got, NativeConfig::Unetr(c) if c.feature_size == 4));
         let got = native_config(&dir.join("autoenc.mpk")).unwrap();

@@ -74,6 +74,11 @@ pub fn init_seeded<B: Backend, C: InitOn>(
     seed: u64,
     device: &B::Device,
 ) -> Result<C::Network<B>> {
+    // Flex has one global generator: seeding it and drawing a whole network must not interleave
+    // with another seeded draw on another thread (concurrent runs in one process, parallel tests).
+    static SEEDED_DRAW: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // Held to the end: building the device's network draws too (its eager initial values).
+    let _guard = SEEDED_DRAW.lock().unwrap_or_else(|e| e.into_inner());
     let cpu = Default::default();
     Flex::seed(&cpu, seed);
     let here = Path::new("(initial weights)");

@@ -78,6 +78,17 @@ enum Command {
         /// Labelled abdominal validation volumes, shared by all three splits (BTCV: 6).
         #[arg(long, default_value_t = 6)]
         validation: usize,
+        /// Instead of the CT sets: ConVIRT's image–report pairs in --out (radiographs rendered
+        /// from chest phantoms, their CT, reports of their findings, pairs.csv, a small BERT
+        /// folder and a config.yaml for ssl-convirt).
+        #[arg(long)]
+        reports: bool,
+        /// With --reports: how many pairs.
+        #[arg(long, default_value_t = 48, requires = "reports")]
+        pairs: usize,
+        /// With --reports: the share of normal chests (the others have 1–5 lesions).
+        #[arg(long, default_value_t = 0.3, requires = "reports")]
+        normal_share: f64,
     },
     /// Draw a volume into a PNG: its three orthogonal mid-slices (labels as a colour overlay), or
     /// with --pipeline, the crops a tutorial pipeline makes of it (pretrain: original crop, view 1,
@@ -290,7 +301,13 @@ fn dispatch(command: Command) -> Result<()> {
             count,
             labelled,
             validation,
+            reports,
+            pairs,
+            normal_share,
         } => {
+            if reports {
+                return synth_reports(out, seed, size, pairs, normal_share);
+            }
             let opts = SynthOptions {
                 out_dir: out,
                 json_dir,
@@ -482,4 +499,43 @@ fn dispatch(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `synth --reports`: ConVIRT's paired corpus and the config that trains on it.
+fn synth_reports(
+    out: PathBuf,
+    seed: u64,
+    size: SynthSize,
+    pairs: usize,
+    normal_share: f64,
+) -> Result<()> {
+    use ssl3d::data::synthetic::report_corpus::{ReportCorpusOptions, write_report_corpus};
+    let opts = ReportCorpusOptions {
+        out_dir: out,
+        seed,
+        size,
+        count: pairs,
+        normal_share,
+    };
+    let bar = ProgressBar::new(pairs as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} pairs, ETA {eta}")
+            .expect("valid template"),
+    );
+    bar.set_message("synthesising");
+    let start = Instant::now();
+    let corpus = write_report_corpus(&opts, &|| bar.inc(1))?;
+    bar.finish_and_clear();
+    let config = ssl3d::train::convirt_config::write_corpus_config(&corpus.dir)?;
+    println!(
+        "wrote {} image–report pairs ({} normal) under {} in {:.1} s",
+        corpus.pairs,
+        corpus.normal,
+        corpus.dir.display(),
+        start.elapsed().as_secs_f64()
+    );
+    println!("  pairs {}", corpus.pairs_csv.display());
+    println!("  BERT  {}", corpus.bert_dir.display());
+    println!("train: ssl-convirt --config {}", config.display());
+    Ok(())
 }

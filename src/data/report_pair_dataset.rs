@@ -51,6 +51,14 @@ impl ReportPairDataset {
         &self.pairs
     }
 
+    pub fn views(&self) -> &RadiographViews {
+        &self.views
+    }
+
+    pub fn tokenizer(&self) -> &ReportTokenizer {
+        &self.tokenizer
+    }
+
     /// The view's side (the crop is square) and channels.
     pub fn view_shape(&self) -> [usize; 3] {
         [self.views.channels, self.views.height, self.views.height]

@@ -1,6 +1,6 @@
 //! An 8-bit image as PIL holds one (rows of interleaved channels, 1 for `L`, 3 for `RGB`), and
 //! reading one from a PNG or JPEG file as the ConVIRT reference's `Image.open(…).convert("RGB")`
-//! does (the `image` crate decodes).
+//! does (the `image` crate decodes); and writing one as a PNG (synthetic radiographs).
 
 use std::path::Path;
 
@@ -34,6 +34,28 @@ pub fn read_raster(path: &Path, channels: usize) -> Result<Raster> {
         }
     };
     Ok(Raster::new(w, h, channels, data))
+}
+
+/// Writes `img` as an 8-bit grey (1 channel) or RGB (3) PNG, atomically.
+pub fn write_png(path: &Path, img: &Raster) -> Result<()> {
+    use image::ImageEncoder;
+    let colour = match img.channels {
+        1 => image::ExtendedColorType::L8,
+        3 => image::ExtendedColorType::Rgb8,
+        c => {
+            return Err(Error::InvalidArgument(format!(
+                "{c} channels: PNGs are written grey (1) or RGB (3)"
+            )));
+        }
+    };
+    let mut bytes = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut bytes)
+        .write_image(&img.data, img.width as u32, img.height as u32, colour)
+        .map_err(|e| Error::bad_file(path, format!("cannot encode the PNG: {e}")))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    super::atomic::write_atomic(path, &bytes)
 }
 
 /// `height × width × channels` bytes, row-major, channels interleaved.

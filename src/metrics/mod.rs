@@ -1,11 +1,12 @@
 //! Metrics: MONAI-compatible Dice (and the tutorial's reported aggregate), clean per-organ and
-//! foreground Dice, and the 95th-percentile Hausdorff distance in mm.
+//! foreground Dice, the 95th-percentile Hausdorff distance in mm, and image–report retrieval.
 
 pub(crate) mod activations;
 pub(crate) mod as_discrete;
 pub(crate) mod dice_metric;
 pub(crate) mod distance_transform;
 pub(crate) mod hausdorff;
+pub mod retrieval;
 
 pub use activations::softmax_channels;
 pub use as_discrete::{argmax_channels, one_hot};

@@ -163,3 +163,86 @@ fn read_weights_file(path: &Path) -> Result<BTreeMap<String, TensorData>> {
         read_torch_state_dict(path)
     }
 }
+
+/// torch's hub checkpoint folder: `$TORCH_HOME/hub/checkpoints`, else
+/// `$XDG_CACHE_HOME/torch/hub/checkpoints`, else `~/.cache/torch/hub/checkpoints`.
+fn torch_hub_checkpoints() -> Option<PathBuf> {
+    let home = std::env::var_os("TORCH_HOME")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(|c| PathBuf::from(c).join("torch"))
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/torch")))
+        });
+    home.map(|h| h.join("hub/checkpoints"))
+}
+
+/// The file names torchvision gives `pretrained=True` (ImageNet1K_V1) weights: today's
+/// `IMAGENET1K_V1` and the older releases' names of the same weights.
+const IMAGENET_V1_FILES: [&str; 10] = [
+    "resnet18-f37072fd.pth",
+    "resnet18-5c106cde.pth",
+    "resnet34-b627a593.pth",
+    "resnet34-333f7ec4.pth",
+    "resnet50-0676ba61.pth",
+    "resnet50-19c8e357.pth",
+    "resnet101-63fe2227.pth",
+    "resnet101-5d3b4d8f.pth",
+    "resnet152-394f9c45.pth",
+    "resnet152-b121ed2d.pth",
+];
+
+/// torchvision's ImageNet weights for `name` (`resnet50`, …) as `pretrained=True` would have
+/// downloaded them, found in the local torch hub cache (nothing is downloaded).
+pub fn imagenet_resnet_file(name: &str) -> Result<PathBuf> {
+    imagenet_resnet_file_in(name, torch_hub_checkpoints())
+}
+
+/// [`imagenet_resnet_file`] with the hub's checkpoint folder at `dir`.
+pub fn imagenet_resnet_file_in(name: &str, dir: Option<PathBuf>) -> Result<PathBuf> {
+    let is_hash = |h: &str| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut found: Vec<PathBuf> = dir
+        .as_deref()
+        .and_then(|d| std::fs::read_dir(d).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
+            file.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|rest| rest.strip_suffix(".pth"))
+                .is_some_and(is_hash)
+        })
+        .collect();
+    found.sort();
+    let v1 = |p: &PathBuf| {
+        p.file_name()
+            .and_then(|f| f.to_str())
+            .is_some_and(|f| IMAGENET_V1_FILES.contains(&f))
+    };
+    if let Some(p) = found
+        .iter()
+        .find(|p| v1(p))
+        .or(found.first().filter(|_| found.len() == 1))
+    {
+        return Ok(p.clone());
+    }
+    let place = dir.map_or_else(|| "no cache folder".into(), |d| d.display().to_string());
+    let why = if found.is_empty() {
+        format!(
+            "torchvision's ImageNet weights for {name} are not in the torch hub cache ({place}); \
+             ssl3d downloads nothing: run `python -c \"import torchvision; \
+             torchvision.models.{name}(pretrained=True)\"` once, or set model.res_weights to a \
+             .pth file, or to `random`"
+        )
+    } else {
+        format!(
+            "several {name} files in the torch hub cache ({place}) and none is the ImageNet1K_V1 \
+             file pretrained=True loads; set model.res_weights to the one to use"
+        )
+    };
+    Err(Error::InvalidArgument(format!(
+        "model.res_weights imagenet: {why}"
+    )))
+}

@@ -61,6 +61,20 @@ impl InitOn for SwinUnetrConfig {
     }
 }
 
+impl InitOn for super::nets::ConvirtModelConfig {
+    type Network<B: Backend> = super::nets::Convirt<B>;
+    fn init_on<B: Backend>(&self, device: &B::Device) -> super::nets::Convirt<B> {
+        self.init(device)
+    }
+}
+
+impl InitOn for super::nets::BertConfig {
+    type Network<B: Backend> = super::nets::BertModel<B>;
+    fn init_on<B: Backend>(&self, device: &B::Device) -> super::nets::BertModel<B> {
+        self.init(device)
+    }
+}
+
 impl InitOn for SwinSslHeadConfig {
     type Network<B: Backend> = SwinSslHead<B>;
     fn init_on<B: Backend>(&self, device: &B::Device) -> SwinSslHead<B> {

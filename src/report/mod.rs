@@ -6,6 +6,7 @@ pub(crate) mod augmentation_views;
 mod bar_chart;
 mod colours;
 pub mod config_diff;
+pub mod convirt_records;
 pub mod dice_table;
 pub(crate) mod finetune_report;
 mod font;

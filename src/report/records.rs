@@ -231,7 +231,8 @@ impl NamedLosses for SegLoss {
     }
 }
 
-fn share(part: f64, other: f64) -> f64 {
+/// `part`'s share of `part + other` (0 when both are 0).
+pub(crate) fn share(part: f64, other: f64) -> f64 {
     if part + other > 0.0 {
         part / (part + other)
     } else {

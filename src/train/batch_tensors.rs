@@ -2,11 +2,14 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use ndarray::Array5;
+use ndarray::{Array, Array5, Dimension};
 
-/// An array as a tensor on `device`.
-pub(crate) fn array_to_tensor<B: Backend>(a: &Array5<f32>, device: &B::Device) -> Tensor<B, 5> {
-    let shape: [usize; 5] = a.shape().try_into().expect("5-D array");
+/// An array as a tensor on `device` (of the same rank).
+pub(crate) fn array_to_tensor<B: Backend, const N: usize, D: Dimension>(
+    a: &Array<f32, D>,
+    device: &B::Device,
+) -> Tensor<B, N> {
+    let shape: [usize; N] = a.shape().try_into().expect("array and tensor of one rank");
     let data = match a.as_slice() {
         Some(s) => s.to_vec(),
         None => a.iter().copied().collect(),

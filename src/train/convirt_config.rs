@@ -4,7 +4,8 @@
 //! reference file's value (the `Default`s below), except the data paths, which have none. The
 //! reference evaluates some values as Python (`learning_rate: 1e-4` through `eval`,
 //! `input_shape: (224,224,3)`): the same spellings are accepted here as numbers and as text
-//! (docs/CONVIRT.md, "Configuration").
+//! (docs/CONVIRT.md, "Configuration"). Three keys are ssl3d's own, all optional: `seed`,
+//! `checkpoint_every` and `model.res_weights`.
 
 use std::path::{Path, PathBuf};
 
@@ -68,6 +69,10 @@ pub struct ConvirtModelSection {
     /// BERT encoder layers that are not trained.
     pub freeze_layers: Vec<usize>,
     pub do_lower_case: bool,
+    /// ssl3d's key: where the ResNet starts. `imagenet` (the reference's `pretrained=True`):
+    /// torchvision's ImageNet file for `res_base_model` in the local torch hub cache (nothing is
+    /// downloaded); `random`: torchvision's initialisation; otherwise a `.pth`/`.safetensors` path.
+    pub res_weights: String,
 }
 
 impl Default for ConvirtModelSection {
@@ -78,6 +83,7 @@ impl Default for ConvirtModelSection {
             bert_base_model: "emilyalsentzer/Bio_ClinicalBERT".into(),
             freeze_layers: vec![0, 1, 2, 3, 4, 5],
             do_lower_case: false,
+            res_weights: "imagenet".into(),
         }
     }
 }
@@ -169,6 +175,11 @@ pub struct ConvirtConfig {
     pub model: ConvirtModelSection,
     pub dataset: ConvirtDatasetSection,
     pub loss: ConvirtLossSection,
+    /// ssl3d's key: the seed of every random choice (initial heads, data order, views).
+    pub seed: u64,
+    /// ssl3d's key: a checkpoint every this many steps besides each epoch's end (0: epoch ends
+    /// only), so a long epoch never loses more than this many steps.
+    pub checkpoint_every: usize,
 }
 
 /// The reference file's values (`fine_tune_from` none).
@@ -187,11 +198,21 @@ impl Default for ConvirtConfig {
             model: ConvirtModelSection::default(),
             dataset: ConvirtDatasetSection::default(),
             loss: ConvirtLossSection::default(),
+            seed: 0,
+            checkpoint_every: 1000,
         }
     }
 }
 
 impl ConvirtConfig {
+    /// Settings a resumed run may change (the others must equal the run's saved config).
+    pub const RESUMABLE: [&'static str; 4] = [
+        "epochs",
+        "eval_every_n_epochs",
+        "log_every_n_steps",
+        "checkpoint_every",
+    ];
+
     /// Reads `path`: YAML, or JSON for a `.json` file; then [`Self::check`].
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -288,4 +309,55 @@ impl ConvirtConfig {
             .map_err(|e| Error::InvalidArgument(format!("model.res_base_model: {e}")))?;
         Ok(())
     }
+}
+
+/// ConVIRT's settings for the synthetic corpus in `dir` (`ssl-data synth --reports`): the
+/// reference's, sized for a CPU in minutes (ResNet-18 from scratch on 64² views, the corpus's
+/// BERT trained whole, validation every epoch).
+pub fn corpus_config(dir: &Path) -> ConvirtConfig {
+    let model = ConvirtModelSection {
+        out_dim: 64,
+        res_base_model: "resnet18".into(),
+        res_weights: "random".into(),
+        bert_base_model: dir.join("bert").display().to_string(),
+        freeze_layers: Vec::new(),
+        do_lower_case: true,
+    };
+    let dataset = ConvirtDatasetSection {
+        input_shape: [64, 64, 3],
+        num_workers: 2,
+        valid_size: 0.25,
+        csv_file: dir.join("pairs.csv"),
+        img_root_dir: dir.to_path_buf(),
+        text_root_dir: dir.to_path_buf(),
+        text_from_files: true,
+        img_path_col: 0,
+        text_col: 1,
+        ..ConvirtDatasetSection::default()
+    };
+    ConvirtConfig {
+        batch_size: 8,
+        epochs: 10,
+        eval_every_n_epochs: 1,
+        fp16_precision: false,
+        learning_rate: 1e-3,
+        checkpoint_every: 0,
+        model,
+        dataset,
+        ..ConvirtConfig::default()
+    }
+}
+
+/// Writes `config.yaml` for the synthetic corpus in `dir` ([`corpus_config`]); returns its path.
+pub fn write_corpus_config(dir: &Path) -> Result<PathBuf> {
+    let config = dir.join("config.yaml");
+    let yaml = serde_yaml_ng::to_string(&corpus_config(dir))
+        .map_err(|e| Error::InvalidArgument(format!("cannot write the config: {e}")))?;
+    let text = format!(
+        "# ConVIRT on ssl3d's synthetic chest pairs: the reference's keys, sized for a CPU.\n\
+         # Run: ssl-convirt --config {}\n{yaml}",
+        config.display()
+    );
+    crate::io::write_atomic(&config, text.as_bytes())?;
+    Ok(config)
 }

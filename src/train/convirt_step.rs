@@ -9,13 +9,16 @@ use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::batch_tensors::scalar;
+use ndarray::Array4;
+
+use super::batch_tensors::{array_to_tensor, scalar};
 use super::driver::{Trainer, refuse_non_finite};
 use crate::data::report_pair_dataset::ReportPairBatch;
 use crate::error::Result;
 use crate::losses::convirt::{ConvirtLoss, convirt_loss};
 use crate::networks::nets::Convirt;
 use crate::report::records::ConvirtLosses;
+use crate::text::TokenBatch;
 
 pub(crate) type ConvirtOptimizer<B> = OptimizerAdaptor<Adam, Convirt<B>, B>;
 pub(crate) type ConvirtOptimizerRecord<B> =
@@ -30,6 +33,26 @@ pub fn reference_lr(base: f64, epoch: u64, batches_per_epoch: u64) -> f64 {
     base * (1.0 + (std::f64::consts::PI * k / t_max).cos()) / 2.0
 }
 
+/// Both towers' embeddings of images `[B, C, H, W]` and tokenised texts: `(image, text)`, each
+/// `[B, out_dim]`.
+pub fn embed<B: Backend>(
+    model: &Convirt<B>,
+    images: &Array4<f32>,
+    t: &TokenBatch,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    let ints = |v: &[i64]| {
+        Tensor::<B, 2, Int>::from_data(TensorData::new(v.to_vec(), [t.batch, t.tokens]), device)
+    };
+    let (_, zi) = model.image_encoder(array_to_tensor(images, device));
+    let zt = model.text_encoder(
+        ints(&t.input_ids),
+        ints(&t.token_type_ids),
+        ints(&t.attention_mask),
+    );
+    (zi, zt)
+}
+
 /// ConVIRT's loss of `model` on `batch` (either mode: pass the inner model to evaluate).
 pub fn convirt_batch_loss<B: Backend>(
     model: &Convirt<B>,
@@ -38,22 +61,7 @@ pub fn convirt_batch_loss<B: Backend>(
     alpha_weight: f64,
     device: &B::Device,
 ) -> ConvirtLoss<B> {
-    let shape: [usize; 4] = batch.images.shape().try_into().expect("4-D views");
-    let data = match batch.images.as_slice() {
-        Some(s) => s.to_vec(),
-        None => batch.images.iter().copied().collect(),
-    };
-    let images = Tensor::<B, 4>::from_data(TensorData::new(data, shape), device);
-    let t = &batch.tokens;
-    let ints = |v: &[i64]| {
-        Tensor::<B, 2, Int>::from_data(TensorData::new(v.to_vec(), [t.batch, t.tokens]), device)
-    };
-    let (_, zi) = model.image_encoder(images);
-    let zt = model.text_encoder(
-        ints(&t.input_ids),
-        ints(&t.token_type_ids),
-        ints(&t.attention_mask),
-    );
+    let (zi, zt) = embed(model, &batch.images, &batch.tokens, device);
     convirt_loss(zi, zt, temperature, alpha_weight)
 }
 
@@ -108,6 +116,11 @@ impl<B: AutodiffBackend> ConvirtTrainer<B> {
             freeze_layers: t.freeze_layers,
             device: device.clone(),
         }
+    }
+
+    /// Where the model computes.
+    pub fn device(&self) -> &B::Device {
+        &self.device
     }
 }
 

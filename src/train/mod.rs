@@ -1,11 +1,14 @@
 //! Training: layered run configs, the one run driver (loop, resume, typed log, progress, Ctrl-C,
 //! checkpoint cadence) and the jobs that plug into it — self-supervised pretraining (the
 //! tutorial's ViTAutoEnc, or a CNN's restoration) and fine-tuning (UNETR, DynUNet, SegResNet) —
-//! with their steps, validations and optimisers.
+//! with their steps, validations and optimisers — and ConVIRT's image–report pretraining.
 
 pub(crate) mod batch_tensors;
 mod config;
+mod convirt;
 pub mod convirt_config;
+pub mod convirt_eval;
+mod convirt_job;
 pub mod convirt_step;
 pub mod driver;
 mod finetune;
@@ -36,6 +39,7 @@ mod swin_ssl_config;
 pub mod swin_ssl_step;
 
 pub use config::{RunConfig, layered_config};
+pub use convirt::{ConvirtRun, convirt};
 pub use driver::{Job, Trainer, drive};
 pub use finetune::{finetune, finetune_network};
 pub use finetune_config::FinetuneConfig;

@@ -58,7 +58,7 @@ pub(crate) fn restoration_loss<B: Backend, M: SegmentationModel<B>>(
     batch: &SslBatch,
     device: &B::Device,
 ) -> Tensor<B, 1> {
-    let clean = array_to_tensor::<B>(&batch.clean, device);
+    let clean = array_to_tensor::<B, 5, _>(&batch.clean, device);
     let views = Tensor::cat(
         vec![
             array_to_tensor(&batch.view1, device),

@@ -17,11 +17,13 @@ use crate::report::config_diff::{ConfigChanges, differing_keys, json_pointer};
 
 /// What a finished or interrupted run leaves in its folder (besides `config.json`, which a run
 /// that failed its data check may leave alone).
-const RUN_OUTPUTS: [&str; 8] = [
+const RUN_OUTPUTS: [&str; 10] = [
     "checkpoints",
     "metrics.jsonl",
     "best_model.safetensors",
     "best_model.mpk",
+    "final_model.safetensors",
+    "final_model.mpk",
     "best_metric_model.safetensors",
     "best_metric_model.mpk",
     "summary.json",

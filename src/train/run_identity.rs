@@ -46,15 +46,30 @@ impl InitIdentity {
 impl RunIdentity {
     /// The identity of a run over `spec`'s data starting as `init` says.
     pub fn new(spec: &RunSpec, init: Option<InitIdentity>) -> Self {
+        let entries = |items: &[crate::data::DataItem]| -> Vec<String> {
+            (items.iter())
+                .map(|item| {
+                    let label = (item.label.as_ref())
+                        .map_or(String::new(), |l| l.to_string_lossy().into_owned());
+                    format!("{}\0{label}", item.image.to_string_lossy())
+                })
+                .collect()
+        };
+        Self::from_entries(&entries(&spec.train), &entries(&spec.validation), init)
+    }
+
+    /// The identity of a run over training and validation entries (one text per item, naming
+    /// everything that makes it; ConVIRT's: the image path and its report).
+    pub fn from_entries(
+        train: &[String],
+        validation: &[String],
+        init: Option<InitIdentity>,
+    ) -> Self {
         let mut h = Xxh3::new();
-        for (split, items) in [("training", &spec.train), ("validation", &spec.validation)] {
+        for (split, items) in [("training", train), ("validation", validation)] {
             h.update(split.as_bytes());
             for item in items {
-                h.update(item.image.to_string_lossy().as_bytes());
-                h.update(b"\0");
-                if let Some(label) = &item.label {
-                    h.update(label.to_string_lossy().as_bytes());
-                }
+                h.update(item.as_bytes());
                 h.update(b"\n");
             }
         }
@@ -84,7 +99,10 @@ impl RunIdentity {
             .map_err(|e| Error::bad_file(&path, format!("not a run identity: {e}")))?;
         let mut differs = Vec::new();
         if saved.data != self.data {
-            differs.push("the datalist's training or validation entries differ".to_string());
+            differs.push(
+                "the training or validation entries (the datalist's, or ConVIRT's pairs) differ"
+                    .to_string(),
+            );
         }
         let same_start = match (&saved.init, &self.init) {
             (Some(a), Some(b)) => a.same_start(b),

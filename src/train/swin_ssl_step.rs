@@ -48,7 +48,7 @@ pub fn swin_ssl_step_loss<B: Backend>(
     let b = views.x1.shape()[0];
     let input = Tensor::cat(
         vec![
-            array_to_tensor::<B>(&views.x1_augment, device),
+            array_to_tensor::<B, 5, _>(&views.x1_augment, device),
             array_to_tensor(&views.x2_augment, device),
         ],
         0,

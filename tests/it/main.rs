@@ -16,6 +16,7 @@ mod conv_backward;
 mod convirt_data;
 mod convirt_loss;
 mod convirt_models;
+mod convirt_run;
 mod convirt_training;
 mod convirt_views;
 mod convirt_weights;

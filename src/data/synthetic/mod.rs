@@ -7,6 +7,7 @@ pub mod anatomy;
 pub mod geometry;
 pub mod phantom;
 pub mod radiograph;
+pub mod report_corpus;
 pub mod reports;
 
 use std::path::{Path, PathBuf};

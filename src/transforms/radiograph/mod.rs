@@ -94,6 +94,25 @@ impl RadiographViews {
         to_normalized_tensor(&self.view_image(img, draws))
     }
 
+    /// The view evaluation embeds (ssl3d's, the reference evaluates on training views):
+    /// `Resize((h, w))`, torchvision's `CenterCrop(h)` (the box's corner rounded as
+    /// `int(round(...))`), no flip, no grey — the same pixels every time.
+    pub fn evaluation(&self, img: &Raster) -> Vec<f32> {
+        let side = self.height.min(self.width);
+        let centre = |full: usize| ((full - side) as f64 / 2.0).round_ties_even() as usize;
+        let draws = ViewDraws {
+            crop: CropBox {
+                top: centre(self.height),
+                left: centre(self.width),
+                height: side,
+                width: side,
+            },
+            flip: false,
+            grayscale: false,
+        };
+        self.apply(img, draws)
+    }
+
     /// One random view of `img`.
     pub fn view(&self, img: &Raster, rng: &mut RandomState) -> Vec<f32> {
         let draws = self.draw(rng);

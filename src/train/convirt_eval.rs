@@ -1,0 +1,70 @@
+//! ConVIRT's embeddings of held-out pairs and their retrieval scores: each radiograph's fixed
+//! view (`RadiographViews::evaluation`) and its whole report (line breaks as spaces, cut to the
+//! tokeniser's length), embedded in batches by the model in evaluation mode (batch norm on its
+//! running statistics).
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use ndarray::{Array2, Array4};
+use rayon::prelude::*;
+
+use super::convirt_step::embed;
+use crate::data::report_pair_dataset::ReportPairDataset;
+use crate::data::report_pairs::ReportPair;
+use crate::error::{Error, Result};
+use crate::io::raster::read_raster;
+use crate::metrics::retrieval::{RetrievalScores, cosine_similarity, retrieval_recall};
+
+/// The ranks Recall@K is reported at, as the paper's retrieval table.
+pub const RECALL_AT: [usize; 3] = [1, 5, 10];
+
+/// A report as one query text: its lines joined by spaces, trimmed.
+pub fn whole_report(report: &str) -> String {
+    report.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn to_array(t: Tensor<impl Backend, 2>) -> Array2<f32> {
+    let [n, d] = t.dims();
+    let v: Vec<f32> = t.into_data().convert::<f32>().to_vec().expect("f32 tensor");
+    Array2::from_shape_vec((n, d), v).expect("shape matches data")
+}
+
+/// Image and report embeddings (`[pairs, out_dim]` each) of `pairs`, `batch` at a time.
+pub fn embed_pairs<B: Backend>(
+    model: &crate::networks::nets::Convirt<B>,
+    data: &ReportPairDataset,
+    pairs: &[ReportPair],
+    batch: usize,
+    device: &B::Device,
+) -> Result<(Array2<f32>, Array2<f32>)> {
+    let [c, s, _] = data.view_shape();
+    let (mut images, mut texts) = (Vec::new(), Vec::new());
+    for chunk in pairs.chunks(batch.max(1)) {
+        let views = (chunk.par_iter())
+            .map(|p| Ok(data.views().evaluation(&read_raster(&p.image, c)?)))
+            .collect::<Result<Vec<Vec<f32>>>>()?;
+        let pixels = Array4::from_shape_vec((chunk.len(), c, s, s), views.concat())
+            .map_err(|e| Error::InvalidArgument(format!("cannot batch the views: {e}")))?;
+        let reports: Vec<String> = chunk.iter().map(|p| whole_report(&p.report)).collect();
+        let tokens = data.tokenizer().encode_batch(&reports)?;
+        let (zi, zt) = embed(model, &pixels, &tokens, device);
+        images.push(to_array(zi));
+        texts.push(to_array(zt));
+    }
+    let stack = |parts: Vec<Array2<f32>>| {
+        let views: Vec<_> = parts.iter().map(|a| a.view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).expect("one width")
+    };
+    Ok((stack(images), stack(texts)))
+}
+
+/// Recall@1/5/10 over the set's pairs in both directions.
+pub fn retrieval<B: Backend>(
+    model: &crate::networks::nets::Convirt<B>,
+    data: &ReportPairDataset,
+    batch: usize,
+    device: &B::Device,
+) -> Result<RetrievalScores> {
+    let (zi, zt) = embed_pairs(model, data, data.pairs(), batch, device)?;
+    Ok(retrieval_recall(&cosine_similarity(&zi, &zt), &RECALL_AT))
+}

@@ -1,6 +1,6 @@
 //! ConVIRT's training items as the loader draws them: for pair `i` in `epoch`, a random view of
 //! its radiograph (`transforms::radiograph`, the reference's pipeline) and one random sentence of
-//! its report (the reference's candidates), both from a generator seeded by (run seed, epoch, i);
+//! its report (the reference's candidates; or the whole report, ssl3d's `TextView::Report`), both from a generator seeded by (run seed, epoch, i);
 //! a batch stacks the views and tokenises the sentences, padded to the longest, as the reference's
 //! training loop calls its tokenizer. Radiographs are read when drawn, as the reference reads them.
 
@@ -10,7 +10,7 @@ use ndarray::Array4;
 
 use super::batch::FromCollated;
 use super::loader::BatchSource;
-use super::report_pairs::{ReportPair, sentences};
+use super::report_pairs::{ReportPair, sentences, whole_report};
 use super::seeding::item_seed;
 use crate::error::{Error, Result};
 use crate::io::raster::read_raster;
@@ -27,11 +27,23 @@ pub struct ReportPairBatch {
     pub texts: Vec<String>,
 }
 
+/// What text a pair's report gives the text tower.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextView {
+    /// One random sentence of the report, as the reference (and the paper) draw it.
+    #[default]
+    Sentence,
+    /// The whole report (ssl3d's option): every finding in every step.
+    Report,
+}
+
 /// Pairs with their view settings and tokeniser.
 pub struct ReportPairDataset {
     pairs: Vec<ReportPair>,
     views: RadiographViews,
     tokenizer: Arc<ReportTokenizer>,
+    text_view: TextView,
 }
 
 impl ReportPairDataset {
@@ -44,7 +56,14 @@ impl ReportPairDataset {
             pairs,
             views,
             tokenizer,
+            text_view: TextView::Sentence,
         }
+    }
+
+    /// The same pairs with `text_view` as the text tower's view.
+    pub fn with_text_view(mut self, text_view: TextView) -> Self {
+        self.text_view = text_view;
+        self
     }
 
     pub fn pairs(&self) -> &[ReportPair] {
@@ -82,8 +101,13 @@ impl BatchSource for ReportPairDataset {
         if candidates.is_empty() {
             return Err(Error::bad_file(&pair.image, "its report has no text"));
         }
+        // The draw is made either way, so both views see the same image views.
         let pick = rng.randint(0, candidates.len() as i64) as usize;
-        Ok((view, candidates[pick].clone()))
+        let text = match self.text_view {
+            TextView::Sentence => candidates[pick].clone(),
+            TextView::Report => whole_report(&pair.report),
+        };
+        Ok((view, text))
     }
 
     fn collate(&self, items: Vec<(Vec<f32>, String)>) -> Result<ReportPairBatch> {

@@ -100,6 +100,12 @@ pub fn sentences(report: &str) -> Vec<String> {
     pieces
 }
 
+/// A report as one text (ssl3d's whole-report view, and retrieval's queries): its words joined by
+/// single spaces.
+pub fn whole_report(report: &str) -> String {
+    report.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The reference's split of `n` pairs: `(train, valid)` indices.
 pub fn reference_split(n: usize, valid_size: f64) -> (Vec<usize>, Vec<usize>) {
     let mut indices: Vec<usize> = (0..n).collect();

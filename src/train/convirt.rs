@@ -236,7 +236,9 @@ pub fn convirt<B: AutodiffBackend>(
         &ConvirtConfig::RESUMABLE,
     )?;
     let views = RadiographViews::reference(d.input_shape);
-    let dataset = |pairs| ReportPairDataset::new(pairs, views.clone(), tokenizer.clone());
+    let dataset = |pairs| {
+        ReportPairDataset::new(pairs, views.clone(), tokenizer.clone()).with_text_view(d.text_view)
+    };
     let (train, validation) = (Arc::new(dataset(train)), Arc::new(dataset(valid)));
     let loader = LoaderConfig {
         volumes_per_batch: batch,

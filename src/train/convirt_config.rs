@@ -4,13 +4,14 @@
 //! reference file's value (the `Default`s below), except the data paths, which have none. The
 //! reference evaluates some values as Python (`learning_rate: 1e-4` through `eval`,
 //! `input_shape: (224,224,3)`): the same spellings are accepted here as numbers and as text
-//! (docs/CONVIRT.md, "Configuration"). Three keys are ssl3d's own, all optional: `seed`,
-//! `checkpoint_every` and `model.res_weights`.
+//! (docs/CONVIRT.md, "Configuration"). Four keys are ssl3d's own, all optional: `seed`,
+//! `checkpoint_every`, `model.res_weights` and `dataset.text_view`.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::data::report_pair_dataset::TextView;
 use crate::error::{Error, Result};
 
 /// A number written as a number or as text (`1e-4`, `"1e-4"`), as the reference's `eval` takes.
@@ -110,6 +111,9 @@ pub struct ConvirtDatasetSection {
     pub text_root_dir: PathBuf,
     pub img_path_col: usize,
     pub text_col: usize,
+    /// ssl3d's key: the text tower's view of a report, `sentence` (the reference's: one random
+    /// sentence) or `report` (the whole report).
+    pub text_view: TextView,
 }
 
 /// The reference file's values; the two data paths empty, which [`ConvirtConfig::check`] refuses.
@@ -126,6 +130,7 @@ impl Default for ConvirtDatasetSection {
             text_root_dir: PathBuf::new(),
             img_path_col: 0,
             text_col: 5,
+            text_view: TextView::Sentence,
         }
     }
 }

@@ -10,18 +10,13 @@ use rayon::prelude::*;
 
 use super::convirt_step::embed;
 use crate::data::report_pair_dataset::ReportPairDataset;
-use crate::data::report_pairs::ReportPair;
+use crate::data::report_pairs::{ReportPair, whole_report};
 use crate::error::{Error, Result};
 use crate::io::raster::read_raster;
 use crate::metrics::retrieval::{RetrievalScores, cosine_similarity, retrieval_recall};
 
 /// The ranks Recall@K is reported at, as the paper's retrieval table.
 pub const RECALL_AT: [usize; 3] = [1, 5, 10];
-
-/// A report as one query text: its lines joined by spaces, trimmed.
-pub fn whole_report(report: &str) -> String {
-    report.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 fn to_array(t: Tensor<impl Backend, 2>) -> Array2<f32> {
     let [n, d] = t.dims();

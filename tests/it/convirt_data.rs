@@ -246,7 +246,7 @@ fn pairs_are_read_inline_or_from_files_and_bad_rows_are_named() {
 #[test]
 fn pair_items_are_seeded_views_and_sentences_and_batches_are_padded_tokens() {
     use ssl3d::data::BatchSource;
-    use ssl3d::data::report_pair_dataset::ReportPairDataset;
+    use ssl3d::data::report_pair_dataset::{ReportPairDataset, TextView};
     use ssl3d::text::ReportTokenizer;
     use ssl3d::transforms::radiograph::RadiographViews;
     use std::sync::Arc;
@@ -279,6 +279,20 @@ fn pair_items_are_seeded_views_and_sentences_and_batches_are_padded_tokens() {
     let views = RadiographViews::reference([32, 32, 3]);
     let ds = ReportPairDataset::new(pairs.clone(), views, tokenizer);
     let a = ds.get(1, 7, 0).unwrap();
+    // ssl3d's whole-report view: the same image view, the report's words as one text.
+    let whole = ReportPairDataset::new(
+        pairs.clone(),
+        RadiographViews::reference([32, 32, 3]),
+        Arc::new(ReportTokenizer::from_vocab(&dir.join("vocab.txt"), true, 512).unwrap()),
+    )
+    .with_text_view(TextView::Report);
+    assert_eq!(
+        whole.get(1, 7, 0).unwrap(),
+        (
+            a.0.clone(),
+            "No effusion. Heart normal. Lungs clear".to_string()
+        )
+    );
     assert_eq!(
         a,
         ds.get(1, 7, 0).unwrap(),

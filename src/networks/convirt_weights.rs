@@ -75,20 +75,23 @@ pub fn resolve_bert_folder_in(name_or_dir: &str, cache: Option<PathBuf>) -> Resu
     ))
 }
 
-/// A folder's weights: `model.safetensors`, else `pytorch_model.bin`.
+/// A folder's weights file: `model.safetensors`, else `pytorch_model.bin`.
+pub fn hf_weights_file(dir: &Path) -> Result<PathBuf> {
+    ["model.safetensors", "pytorch_model.bin"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::bad_file(
+                dir,
+                "no model.safetensors or pytorch_model.bin: not a Hugging Face model folder",
+            )
+        })
+}
+
+/// A folder's weights ([`hf_weights_file`]).
 pub fn read_hf_weights(dir: &Path) -> Result<BTreeMap<String, TensorData>> {
-    let st = dir.join("model.safetensors");
-    if st.is_file() {
-        return read_safetensors(&st);
-    }
-    let bin = dir.join("pytorch_model.bin");
-    if bin.is_file() {
-        return read_torch_state_dict(&bin);
-    }
-    Err(Error::bad_file(
-        dir,
-        "no model.safetensors or pytorch_model.bin: not a Hugging Face model folder",
-    ))
+    read_weights_file(&hf_weights_file(dir)?)
 }
 
 /// Refuses a load that left parameters at their initial values, or found tensors the model has

@@ -22,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
 use crate::networks::checkpoint::save_best_model;
 use crate::networks::convirt_weights::{
-    bert_config_of, imagenet_resnet_file, load_bert_folder, load_modelclr, load_torchvision_resnet,
-    resolve_bert_folder,
+    bert_config_of, hf_weights_file, imagenet_resnet_file, load_bert_folder, load_modelclr,
+    load_torchvision_resnet, resolve_bert_folder,
 };
 use crate::networks::nets::{Convirt, ConvirtModelConfig, ResNetConfig};
 use crate::networks::seeded_init::init_seeded;
@@ -51,20 +51,6 @@ enum Start {
         bert_weights: PathBuf,
         resnet: Option<PathBuf>,
     },
-}
-
-/// The weights file in a BERT folder.
-fn bert_weights_file(dir: &Path) -> Result<PathBuf> {
-    ["model.safetensors", "pytorch_model.bin"]
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::bad_file(
-                dir,
-                "no model.safetensors or pytorch_model.bin: not a Hugging Face model folder",
-            )
-        })
 }
 
 /// `fine_tune_from`'s model file: a file; an ssl3d ConVIRT run folder (its
@@ -107,7 +93,7 @@ impl Start {
             }
         };
         Ok(Start::Towers {
-            bert_weights: bert_weights_file(bert_dir)?,
+            bert_weights: hf_weights_file(bert_dir)?,
             resnet,
         })
     }
@@ -271,7 +257,7 @@ pub fn convirt<B: AutodiffBackend>(
         checkpoint_at_epoch_end: true,
         config_changes,
     };
-    let done = drive(&mut job, &mut trainer, plan, &run_spec(run), device)?;
+    let done = drive(&mut job, &mut trainer, plan, (logdir, run.resume), device)?;
     save_best_model(
         trainer.model.valid(),
         &model_config,
@@ -298,17 +284,4 @@ pub fn convirt<B: AutodiffBackend>(
     };
     write_json_atomic(&summary, &logdir.join("summary.json"))?;
     Ok(summary)
-}
-
-/// The driver's view of the run: its folder and resume flag (ConVIRT's data are pairs, not a
-/// datalist, so its lists stay empty).
-fn run_spec(run: &ConvirtRun) -> super::RunSpec {
-    super::RunSpec {
-        train: Vec::new(),
-        validation: Vec::new(),
-        datalist: PathBuf::new(),
-        logdir: run.logdir.clone(),
-        resume: run.resume,
-        device_name: run.device_name.clone(),
-    }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use burn::module::AutodiffModule;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
 use super::convirt_config::ConvirtConfig;
@@ -19,7 +19,7 @@ use crate::data::{BatchSource, LoaderConfig, epoch_batches};
 use crate::error::{Error, Result};
 use crate::metrics::retrieval::RetrievalScores;
 use crate::networks::checkpoint::save_best_model;
-use crate::networks::nets::ConvirtModelConfig;
+use crate::networks::nets::{Convirt, ConvirtModelConfig};
 use crate::networks::state_dict::Arch;
 use crate::report::convirt_records::{ConvirtEpochRecord, ConvirtValRecord};
 use crate::report::records::{ConvirtLosses, Record};
@@ -50,9 +50,10 @@ fn validation_seed(seed: u64) -> u64 {
 impl ConvirtJob<'_> {
     /// The reference's validation loss after 0-based `epoch`: the mean over shuffled, augmented
     /// whole validation batches, the model in evaluation mode. Returns it and the batch count.
-    fn validation_loss<B: AutodiffBackend>(
+    fn validation_loss<B: Backend>(
         &self,
-        trainer: &ConvirtTrainer<B>,
+        model: &Convirt<B>,
+        device: &B::Device,
         epoch: usize,
     ) -> Result<(f64, usize)> {
         let loader = LoaderConfig {
@@ -62,12 +63,10 @@ impl ConvirtJob<'_> {
             prefetch: 2,
             run_seed: validation_seed(self.cfg.seed),
         };
-        let model = trainer.model.valid();
-        let device = trainer.device();
         let (mut sum, mut n) = (0.0, 0);
         for batch in epoch_batches(self.validation.clone(), loader, epoch as u64) {
             let loss = convirt_batch_loss(
-                &model,
+                model,
                 &batch?.tensors,
                 self.cfg.loss.temperature,
                 self.cfg.loss.alpha_weight,
@@ -135,8 +134,9 @@ impl<B: AutodiffBackend> Job<B> for ConvirtJob<'_> {
         if self.validation.is_empty() || !epoch.is_multiple_of(self.cfg.eval_every_n_epochs) {
             return Ok(());
         }
-        let (val_loss, batches) = self.validation_loss(trainer, epoch)?;
+        // The model in evaluation mode, once for the loss and the retrieval.
         let model = trainer.model.valid();
+        let (val_loss, batches) = self.validation_loss(&model, trainer.device(), epoch)?;
         let scores = retrieval(
             &model,
             &self.validation,

@@ -261,27 +261,25 @@ pub struct RunData {
     pub config_changes: ConfigChanges,
 }
 
-/// Runs (or, with `spec.resume`, continues) `job` with `trainer` as `plan` says, logging and
-/// checkpointing to `spec.logdir`. Returns the finished run's context: its state and every
-/// record.
+/// Runs (or, with `resume`, continues) `job` with `trainer` as `plan` says, logging and
+/// checkpointing to `logdir`. Returns the finished run's context: its state and every record.
 pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config, D: BatchSource>(
     job: &mut J,
     trainer: &mut J::Trainer,
     plan: Plan<C, D>,
-    spec: &RunSpec,
+    (logdir, resume): (&Path, bool),
     device: &B::Device,
 ) -> Result<JobContext<B, J>>
 where
     <J::Trainer as Trainer<B>>::Batch: FromCollated<D::Collated>,
 {
     let (train, model_config) = (plan.train.clone(), plan.model_config);
-    let logdir = spec.logdir.as_path();
     let interrupt_handled = interrupt::install();
     let ckpts = RunCheckpoints::new(logdir);
     let mut state = LoopState::<J::State>::default();
     // The step of the newest checkpoint on disk.
     let mut saved_at: Option<u64> = None;
-    if spec.resume {
+    if resume {
         let model = trainer.model().clone();
         let resumed = ckpts.resume::<B, _, _, _>(model, device)?;
         state = resumed.state;

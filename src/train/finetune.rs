@@ -83,7 +83,13 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
         checkpoint_at_epoch_end: false,
         config_changes,
     };
-    let run = drive(&mut job, &mut trainer, plan, spec, device)?;
+    let run = drive(
+        &mut job,
+        &mut trainer,
+        plan,
+        (&spec.logdir, spec.resume),
+        device,
+    )?;
     let (state, vals) = (&run.state, validations(run.records()));
     let report = finetune_report(
         (cfg, spec, init),

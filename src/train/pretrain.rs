@@ -99,7 +99,13 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         checkpoint_at_epoch_end: true,
         config_changes,
     };
-    let run = drive(&mut job, &mut trainer, plan, spec, device)?;
+    let run = drive(
+        &mut job,
+        &mut trainer,
+        plan,
+        (&spec.logdir, spec.resume),
+        device,
+    )?;
     // The tutorial draws the figure at validations only; the last epochs belong in it too.
     write_ssl_loss_plots(&spec.logdir.join("loss_plots.png"), run.records())?;
     let best = &run.state.job.validation;

@@ -28,7 +28,7 @@ pub fn time_convirt<B: AutodiffBackend>(
         vocab_size: 28996,
         ..BertConfig::default()
     };
-    let cfg = ConvirtModelConfig::new(
+    let cfg = ConvirtModelConfig::radiograph(
         ResNetConfig::torchvision("resnet50").expect("a torchvision name"),
         bert,
     )

@@ -526,7 +526,7 @@ fn synth_reports(
     let start = Instant::now();
     let corpus = write_report_corpus(&opts, &|| bar.inc(1))?;
     bar.finish_and_clear();
-    let config = ssl3d::train::convirt_config::write_corpus_config(&corpus.dir)?;
+    let [config, config_ct] = ssl3d::train::convirt_config::write_corpus_config(&corpus.dir)?;
     println!(
         "wrote {} image–report pairs ({} normal) under {} in {:.1} s",
         corpus.pairs,
@@ -537,5 +537,9 @@ fn synth_reports(
     println!("  pairs {}", corpus.pairs_csv.display());
     println!("  BERT  {}", corpus.bert_dir.display());
     println!("train: ssl-convirt --config {}", config.display());
+    println!(
+        "       ssl-convirt --config {}   (CT volumes, 3-D ViT)",
+        config_ct.display()
+    );
     Ok(())
 }

@@ -36,7 +36,8 @@ pub enum Arch {
     /// Hugging Face's `BertModel` (`networks::torch_names`).
     Bert,
     /// The ConVIRT reference's `ModelCLR`: ResNet, BERT and projection heads
-    /// (`networks::torch_names`).
+    /// (`networks::torch_names`); ssl3d's CT variant holds MONAI's ViT under `vit.` (UNETR's
+    /// names, so `ssl-finetune` takes the backbone from it) in the ResNet's place.
     Convirt,
     /// `SegResNet`: MONAI's names, `convInit` as `conv_init` and its `Sequential` positions as
     /// named fields
@@ -182,6 +183,9 @@ fn torch_layout(arch: Arch) -> Option<TorchLayout> {
 /// The Burn parameter path for a MONAI key, and whether the tensor is transposed (Linear).
 /// `None` for keys ssl3d does not model (unused cross-attention).
 fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
+    if arch == Arch::Convirt && key.starts_with("vit.") {
+        return monai_to_burn(key, Arch::Unetr);
+    }
     if let Some(layout) = torch_layout(arch) {
         return torch_to_burn(key, layout);
     }
@@ -208,6 +212,9 @@ fn monai_to_burn(key: &str, arch: Arch) -> Option<(String, bool)> {
 
 /// The MONAI key for a Burn parameter path (inverse of [`monai_to_burn`]).
 fn burn_to_monai(path: &str, arch: Arch) -> (String, bool) {
+    if arch == Arch::Convirt && path.starts_with("vit.") {
+        return burn_to_monai(path, Arch::Unetr);
+    }
     if let Some(layout) = torch_layout(arch) {
         return burn_to_torch(path, layout);
     }

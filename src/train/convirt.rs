@@ -15,7 +15,7 @@ use super::convirt_step::{ConvirtTrainer, ConvirtTraining};
 use super::driver::{Plan, Schedule, drive};
 use super::run_dir::prepare_logdir;
 use super::run_identity::{InitIdentity, RunIdentity, pretrained_identity};
-use crate::data::report_pair_dataset::ReportPairDataset;
+use crate::data::report_pair_dataset::{PairViews, ReportPairDataset};
 use crate::data::report_pairs::{PairsSource, ReportPair, read_pairs, reference_split};
 use crate::data::{BatchSource, LoaderConfig, batches_per_epoch};
 use crate::error::{Error, Result};
@@ -50,6 +50,8 @@ enum Start {
     Towers {
         bert_weights: PathBuf,
         resnet: Option<PathBuf>,
+        /// The CT variant: a ViT at its seeded initialisation instead of the ResNet.
+        vit: bool,
     },
 }
 
@@ -82,6 +84,8 @@ impl Start {
             return Ok(Start::FineTune(fine_tune_file(from)?));
         }
         let resnet = match cfg.model.res_weights.as_str() {
+            // The CT variant's ViT starts at its seeded initialisation.
+            _ if cfg.ct.is_some() => None,
             "random" => None,
             "imagenet" => Some(imagenet_resnet_file(&cfg.model.res_base_model)?),
             path => {
@@ -95,6 +99,7 @@ impl Start {
         Ok(Start::Towers {
             bert_weights: hf_weights_file(bert_dir)?,
             resnet,
+            vit: cfg.ct.is_some(),
         })
     }
 
@@ -105,6 +110,7 @@ impl Start {
             Start::Towers {
                 bert_weights,
                 resnet,
+                ..
             } => std::iter::once(bert_weights).chain(resnet).collect(),
         };
         let parts = (files.iter())
@@ -116,6 +122,7 @@ impl Start {
         Ok(InitIdentity {
             kind: match self {
                 Start::FineTune(_) => "convirt fine_tune_from".into(),
+                Start::Towers { vit: true, .. } => "bert + random vit".into(),
                 Start::Towers { resnet: None, .. } => "bert + random resnet".into(),
                 Start::Towers { .. } => "bert + resnet".into(),
             },
@@ -139,11 +146,12 @@ impl Start {
             Start::Towers {
                 bert_weights,
                 resnet,
+                ..
             } => {
                 let dir = bert_weights.parent().expect("a file in the BERT folder");
                 load_bert_folder(&mut model.bert_model, dir)?;
-                if let Some(file) = resnet {
-                    load_torchvision_resnet(&mut model.res_features, file)?;
+                if let (Some(file), Some(res)) = (resnet, model.res_features.as_mut()) {
+                    load_torchvision_resnet(res, file)?;
                 }
             }
         }
@@ -199,11 +207,16 @@ pub fn convirt<B: AutodiffBackend>(
     let bert_dir = resolve_bert_folder(&cfg.model.bert_base_model)?;
     let bert = bert_config_of(&bert_dir)?;
     let max_tokens = 512.min(bert.max_position_embeddings);
-    let resnet =
-        ResNetConfig::torchvision(&cfg.model.res_base_model)?.with_in_channels(d.input_shape[2]);
-    let model_config = ConvirtModelConfig::new(resnet, bert)
-        .with_out_dim(cfg.model.out_dim)
-        .with_freeze_layers(cfg.model.freeze_layers.clone());
+    let model_config = match &cfg.ct {
+        Some(ct) => ConvirtModelConfig::ct(ct.vit(), bert),
+        None => ConvirtModelConfig::radiograph(
+            ResNetConfig::torchvision(&cfg.model.res_base_model)?
+                .with_in_channels(d.input_shape[2]),
+            bert,
+        ),
+    }
+    .with_out_dim(cfg.model.out_dim)
+    .with_freeze_layers(cfg.model.freeze_layers.clone());
     model_config.check()?;
     let tokenizer = Arc::new(ReportTokenizer::from_model_dir(
         &bert_dir,
@@ -221,7 +234,10 @@ pub fn convirt<B: AutodiffBackend>(
         run.resume,
         &ConvirtConfig::RESUMABLE,
     )?;
-    let views = RadiographViews::reference(d.input_shape);
+    let views: PairViews = match &cfg.ct {
+        Some(ct) => ct.views().into(),
+        None => RadiographViews::reference(d.input_shape).into(),
+    };
     let dataset = |pairs| {
         ReportPairDataset::new(pairs, views.clone(), tokenizer.clone()).with_text_view(d.text_view)
     };

@@ -4,8 +4,9 @@
 //! reference file's value (the `Default`s below), except the data paths, which have none. The
 //! reference evaluates some values as Python (`learning_rate: 1e-4` through `eval`,
 //! `input_shape: (224,224,3)`): the same spellings are accepted here as numbers and as text
-//! (docs/CONVIRT.md, "Configuration"). Four keys are ssl3d's own, all optional: `seed`,
-//! `checkpoint_every`, `model.res_weights` and `dataset.text_view`.
+//! (docs/CONVIRT.md, "Configuration"). Five keys are ssl3d's own, all optional: `seed`,
+//! `checkpoint_every`, `model.res_weights`, `dataset.text_view` and the `ct` section (ConVIRT on
+//! CT volumes with a 3-D ViT).
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::data::report_pair_dataset::TextView;
 use crate::error::{Error, Result};
+use crate::networks::nets::VitConfig;
+use crate::transforms::pipelines::Window;
+use crate::transforms::volume_views::VolumeViews;
 
 /// A number written as a number or as text (`1e-4`, `"1e-4"`), as the reference's `eval` takes.
 fn number<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
@@ -158,6 +162,122 @@ impl Default for ConvirtLossSection {
     }
 }
 
+/// ssl3d's `ct:` section: ConVIRT on CT volumes. The image column then names NIfTI files, the
+/// image encoder is MONAI's 3-D ViT (the backbone `ssl-pretrain` trains and UNETR takes), and
+/// `input_shape`, `res_base_model` and `res_weights` are not used. Defaults: the tutorial's ViT
+/// on 96³ views of 2 mm voxels, a lung-to-soft-tissue window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConvirtCtSection {
+    /// The view's shape, the ViT's `img_size`.
+    pub roi_size: [usize; 3],
+    pub patch_size: [usize; 3],
+    pub hidden_size: usize,
+    pub mlp_dim: usize,
+    pub num_layers: usize,
+    pub num_heads: usize,
+    /// Voxel size (mm) the volumes are resampled to first.
+    pub pixdim: [f64; 3],
+    /// HU window scaled to [b_min, b_max] (clipped with `clip`).
+    pub window: Window,
+    /// Share of the volume a view keeps, drawn uniformly from `[low, high]`.
+    pub crop_scale: [f64; 2],
+    /// Probability of a left–right flip, as the reference flips radiographs.
+    pub flip_p: f64,
+}
+
+impl Default for ConvirtCtSection {
+    fn default() -> Self {
+        ConvirtCtSection {
+            roi_size: [96, 96, 96],
+            patch_size: [16, 16, 16],
+            hidden_size: 768,
+            mlp_dim: 3072,
+            num_layers: 12,
+            num_heads: 12,
+            pixdim: [2.0, 2.0, 2.0],
+            window: Window {
+                a_min: -1000.0,
+                a_max: 400.0,
+                b_min: 0.0,
+                b_max: 1.0,
+                clip: true,
+            },
+            crop_scale: [0.8, 1.0],
+            flip_p: 0.5,
+        }
+    }
+}
+
+impl ConvirtCtSection {
+    /// The image encoder: MONAI's ViT on one-channel `roi_size` volumes.
+    pub fn vit(&self) -> VitConfig {
+        VitConfig::new()
+            .with_img_size(self.roi_size)
+            .with_patch_size(self.patch_size)
+            .with_hidden_size(self.hidden_size)
+            .with_mlp_dim(self.mlp_dim)
+            .with_num_layers(self.num_layers)
+            .with_num_heads(self.num_heads)
+    }
+
+    /// The views the section describes.
+    pub fn views(&self) -> VolumeViews {
+        VolumeViews {
+            roi: self.roi_size,
+            pixdim: self.pixdim,
+            window: self.window,
+            crop_scale: (self.crop_scale[0], self.crop_scale[1]),
+            flip_p: self.flip_p,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let refuse = |why: String| Err(Error::InvalidArgument(format!("ct.{why}")));
+        for d in 0..3 {
+            let (r, p) = (self.roi_size[d], self.patch_size[d]);
+            if p == 0 || r == 0 || !r.is_multiple_of(p) {
+                return refuse(format!(
+                    "patch_size {:?} must divide roi_size {:?} (sides above 0)",
+                    self.patch_size, self.roi_size
+                ));
+            }
+        }
+        super::config::check_heads(self.hidden_size, self.num_heads).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "ct.hidden_size {} must be divisible by ct.num_heads {}",
+                self.hidden_size, self.num_heads
+            ))
+        })?;
+        if self.num_layers == 0 || self.mlp_dim == 0 {
+            return refuse("num_layers and mlp_dim must be at least 1".into());
+        }
+        super::config::check_pixdim(self.pixdim).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "ct.pixdim {:?}: each spacing must be a finite number of mm above 0",
+                self.pixdim
+            ))
+        })?;
+        let w = &self.window;
+        if !(w.a_min.is_finite() && w.a_max.is_finite() && w.a_max > w.a_min) {
+            return refuse(format!(
+                "window: a_max {} must lie above a_min {}",
+                w.a_max, w.a_min
+            ));
+        }
+        let [lo, hi] = self.crop_scale;
+        if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
+            return refuse(format!(
+                "crop_scale [{lo}, {hi}]: shares with 0 < low <= high <= 1"
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.flip_p) {
+            return refuse(format!("flip_p {} must lie in [0, 1]", self.flip_p));
+        }
+        Ok(())
+    }
+}
+
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -185,6 +305,10 @@ pub struct ConvirtConfig {
     /// ssl3d's key: a checkpoint every this many steps besides each epoch's end (0: epoch ends
     /// only), so a long epoch never loses more than this many steps.
     pub checkpoint_every: usize,
+    /// ssl3d's section: ConVIRT on CT volumes with a 3-D ViT (absent: radiographs, as the
+    /// reference).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ct: Option<ConvirtCtSection>,
 }
 
 /// The reference file's values (`fine_tune_from` none).
@@ -205,6 +329,7 @@ impl Default for ConvirtConfig {
             loss: ConvirtLossSection::default(),
             seed: 0,
             checkpoint_every: 1000,
+            ct: None,
         }
     }
 }
@@ -312,6 +437,9 @@ impl ConvirtConfig {
         }
         crate::networks::nets::ResNetConfig::torchvision(&self.model.res_base_model)
             .map_err(|e| Error::InvalidArgument(format!("model.res_base_model: {e}")))?;
+        if let Some(ct) = &self.ct {
+            ct.check()?;
+        }
         Ok(())
     }
 }
@@ -353,16 +481,51 @@ pub fn corpus_config(dir: &Path) -> ConvirtConfig {
     }
 }
 
-/// Writes `config.yaml` for the synthetic corpus in `dir` ([`corpus_config`]); returns its path.
-pub fn write_corpus_config(dir: &Path) -> Result<PathBuf> {
-    let config = dir.join("config.yaml");
-    let yaml = serde_yaml_ng::to_string(&corpus_config(dir))
-        .map_err(|e| Error::InvalidArgument(format!("cannot write the config: {e}")))?;
-    let text = format!(
-        "# ConVIRT on ssl3d's synthetic chest pairs: the reference's keys, sized for a CPU.\n\
-         # Run: ssl-convirt --config {}\n{yaml}",
-        config.display()
-    );
-    crate::io::write_atomic(&config, text.as_bytes())?;
-    Ok(config)
+/// ConVIRT on the synthetic corpus's CT volumes (the `ct` column) with the CPU demo's ViT
+/// (`configs/finetune_demo.json`'s: 32³ views, 16³ patches, width 96, 12 layers), so
+/// `ssl-finetune --config configs/finetune_demo.json --pretrained <run>` takes its backbone;
+/// 6 mm voxels first; otherwise as [`corpus_config`].
+pub fn corpus_ct_config(dir: &Path) -> ConvirtConfig {
+    let mut cfg = corpus_config(dir);
+    cfg.dataset.img_path_col = 2;
+    cfg.ct = Some(ConvirtCtSection {
+        roi_size: [32, 32, 32],
+        patch_size: [16, 16, 16],
+        hidden_size: 96,
+        mlp_dim: 192,
+        num_layers: 12,
+        num_heads: 4,
+        pixdim: [6.0, 6.0, 6.0],
+        ..ConvirtCtSection::default()
+    });
+    cfg
+}
+
+/// Writes `config.yaml` (radiographs, [`corpus_config`]) and `config-ct.yaml` (CT volumes,
+/// [`corpus_ct_config`]) for the synthetic corpus in `dir`; returns their paths.
+pub fn write_corpus_config(dir: &Path) -> Result<[PathBuf; 2]> {
+    let write = |name: &str, what: &str, cfg: ConvirtConfig| -> Result<PathBuf> {
+        let config = dir.join(name);
+        let yaml = serde_yaml_ng::to_string(&cfg)
+            .map_err(|e| Error::InvalidArgument(format!("cannot write the config: {e}")))?;
+        let text = format!(
+            "# ConVIRT on ssl3d's synthetic chest pairs ({what}), sized for a CPU.\n\
+             # Run: ssl-convirt --config {}\n{yaml}",
+            config.display()
+        );
+        crate::io::write_atomic(&config, text.as_bytes())?;
+        Ok(config)
+    };
+    Ok([
+        write(
+            "config.yaml",
+            "radiographs, the reference's keys",
+            corpus_config(dir),
+        )?,
+        write(
+            "config-ct.yaml",
+            "CT volumes and a 3-D ViT, ssl3d's ct section",
+            corpus_ct_config(dir),
+        )?,
+    ])
 }

@@ -1,18 +1,17 @@
-//! ConVIRT's embeddings of held-out pairs and their retrieval scores: each radiograph's fixed
-//! view (`RadiographViews::evaluation`) and its whole report (line breaks as spaces, cut to the
+//! ConVIRT's embeddings of held-out pairs and their retrieval scores: each image's fixed view
+//! (`RadiographViews::evaluation`, `VolumeViews::evaluation`) and its whole report (line breaks as spaces, cut to the
 //! tokeniser's length), embedded in batches by the model in evaluation mode (batch norm on its
 //! running statistics).
 
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use ndarray::{Array2, Array4};
+use ndarray::Array2;
 use rayon::prelude::*;
 
 use super::convirt_step::embed;
 use crate::data::report_pair_dataset::ReportPairDataset;
-use crate::data::report_pairs::{ReportPair, whole_report};
-use crate::error::{Error, Result};
-use crate::io::raster::read_raster;
+use crate::data::report_pairs::whole_report;
+use crate::error::Result;
 use crate::metrics::retrieval::{RetrievalScores, cosine_similarity, retrieval_recall};
 
 /// The ranks Recall@K is reported at, as the paper's retrieval table.
@@ -24,25 +23,26 @@ fn to_array(t: Tensor<impl Backend, 2>) -> Array2<f32> {
     Array2::from_shape_vec((n, d), v).expect("shape matches data")
 }
 
-/// Image and report embeddings (`[pairs, out_dim]` each) of `pairs`, `batch` at a time.
+/// Image and report embeddings (`[pairs, out_dim]` each) of every pair of `data`, `batch` at a
+/// time.
 pub fn embed_pairs<B: Backend>(
     model: &crate::networks::nets::Convirt<B>,
     data: &ReportPairDataset,
-    pairs: &[ReportPair],
     batch: usize,
     device: &B::Device,
 ) -> Result<(Array2<f32>, Array2<f32>)> {
-    let [c, s, _] = data.view_shape();
     let (mut images, mut texts) = (Vec::new(), Vec::new());
-    for chunk in pairs.chunks(batch.max(1)) {
+    let all: Vec<usize> = (0..data.pairs().len()).collect();
+    for chunk in all.chunks(batch.max(1)) {
         let views = (chunk.par_iter())
-            .map(|p| Ok(data.views().evaluation(&read_raster(&p.image, c)?)))
+            .map(|&i| data.evaluation_view(i))
             .collect::<Result<Vec<Vec<f32>>>>()?;
-        let pixels = Array4::from_shape_vec((chunk.len(), c, s, s), views.concat())
-            .map_err(|e| Error::InvalidArgument(format!("cannot batch the views: {e}")))?;
-        let reports: Vec<String> = chunk.iter().map(|p| whole_report(&p.report)).collect();
+        let views = data.stack_views(views)?;
+        let reports: Vec<String> = (chunk.iter())
+            .map(|&i| whole_report(&data.pairs()[i].report))
+            .collect();
         let tokens = data.tokenizer().encode_batch(&reports)?;
-        let (zi, zt) = embed(model, &pixels, &tokens, device);
+        let (zi, zt) = embed(model, &views, &tokens, device);
         images.push(to_array(zi));
         texts.push(to_array(zt));
     }
@@ -60,6 +60,6 @@ pub fn retrieval<B: Backend>(
     batch: usize,
     device: &B::Device,
 ) -> Result<RetrievalScores> {
-    let (zi, zt) = embed_pairs(model, data, data.pairs(), batch, device)?;
+    let (zi, zt) = embed_pairs(model, data, batch, device)?;
     Ok(retrieval_recall(&cosine_similarity(&zi, &zt), &RECALL_AT))
 }

@@ -9,11 +9,9 @@ use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use ndarray::Array4;
-
 use super::batch_tensors::{array_to_tensor, scalar};
 use super::driver::{Trainer, refuse_non_finite};
-use crate::data::report_pair_dataset::ReportPairBatch;
+use crate::data::report_pair_dataset::{PairImages, ReportPairBatch};
 use crate::error::Result;
 use crate::losses::convirt::{ConvirtLoss, convirt_loss};
 use crate::networks::nets::Convirt;
@@ -33,18 +31,21 @@ pub fn reference_lr(base: f64, epoch: u64, batches_per_epoch: u64) -> f64 {
     base * (1.0 + (std::f64::consts::PI * k / t_max).cos()) / 2.0
 }
 
-/// Both towers' embeddings of images `[B, C, H, W]` and tokenised texts: `(image, text)`, each
-/// `[B, out_dim]`.
+/// Both towers' embeddings of images (radiographs `[B, C, H, W]` or CT volumes
+/// `[B, 1, X, Y, Z]`) and tokenised texts: `(image, text)`, each `[B, out_dim]`.
 pub fn embed<B: Backend>(
     model: &Convirt<B>,
-    images: &Array4<f32>,
+    images: &PairImages,
     t: &TokenBatch,
     device: &B::Device,
 ) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let ints = |v: &[i64]| {
         Tensor::<B, 2, Int>::from_data(TensorData::new(v.to_vec(), [t.batch, t.tokens]), device)
     };
-    let (_, zi) = model.image_encoder(array_to_tensor(images, device));
+    let (_, zi) = match images {
+        PairImages::Radiographs(x) => model.image_encoder(array_to_tensor(x, device)),
+        PairImages::Volumes(x) => model.volume_encoder(array_to_tensor(x, device)),
+    };
     let zt = model.text_encoder(
         ints(&t.input_ids),
         ints(&t.token_type_ids),

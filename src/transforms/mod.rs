@@ -27,6 +27,7 @@ pub mod spacing;
 pub mod spatial_pad;
 pub mod swin_ssl_views;
 pub(crate) mod twin_rng;
+pub mod volume_views;
 
 pub use chain_summary::ChainSummary;
 pub use compose::{Compose, OneOf, Transform};

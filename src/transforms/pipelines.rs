@@ -50,7 +50,7 @@ pub struct Window {
 }
 
 impl Window {
-    fn transform(&self) -> ScaleIntensityRange {
+    pub(crate) fn transform(&self) -> ScaleIntensityRange {
         ScaleIntensityRange {
             a_min: self.a_min,
             a_max: self.a_max,

@@ -246,7 +246,7 @@ fn pairs_are_read_inline_or_from_files_and_bad_rows_are_named() {
 #[test]
 fn pair_items_are_seeded_views_and_sentences_and_batches_are_padded_tokens() {
     use ssl3d::data::BatchSource;
-    use ssl3d::data::report_pair_dataset::{ReportPairDataset, TextView};
+    use ssl3d::data::report_pair_dataset::{PairImages, ReportPairDataset, TextView};
     use ssl3d::text::ReportTokenizer;
     use ssl3d::transforms::radiograph::RadiographViews;
     use std::sync::Arc;
@@ -315,7 +315,10 @@ fn pair_items_are_seeded_views_and_sentences_and_batches_are_padded_tokens() {
         "sentences change with the epoch"
     );
     let batch = ds.collate(vec![ds.get(0, 7, 0).unwrap(), a]).unwrap();
-    assert_eq!(batch.images.shape(), &[2, 3, 32, 32]);
+    let PairImages::Radiographs(images) = &batch.images else {
+        panic!("radiograph views batch as images")
+    };
+    assert_eq!(images.shape(), &[2, 3, 32, 32]);
     let t = &batch.tokens;
     assert_eq!(t.batch, 2);
     assert_eq!(t.input_ids.len(), 2 * t.tokens);

@@ -327,7 +327,7 @@ fn whole_convirt_models_have_the_reference_keys_and_projections() {
     for (name, pair) in f["convirt"].as_object().unwrap() {
         let r = &f["resnets"][pair["resnet"].as_str().unwrap()];
         let t = &f["berts"][pair["bert"].as_str().unwrap()];
-        let cfg = ConvirtModelConfig::new(
+        let cfg = ConvirtModelConfig::radiograph(
             ResNetConfig::torchvision(r["arch"].as_str().unwrap()).unwrap(),
             bert_config(t),
         )
@@ -339,7 +339,7 @@ fn whole_convirt_models_have_the_reference_keys_and_projections() {
         // Each tower by its own names, the heads by ModelCLR's.
         complete(
             &load_state_dict(
-                &mut model.res_features,
+                model.res_features.as_mut().unwrap(),
                 Arch::ResNet,
                 &formula_dict(&keys(&r["keys"])),
             )
@@ -400,7 +400,7 @@ fn frozen_bert_layers_get_no_gradients() {
     let f = fixture();
     let pair = smallest_pair(&f);
     let t = &f["berts"][pair["bert"].as_str().unwrap()];
-    let cfg = ConvirtModelConfig::new(
+    let cfg = ConvirtModelConfig::radiograph(
         ResNetConfig::torchvision(pair["resnet"].as_str().unwrap()).unwrap(),
         bert_config(t),
     )
@@ -445,7 +445,7 @@ fn settings_that_cannot_work_are_refused_with_their_reason() {
     relative.position_embedding_type = "relative_key".into();
     refused(&relative, "position_embedding_type");
     let layers = cfg.num_hidden_layers;
-    let err = ConvirtModelConfig::new(ResNetConfig::torchvision("resnet18").unwrap(), cfg)
+    let err = ConvirtModelConfig::radiograph(ResNetConfig::torchvision("resnet18").unwrap(), cfg)
         .with_freeze_layers(vec![layers])
         .check()
         .unwrap_err()

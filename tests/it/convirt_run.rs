@@ -17,7 +17,7 @@ use crate::common;
 use crate::networks::B;
 
 /// `ssl-data synth --reports` of `pairs` tiny pairs into `dir`.
-fn synth_pairs(dir: &Path, pairs: usize, seed: u64) {
+pub(crate) fn synth_pairs(dir: &Path, pairs: usize, seed: u64) {
     let out = Command::new(env!("CARGO_BIN_EXE_ssl-data"))
         .args(["synth", "--reports", "--pairs", &pairs.to_string()])
         .args(["--seed", &seed.to_string(), "--out"])
@@ -53,7 +53,7 @@ fn config(
     path
 }
 
-fn convirt(config: &Path, logdir: &Path, epochs: usize, more: &[&str]) -> Output {
+pub(crate) fn convirt(config: &Path, logdir: &Path, epochs: usize, more: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ssl-convirt"))
         .arg("--config")
         .arg(config)
@@ -65,7 +65,7 @@ fn convirt(config: &Path, logdir: &Path, epochs: usize, more: &[&str]) -> Output
         .unwrap()
 }
 
-fn ok(out: &Output) {
+pub(crate) fn ok(out: &Output) {
     assert!(
         out.status.success(),
         "ssl-convirt failed: {}",
@@ -80,7 +80,7 @@ fn refused(out: &Output, says: &str) {
 }
 
 /// The `kind` records of a run's log.
-fn records(logdir: &Path, kind: &str) -> Vec<Value> {
+pub(crate) fn records(logdir: &Path, kind: &str) -> Vec<Value> {
     (read_records(&logdir.join("metrics.jsonl"))
         .unwrap()
         .into_iter())

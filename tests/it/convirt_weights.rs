@@ -200,7 +200,7 @@ fn real_pytorch_and_hugging_face_files_give_the_fixture_outputs() {
     );
     let pair = &f["convirt"][index["convirt"].as_str().unwrap()];
     let t = &f["berts"][pair["bert"].as_str().unwrap()];
-    let cfg = ConvirtModelConfig::new(
+    let cfg = ConvirtModelConfig::radiograph(
         ResNetConfig::torchvision(pair["resnet"].as_str().unwrap()).unwrap(),
         bert_config(t),
     )

@@ -13,6 +13,7 @@ mod cnn_checkpoints;
 mod cnn_finetune;
 mod cnn_pretrain;
 mod conv_backward;
+mod convirt_ct;
 mod convirt_data;
 mod convirt_loss;
 mod convirt_models;

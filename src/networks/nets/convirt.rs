@@ -3,7 +3,9 @@
 //! features), ReLU, `res_l2` (→ `out_dim`); the text tower is BERT's attention-masked mean token,
 //! then `bert_l1` (hidden → hidden), ReLU, `bert_l2` (→ `out_dim`). `freeze_layers` stops the
 //! gradients of those BERT encoder layers, as the reference freezes
-//! `model.encoder.layer[i]`'s parameters.
+//! `model.encoder.layer[i]`'s parameters. ssl3d's CT variant puts MONAI's 3-D ViT (`vit`, the
+//! backbone UNETR takes) in the ResNet's place: its features `h` are the mean of its normed
+//! tokens, and the image head keeps `ModelCLR`'s names.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -14,11 +16,14 @@ use burn::tensor::{Int, Tensor};
 
 use super::bert::{BertConfig, BertModel, masked_mean};
 use super::resnet::{ResNet, ResNetConfig};
+use super::vit::{Vit, VitConfig};
 use crate::error::Error;
 
+/// Exactly one image encoder: `resnet` (radiographs, the reference) or `vit` (CT volumes).
 #[derive(Config, Debug)]
 pub struct ConvirtModelConfig {
-    pub resnet: ResNetConfig,
+    pub resnet: Option<ResNetConfig>,
+    pub vit: Option<VitConfig>,
     pub bert: BertConfig,
     /// Width of the shared embedding space.
     #[config(default = 512)]
@@ -29,8 +34,46 @@ pub struct ConvirtModelConfig {
 }
 
 impl ConvirtModelConfig {
+    /// The reference's towers: a ResNet on radiographs and BERT.
+    pub fn radiograph(resnet: ResNetConfig, bert: BertConfig) -> Self {
+        ConvirtModelConfig::new(bert).with_resnet(Some(resnet))
+    }
+
+    /// ssl3d's CT towers: MONAI's 3-D ViT on volumes and BERT.
+    pub fn ct(vit: VitConfig, bert: BertConfig) -> Self {
+        ConvirtModelConfig::new(bert).with_vit(Some(vit))
+    }
+
+    /// Width of the image features `h`.
+    fn image_features(&self) -> usize {
+        match (&self.resnet, &self.vit) {
+            (Some(r), _) => r.num_features(),
+            (None, Some(v)) => v.hidden_size,
+            (None, None) => 0,
+        }
+    }
+
     /// Settings that cannot work, with their reason.
     pub fn check(&self) -> crate::error::Result<()> {
+        if self.resnet.is_some() == self.vit.is_some() {
+            return Err(Error::InvalidArgument(
+                "a ConVIRT model has exactly one image encoder: a ResNet (radiographs) or a ViT \
+                 (CT volumes)"
+                    .into(),
+            ));
+        }
+        if let Some(vit) = &self.vit {
+            let fits = (0..3).all(|d| {
+                vit.patch_size[d] > 0 && vit.img_size[d].is_multiple_of(vit.patch_size[d])
+            });
+            if !fits || vit.num_heads == 0 || !vit.hidden_size.is_multiple_of(vit.num_heads) {
+                return Err(Error::InvalidArgument(format!(
+                    "the ViT's patch_size {:?} must divide its img_size {:?} and its num_heads \
+                     {} its hidden_size {}",
+                    vit.patch_size, vit.img_size, vit.num_heads, vit.hidden_size
+                )));
+            }
+        }
         self.bert.check()?;
         if self.out_dim == 0 {
             return Err(Error::InvalidArgument("out_dim must be at least 1".into()));
@@ -50,10 +93,11 @@ impl ConvirtModelConfig {
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> Convirt<B> {
-        let features = self.resnet.num_features();
+        let features = self.image_features();
         let hidden = self.bert.hidden_size;
         Convirt {
-            res_features: self.resnet.init(device),
+            res_features: self.resnet.as_ref().map(|r| r.init(device)),
+            vit: self.vit.as_ref().map(|v| v.init(device)),
             res_l1: LinearConfig::new(features, features).init(device),
             res_l2: LinearConfig::new(features, self.out_dim).init(device),
             bert_model: self.bert.init(device),
@@ -66,7 +110,10 @@ impl ConvirtModelConfig {
 
 #[derive(Module, Debug)]
 pub struct Convirt<B: Backend> {
-    pub res_features: ResNet<B>,
+    /// The reference's image encoder (radiographs); `None` in the CT variant.
+    pub res_features: Option<ResNet<B>>,
+    /// The CT variant's image encoder; `None` in the reference's.
+    pub vit: Option<Vit<B>>,
     pub res_l1: Linear<B>,
     pub res_l2: Linear<B>,
     pub bert_model: BertModel<B>,
@@ -86,9 +133,23 @@ impl<B: Backend> Convirt<B> {
         self
     }
 
-    /// Images `[batch, 3, height, width]` → the pooled features `h` and the projection `z`.
+    /// Radiographs `[batch, channels, height, width]` → the ResNet's pooled features `h` and the
+    /// projection `z`. Panics on the CT variant (its config says which input it takes).
     pub fn image_encoder(&self, images: Tensor<B, 4>) -> (Tensor<B, 2>, Tensor<B, 2>) {
-        let h = self.res_features.forward(images);
+        let resnet = (self.res_features.as_ref()).expect("a radiograph model (model.resnet)");
+        self.project_image(resnet.forward(images))
+    }
+
+    /// CT volumes `[batch, 1, x, y, z]` → the ViT's mean normed token `h` and the projection
+    /// `z`. Panics on the radiograph model.
+    pub fn volume_encoder(&self, volumes: Tensor<B, 5>) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let vit = (self.vit.as_ref()).expect("a CT model (model.vit)");
+        let (tokens, _) = vit.forward(volumes);
+        let h = tokens.mean_dim(1).squeeze_dim::<2>(1);
+        self.project_image(h)
+    }
+
+    fn project_image(&self, h: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2>) {
         let z = self.res_l2.forward(relu(self.res_l1.forward(h.clone())));
         (h, z)
     }

@@ -159,6 +159,43 @@ pub fn load_modelclr<B: Backend>(model: &mut Convirt<B>, path: &Path) -> Result<
     complete(report, path, "ConVIRT model", &[])
 }
 
+/// Moves a pretrained ViT backbone (an `ssl-pretrain` run's ViTAutoEnc keys `patch_embedding.…`,
+/// `blocks.…`, `norm.…`, or UNETR's `vit.…`) into the CT variant's image encoder; the source's
+/// decoder is left out. Every ViT tensor must be there, with the model's shapes.
+pub fn load_vit_backbone<B: Backend>(
+    model: &mut Convirt<B>,
+    tensors: &BTreeMap<String, TensorData>,
+    from: &Path,
+) -> Result<LoadReport> {
+    let backbone: BTreeMap<String, TensorData> = (tensors.iter())
+        .filter_map(|(k, v)| {
+            let inner = ["patch_embedding.", "blocks.", "norm."]
+                .iter()
+                .any(|p| k.starts_with(p));
+            let key = if k.starts_with("vit.") {
+                k.clone()
+            } else if inner {
+                format!("vit.{k}")
+            } else {
+                return None;
+            };
+            Some((key, v.clone()))
+        })
+        .collect();
+    let mut report = load_state_dict(model, Arch::Convirt, &backbone)?;
+    report.missing.retain(|k| k.starts_with("vit."));
+    if report.loaded.is_empty() {
+        return Err(Error::bad_file(
+            from,
+            format!(
+                "holds no ViT backbone (keys like patch_embedding.*, blocks.*, norm.*); found: {}",
+                key_examples(tensors.keys(), 5)
+            ),
+        ));
+    }
+    complete(report, from, "ViT backbone", &[])
+}
+
 fn read_weights_file(path: &Path) -> Result<BTreeMap<String, TensorData>> {
     if path.extension().is_some_and(|e| e == "safetensors") {
         read_safetensors(path)

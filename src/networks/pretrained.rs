@@ -29,7 +29,7 @@ fn warn_if_unfinished(run: &Path) {
 }
 
 /// The file a `--pretrained` path stands for (a run folder means its best model).
-fn resolve(path: &Path) -> Result<PathBuf> {
+pub(crate) fn pretrained_file(path: &Path) -> Result<PathBuf> {
     if path.is_dir() {
         warn_if_unfinished(path);
         for candidate in [
@@ -97,7 +97,7 @@ pub(crate) fn read_pretrained<B: Backend>(
     path: &Path,
     device: &B::Device,
 ) -> Result<(PathBuf, BTreeMap<String, TensorData>)> {
-    let file = resolve(path)?;
+    let file = pretrained_file(path)?;
     let name = file.to_string_lossy().to_lowercase();
     let tensors = if name.ends_with(".safetensors") {
         read_safetensors(&file)?

@@ -23,9 +23,10 @@ use crate::io::write_json_atomic;
 use crate::networks::checkpoint::save_best_model;
 use crate::networks::convirt_weights::{
     bert_config_of, hf_weights_file, imagenet_resnet_file, load_bert_folder, load_modelclr,
-    load_torchvision_resnet, resolve_bert_folder,
+    load_torchvision_resnet, load_vit_backbone, resolve_bert_folder,
 };
 use crate::networks::nets::{Convirt, ConvirtModelConfig, ResNetConfig};
+use crate::networks::pretrained::{pretrained_file, read_pretrained};
 use crate::networks::seeded_init::init_seeded;
 use crate::networks::state_dict::Arch;
 use crate::report::convirt_records::ConvirtSummary;
@@ -50,8 +51,9 @@ enum Start {
     Towers {
         bert_weights: PathBuf,
         resnet: Option<PathBuf>,
-        /// The CT variant: a ViT at its seeded initialisation instead of the ResNet.
-        vit: bool,
+        /// The CT variant's ViT instead of the ResNet: `Some(None)` at its seeded
+        /// initialisation, `Some(Some(file))` from an image-only pretraining.
+        vit: Option<Option<PathBuf>>,
     },
 }
 
@@ -96,10 +98,15 @@ impl Start {
                 Some(p)
             }
         };
+        let vit = match &cfg.ct {
+            None => None,
+            Some(ct) if ct.vit_weights == "random" => Some(None),
+            Some(ct) => Some(Some(pretrained_file(Path::new(&ct.vit_weights))?)),
+        };
         Ok(Start::Towers {
             bert_weights: hf_weights_file(bert_dir)?,
             resnet,
-            vit: cfg.ct.is_some(),
+            vit,
         })
     }
 
@@ -110,8 +117,10 @@ impl Start {
             Start::Towers {
                 bert_weights,
                 resnet,
-                ..
-            } => std::iter::once(bert_weights).chain(resnet).collect(),
+                vit,
+            } => (std::iter::once(bert_weights).chain(resnet))
+                .chain(vit.iter().flatten())
+                .collect(),
         };
         let parts = (files.iter())
             .map(|f| pretrained_identity(f))
@@ -122,7 +131,10 @@ impl Start {
         Ok(InitIdentity {
             kind: match self {
                 Start::FineTune(_) => "convirt fine_tune_from".into(),
-                Start::Towers { vit: true, .. } => "bert + random vit".into(),
+                Start::Towers {
+                    vit: Some(None), ..
+                } => "bert + random vit".into(),
+                Start::Towers { vit: Some(_), .. } => "bert + pretrained vit".into(),
                 Start::Towers { resnet: None, .. } => "bert + random resnet".into(),
                 Start::Towers { .. } => "bert + resnet".into(),
             },
@@ -146,12 +158,21 @@ impl Start {
             Start::Towers {
                 bert_weights,
                 resnet,
-                ..
+                vit,
             } => {
                 let dir = bert_weights.parent().expect("a file in the BERT folder");
                 load_bert_folder(&mut model.bert_model, dir)?;
                 if let (Some(file), Some(res)) = (resnet, model.res_features.as_mut()) {
                     load_torchvision_resnet(res, file)?;
+                }
+                if let Some(Some(file)) = vit {
+                    let (file, tensors) = read_pretrained::<B::InnerBackend>(file, device)?;
+                    let report = load_vit_backbone(&mut model, &tensors, &file)?;
+                    eprintln!(
+                        "ViT from {}: {} tensors loaded",
+                        file.display(),
+                        report.loaded.len()
+                    );
                 }
             }
         }

@@ -184,6 +184,10 @@ pub struct ConvirtCtSection {
     pub crop_scale: [f64; 2],
     /// Probability of a left–right flip, as the reference flips radiographs.
     pub flip_p: f64,
+    /// Where the ViT starts, as `res_weights` for the ResNet: `random` (its seeded
+    /// initialisation) or an image-only pretraining to start from — an `ssl-pretrain` run
+    /// folder, its safetensors or `.mpk`, or MONAI's `best_model.pt`.
+    pub vit_weights: String,
 }
 
 impl Default for ConvirtCtSection {
@@ -205,6 +209,7 @@ impl Default for ConvirtCtSection {
             },
             crop_scale: [0.8, 1.0],
             flip_p: 0.5,
+            vit_weights: "random".into(),
         }
     }
 }

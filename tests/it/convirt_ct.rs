@@ -184,6 +184,42 @@ fn ssl_convirt_on_ct_trains_resumes_and_feeds_unetr() {
     }
     assert!(!saved.keys().any(|k| k.starts_with("res_features")));
 
+    // A CT run can start its ViT from an image-only pretraining (here: that run's export,
+    // which holds the backbone under UNETR's names as ssl-pretrain's holds it at the top).
+    let from_run = format!("  vit_weights: {}", straight.display());
+    let text = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("  vit_weights: random", &from_run);
+    assert!(text.contains(&from_run), "config-ct.yaml names vit_weights");
+    let warm_cfg = data.join("warm.yaml");
+    std::fs::write(&warm_cfg, text).unwrap();
+    let warm = root.join("warm");
+    ok(&convirt(&warm_cfg, &warm, 1, &[]));
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(warm.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["init"]["kind"], "bert + pretrained vit", "{run}");
+    // A start with no ViT in it is refused: the radiograph corpus config's run has none.
+    let radiographs = root.join("radiographs");
+    ok(&convirt(
+        &crate::convirt_run::config(&data, "r.yaml", 4, 0.25, &[]),
+        &radiographs,
+        1,
+        &[],
+    ));
+    let no_vit = data.join("no_vit.yaml");
+    std::fs::write(
+        &no_vit,
+        std::fs::read_to_string(&cfg_path).unwrap().replace(
+            "  vit_weights: random",
+            &format!("  vit_weights: {}", radiographs.display()),
+        ),
+    )
+    .unwrap();
+    let out = convirt(&no_vit, &root.join("refused"), 1, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no ViT backbone"), "{err}");
+
     // ssl-finetune's UNETR takes that backbone from the run folder.
     type A = burn::backend::Autodiff<burn::backend::Flex>;
     let unetr = UnetrConfig::new(ct.vit()).with_out_channels(3);

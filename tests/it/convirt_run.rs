@@ -33,7 +33,7 @@ pub(crate) fn synth_pairs(dir: &Path, pairs: usize, seed: u64) {
 
 /// The corpus's config.yaml with `batch_size` and `valid_size` changed and each `(from, to)`
 /// replaced, saved as `name`.
-fn config(
+pub(crate) fn config(
     dir: &Path,
     name: &str,
     batch: usize,

@@ -172,7 +172,11 @@ impl TransferReport {
              second names), {} left at init ({})",
             self.loaded.len(),
             self.dropped.len(),
-            self.dropped.join(", "),
+            if self.dropped.len() > 8 {
+                format!("{}, …", key_examples(&self.dropped, 8))
+            } else {
+                self.dropped.join(", ")
+            },
             self.ignored.len(),
             self.left_at_init.len(),
             if self.left_at_init.iter().any(|k| k.starts_with("decoder")) {

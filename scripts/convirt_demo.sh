@@ -11,18 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-convirt-demo-run}"
-device="${SSL3D_DEVICE:-cpu}"
-features=()
-case "$device" in
-  cpu) ;;
-  cuda*) features=(--features cuda) ;;
-  wgpu*) features=(--features wgpu) ;;
-  *) echo "convirt_demo: SSL3D_DEVICE=$device: expected cpu, cuda[:N] or wgpu[:N]" >&2; exit 2 ;;
-esac
 mkdir -p "$work"
-echo "== building ssl3d (release${features[*]:+, ${features[*]}})"
-cargo build --release --quiet "${features[@]}" --bin ssl-data --bin ssl-convirt --bin ssl-finetune --bin ssl-report
-bin="${CARGO_TARGET_DIR:-target}/release"
+source scripts/release_build.sh ssl-data ssl-convirt ssl-finetune ssl-report
 
 echo "== 1. synthetic image–report pairs: radiographs, CT volumes, reports, a small BERT"
 rm -rf "$work/pairs"

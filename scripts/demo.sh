@@ -11,18 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="${1:-demo-run}"
-device="${SSL3D_DEVICE:-cpu}"
-features=()
-case "$device" in
-  cpu) ;;
-  cuda*) features=(--features cuda) ;;
-  wgpu*) features=(--features wgpu) ;;
-  *) echo "demo: SSL3D_DEVICE=$device: expected cpu, cuda[:N] or wgpu[:N]" >&2; exit 2 ;;
-esac
 mkdir -p "$work"
-echo "== building ssl3d (release${features[*]:+, ${features[*]}})"
-cargo build --release --quiet "${features[@]}" --bin ssl-data --bin ssl-pretrain --bin ssl-finetune --bin ssl-report --bin ssl-segment
-bin="${CARGO_TARGET_DIR:-target}/release"
+source scripts/release_build.sh ssl-data ssl-pretrain ssl-finetune ssl-report ssl-segment
 
 echo "== 1. synthetic CT: chest (pretraining) and labelled abdomen (fine-tuning)"
 "$bin/ssl-data" synth --out "$work/data" --json-dir json_files/synthetic --size tiny \

@@ -8,6 +8,7 @@ pub(crate) mod cache_mode;
 pub mod datalist;
 pub mod dataset;
 pub mod loader;
+pub mod report_labels;
 pub mod report_pair_dataset;
 pub mod report_pairs;
 pub mod seeding;

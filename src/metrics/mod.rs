@@ -1,5 +1,6 @@
 //! Metrics: MONAI-compatible Dice (and the tutorial's reported aggregate), clean per-organ and
-//! foreground Dice, the 95th-percentile Hausdorff distance in mm, and image–report retrieval.
+//! foreground Dice, the 95th-percentile Hausdorff distance in mm, image–report retrieval and the
+//! ROC AUC of ConVIRT's finding classifiers.
 
 pub(crate) mod activations;
 pub(crate) mod as_discrete;
@@ -7,6 +8,7 @@ pub(crate) mod dice_metric;
 pub(crate) mod distance_transform;
 pub(crate) mod hausdorff;
 pub mod retrieval;
+pub mod roc_auc;
 
 pub use activations::softmax_channels;
 pub use as_discrete::{argmax_channels, one_hot};

@@ -46,7 +46,7 @@ pub struct ConvirtRun {
 
 /// How the model starts: a whole earlier model (`fine_tune_from`), or BERT from its folder and
 /// the ResNet from ImageNet, a file or torchvision's initialisation.
-enum Start {
+pub(super) enum Start {
     FineTune(PathBuf),
     Towers {
         bert_weights: PathBuf,
@@ -61,7 +61,7 @@ enum Start {
 /// `best_model.safetensors`); the reference's run folder (`checkpoints/model.pth`); or either
 /// folder by its name under `runs/`, where the reference looks. Unlike the reference, a start
 /// that is not found is an error, not a silent start from scratch.
-fn fine_tune_file(from: &str) -> Result<PathBuf> {
+pub(super) fn fine_tune_file(from: &str) -> Result<PathBuf> {
     let given = PathBuf::from(from);
     if given.is_file() {
         return Ok(given);
@@ -81,7 +81,7 @@ fn fine_tune_file(from: &str) -> Result<PathBuf> {
 }
 
 impl Start {
-    fn of(cfg: &ConvirtConfig, bert_dir: &Path) -> Result<Start> {
+    pub(super) fn of(cfg: &ConvirtConfig, bert_dir: &Path) -> Result<Start> {
         if let Some(from) = &cfg.fine_tune_from {
             return Ok(Start::FineTune(fine_tune_file(from)?));
         }
@@ -144,7 +144,7 @@ impl Start {
     }
 
     /// The model: heads drawn from `seed`, then the weights loaded.
-    fn model<B: AutodiffBackend>(
+    pub(super) fn model<B: AutodiffBackend>(
         &self,
         config: &ConvirtModelConfig,
         seed: u64,
@@ -187,25 +187,89 @@ fn entries(pairs: &[ReportPair]) -> Vec<String> {
         .collect()
 }
 
+/// What a run and an evaluation both set up from the config: the pairs and their split, the
+/// model's settings, BERT's folder and tokeniser, the image views.
+pub(super) struct ConvirtSetup {
+    pub pairs: Vec<ReportPair>,
+    pub train_idx: Vec<usize>,
+    pub valid_idx: Vec<usize>,
+    pub model_config: ConvirtModelConfig,
+    pub bert_dir: PathBuf,
+    pub tokenizer: Arc<ReportTokenizer>,
+    pub views: PairViews,
+}
+
+impl ConvirtSetup {
+    /// Reads the pairs (all checked), splits them as the reference does, and builds the model's
+    /// settings and the tokeniser.
+    pub fn of(cfg: &ConvirtConfig) -> Result<Self> {
+        cfg.check()?;
+        let d = &cfg.dataset;
+        let pairs = read_pairs(&PairsSource {
+            csv_file: &d.csv_file,
+            img_root_dir: &d.img_root_dir,
+            img_path_col: d.img_path_col,
+            text_col: d.text_col,
+            text_from_files: d.text_from_files,
+            text_root_dir: &d.text_root_dir,
+        })?;
+        let (train_idx, valid_idx) = reference_split(pairs.len(), d.valid_size);
+        let bert_dir = resolve_bert_folder(&cfg.model.bert_base_model)?;
+        let bert = bert_config_of(&bert_dir)?;
+        let max_tokens = 512.min(bert.max_position_embeddings);
+        let model_config = match &cfg.ct {
+            Some(ct) => ConvirtModelConfig::ct(ct.vit(), bert),
+            None => ConvirtModelConfig::radiograph(
+                ResNetConfig::torchvision(&cfg.model.res_base_model)?
+                    .with_in_channels(d.input_shape[2]),
+                bert,
+            ),
+        }
+        .with_out_dim(cfg.model.out_dim)
+        .with_freeze_layers(cfg.model.freeze_layers.clone());
+        model_config.check()?;
+        let tokenizer = Arc::new(ReportTokenizer::from_model_dir(
+            &bert_dir,
+            cfg.model.do_lower_case,
+            max_tokens,
+        )?);
+        let views: PairViews = match &cfg.ct {
+            Some(ct) => ct.views().into(),
+            None => RadiographViews::reference(d.input_shape).into(),
+        };
+        Ok(ConvirtSetup {
+            pairs,
+            train_idx,
+            valid_idx,
+            model_config,
+            bert_dir,
+            tokenizer,
+            views,
+        })
+    }
+
+    /// The pairs at `idx`.
+    pub fn pick(&self, idx: &[usize]) -> Vec<ReportPair> {
+        idx.iter().map(|&i| self.pairs[i].clone()).collect()
+    }
+
+    /// A dataset of `pairs` with the config's views, tokeniser and text view.
+    pub fn dataset(&self, cfg: &ConvirtConfig, pairs: Vec<ReportPair>) -> ReportPairDataset {
+        ReportPairDataset::new(pairs, self.views.clone(), self.tokenizer.clone())
+            .with_text_view(cfg.dataset.text_view)
+    }
+}
+
 /// Runs (or resumes) a ConVIRT pretraining as `cfg` says.
 pub fn convirt<B: AutodiffBackend>(
     cfg: &ConvirtConfig,
     run: &ConvirtRun,
     device: &B::Device,
 ) -> Result<ConvirtSummary> {
-    cfg.check()?;
+    let setup = ConvirtSetup::of(cfg)?;
     let d = &cfg.dataset;
-    let pairs = read_pairs(&PairsSource {
-        csv_file: &d.csv_file,
-        img_root_dir: &d.img_root_dir,
-        img_path_col: d.img_path_col,
-        text_col: d.text_col,
-        text_from_files: d.text_from_files,
-        text_root_dir: &d.text_root_dir,
-    })?;
-    let (train_idx, valid_idx) = reference_split(pairs.len(), d.valid_size);
-    let pick = |idx: &[usize]| idx.iter().map(|&i| pairs[i].clone()).collect::<Vec<_>>();
-    let (train, valid) = (pick(&train_idx), pick(&valid_idx));
+    let (train, valid) = (setup.pick(&setup.train_idx), setup.pick(&setup.valid_idx));
+    let pairs = &setup.pairs;
     let batch = cfg.batch_size;
     if train.len() < batch {
         return Err(Error::InvalidArgument(format!(
@@ -225,26 +289,8 @@ pub fn convirt<B: AutodiffBackend>(
             pairs.len()
         )));
     }
-    let bert_dir = resolve_bert_folder(&cfg.model.bert_base_model)?;
-    let bert = bert_config_of(&bert_dir)?;
-    let max_tokens = 512.min(bert.max_position_embeddings);
-    let model_config = match &cfg.ct {
-        Some(ct) => ConvirtModelConfig::ct(ct.vit(), bert),
-        None => ConvirtModelConfig::radiograph(
-            ResNetConfig::torchvision(&cfg.model.res_base_model)?
-                .with_in_channels(d.input_shape[2]),
-            bert,
-        ),
-    }
-    .with_out_dim(cfg.model.out_dim)
-    .with_freeze_layers(cfg.model.freeze_layers.clone());
-    model_config.check()?;
-    let tokenizer = Arc::new(ReportTokenizer::from_model_dir(
-        &bert_dir,
-        cfg.model.do_lower_case,
-        max_tokens,
-    )?);
-    let start = Start::of(cfg, &bert_dir)?;
+    let (model_config, bert_dir) = (&setup.model_config, &setup.bert_dir);
+    let start = Start::of(cfg, bert_dir)?;
     let identity =
         RunIdentity::from_entries(&entries(&train), &entries(&valid), Some(start.identity()?));
     let logdir = &run.logdir;
@@ -255,14 +301,10 @@ pub fn convirt<B: AutodiffBackend>(
         run.resume,
         &ConvirtConfig::RESUMABLE,
     )?;
-    let views: PairViews = match &cfg.ct {
-        Some(ct) => ct.views().into(),
-        None => RadiographViews::reference(d.input_shape).into(),
-    };
-    let dataset = |pairs| {
-        ReportPairDataset::new(pairs, views.clone(), tokenizer.clone()).with_text_view(d.text_view)
-    };
-    let (train, validation) = (Arc::new(dataset(train)), Arc::new(dataset(valid)));
+    let (train, validation) = (
+        Arc::new(setup.dataset(cfg, train)),
+        Arc::new(setup.dataset(cfg, valid)),
+    );
     let loader = LoaderConfig {
         volumes_per_batch: batch,
         shuffle: true,
@@ -270,7 +312,7 @@ pub fn convirt<B: AutodiffBackend>(
         prefetch: d.num_workers.max(1),
         run_seed: cfg.seed,
     };
-    let model = start.model::<B>(&model_config, cfg.seed, device)?;
+    let model = start.model::<B>(model_config, cfg.seed, device)?;
     let training = ConvirtTraining {
         learning_rate: cfg.learning_rate,
         weight_decay: cfg.weight_decay,
@@ -282,12 +324,12 @@ pub fn convirt<B: AutodiffBackend>(
     let mut trainer = ConvirtTrainer::new(model, training, device);
     let mut job = ConvirtJob {
         cfg,
-        model_config: &model_config,
+        model_config,
         validation: validation.clone(),
     };
     let plan = Plan {
         train: train.clone(),
-        model_config: &model_config,
+        model_config,
         schedule: Schedule::Epochs(cfg.epochs),
         loader,
         checkpoint_every: cfg.checkpoint_every,
@@ -297,7 +339,7 @@ pub fn convirt<B: AutodiffBackend>(
     let done = drive(&mut job, &mut trainer, plan, (logdir, run.resume), device)?;
     save_best_model(
         trainer.model.valid(),
-        &model_config,
+        model_config,
         Arch::Convirt,
         logdir,
         "final_model",

@@ -31,27 +31,45 @@ pub fn reference_lr(base: f64, epoch: u64, batches_per_epoch: u64) -> f64 {
     base * (1.0 + (std::f64::consts::PI * k / t_max).cos()) / 2.0
 }
 
-/// Both towers' embeddings of images (radiographs `[B, C, H, W]` or CT volumes
-/// `[B, 1, X, Y, Z]`) and tokenised texts: `(image, text)`, each `[B, out_dim]`.
+/// The image tower on radiographs `[B, C, H, W]` or CT volumes `[B, 1, X, Y, Z]`: the encoder's
+/// features `h` and the projection `z`.
+pub fn embed_images<B: Backend>(
+    model: &Convirt<B>,
+    images: &PairImages,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
+    match images {
+        PairImages::Radiographs(x) => model.image_encoder(array_to_tensor(x, device)),
+        PairImages::Volumes(x) => model.volume_encoder(array_to_tensor(x, device)),
+    }
+}
+
+/// The text tower's projections of tokenised texts, `[B, out_dim]`.
+pub fn embed_texts<B: Backend>(
+    model: &Convirt<B>,
+    t: &TokenBatch,
+    device: &B::Device,
+) -> Tensor<B, 2> {
+    let ints = |v: &[i64]| {
+        Tensor::<B, 2, Int>::from_data(TensorData::new(v.to_vec(), [t.batch, t.tokens]), device)
+    };
+    model.text_encoder(
+        ints(&t.input_ids),
+        ints(&t.token_type_ids),
+        ints(&t.attention_mask),
+    )
+}
+
+/// Both towers' projections of images and tokenised texts: `(image, text)`, each
+/// `[B, out_dim]`.
 pub fn embed<B: Backend>(
     model: &Convirt<B>,
     images: &PairImages,
     t: &TokenBatch,
     device: &B::Device,
 ) -> (Tensor<B, 2>, Tensor<B, 2>) {
-    let ints = |v: &[i64]| {
-        Tensor::<B, 2, Int>::from_data(TensorData::new(v.to_vec(), [t.batch, t.tokens]), device)
-    };
-    let (_, zi) = match images {
-        PairImages::Radiographs(x) => model.image_encoder(array_to_tensor(x, device)),
-        PairImages::Volumes(x) => model.volume_encoder(array_to_tensor(x, device)),
-    };
-    let zt = model.text_encoder(
-        ints(&t.input_ids),
-        ints(&t.token_type_ids),
-        ints(&t.attention_mask),
-    );
-    (zi, zt)
+    let (_, zi) = embed_images(model, images, device);
+    (zi, embed_texts(model, t, device))
 }
 
 /// ConVIRT's loss of `model` on `batch` (either mode: pass the inner model to evaluate).

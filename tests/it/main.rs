@@ -15,6 +15,7 @@ mod cnn_pretrain;
 mod conv_backward;
 mod convirt_ct;
 mod convirt_data;
+mod convirt_eval;
 mod convirt_loss;
 mod convirt_models;
 mod convirt_run;

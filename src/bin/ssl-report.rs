@@ -1,11 +1,12 @@
 //! `ssl-report`: collects fine-tuning runs into the tutorial's random-vs-pretrained table or a
-//! multi-seed study, and summarises a run's step timing.
+//! multi-seed study, ConVIRT evaluations into a comparison, and summarises a run's step timing.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ssl3d::cli::run;
 use ssl3d::report::config_diff::config_differences;
+use ssl3d::report::convirt_table::{read_evaluations, write_convirt_table};
 use ssl3d::report::dice_table::{read_runs, write_table};
 use ssl3d::report::step_timing::step_timing;
 use ssl3d::report::study::read_study_runs;
@@ -40,6 +41,21 @@ enum Command {
         /// Fine-tuning run folders.
         #[arg(required = true)]
         runs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// ConVIRT evaluations side by side (ssl-convirt --evaluate's evaluation.json files, or run
+    /// folders holding one): per encoder the zero-shot AUC, the linear probe's AUC (mean ± sd over
+    /// seeds) at each share of labels and retrieval, and the zero-shot AUC per finding. Writes
+    /// convirt.md and convirt.png into --out.
+    Convirt {
+        /// evaluation.json files or run folders.
+        #[arg(required = true)]
+        evaluations: Vec<PathBuf>,
+        /// Row names, comma-separated, one per evaluation (default: the run folder's name, or
+        /// the file's for `start`).
+        #[arg(long, value_delimiter = ',')]
+        names: Vec<String>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -81,6 +97,17 @@ fn main() {
                 "wrote {0}/study.md, study.json, learning_curves.png and dice_vs_volumes.png",
                 out.display()
             );
+            Ok(())
+        }
+        Command::Convirt {
+            evaluations,
+            names,
+            out,
+        } => {
+            let runs = read_evaluations(evaluations, names)?;
+            let md = write_convirt_table(&runs, out)?;
+            println!("{md}");
+            eprintln!("wrote {0}/convirt.md and convirt.png", out.display());
             Ok(())
         }
         Command::Steps { run } => {

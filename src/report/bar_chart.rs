@@ -6,10 +6,12 @@ use plotters::prelude::*;
 
 use super::font::FONT;
 
-/// One series: a name for the legend and one value per category (NaN: no bar).
+/// One series: a name for the legend and one value per category (NaN: no bar), with an error
+/// bar of ± `errors[c]` where given (NaN: none).
 pub(crate) struct Series<'a> {
     pub name: &'a str,
     pub values: Vec<f64>,
+    pub errors: Option<Vec<f64>>,
 }
 
 const COLOURS: [RGBColor; 4] = [
@@ -83,6 +85,16 @@ pub(crate) fn draw_bars<DB: DrawingBackend>(
             .map_err(|e| e.to_string())?
             .label(s.name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+        if let Some(errors) = &s.errors {
+            let whiskers = (s.values.iter().zip(errors).enumerate())
+                .filter(|(_, (v, e))| v.is_finite() && e.is_finite())
+                .map(|(c, (&v, &e))| {
+                    let x = c as f64 + 0.1 + s_i as f64 * width + width * 0.475;
+                    let (lo, hi) = ((v - e).max(0.0), (v + e).min(y_max));
+                    PathElement::new(vec![(x, lo), (x, hi)], BLACK.stroke_width(2))
+                });
+            chart.draw_series(whiskers).map_err(|e| e.to_string())?;
+        }
     }
     if series.len() > 1 {
         chart

@@ -238,10 +238,12 @@ fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
                 Series {
                     name: "random init",
                     values: values("random", &tut),
+                    errors: None,
                 },
                 Series {
                     name: "pretrained",
                     values: values("pretrained", &tut),
+                    errors: None,
                 },
             ],
             "Dice %",
@@ -255,10 +257,12 @@ fn write_chart(runs: &[TableRun], out: &Path) -> Result<()> {
                 Series {
                     name: "random init",
                     values: values("random", &fg),
+                    errors: None,
                 },
                 Series {
                     name: "pretrained",
                     values: values("pretrained", &fg),
+                    errors: None,
                 },
             ],
             "Dice %",

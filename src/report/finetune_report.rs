@@ -163,6 +163,7 @@ pub(crate) fn write_finetune_plots(
             &[Series {
                 name: "Dice",
                 values: per_organ,
+                errors: None,
             }],
             "Dice",
             1.0,

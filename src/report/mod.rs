@@ -7,6 +7,7 @@ mod bar_chart;
 mod colours;
 pub mod config_diff;
 pub mod convirt_records;
+pub mod convirt_table;
 pub mod dice_table;
 pub(crate) mod finetune_report;
 mod font;

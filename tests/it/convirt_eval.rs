@@ -157,6 +157,41 @@ fn ssl_convirt_evaluates_a_run_and_its_start() {
     assert_eq!(s["labels"], serde_json::json!(["normal"]));
     assert_eq!(s["linear_probe"][0]["labelled"], 24);
 
+    // ssl-report convirt puts them side by side.
+    let table = root.join("table");
+    let report = |names: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ssl-report"))
+            .arg("convirt")
+            .arg(&run)
+            .arg(&out)
+            .args(["--names", names, "--out"])
+            .arg(&table)
+            .output()
+            .unwrap()
+    };
+    let made = report("convirt,random");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let md = std::fs::read_to_string(table.join("convirt.md")).unwrap();
+    for want in [
+        "| convirt | 8 |",
+        "| random | 8 |",
+        "probe 1 %",
+        "probe 100 %",
+        "normal",
+    ] {
+        assert!(md.contains(want), "convirt.md lacks {want:?}:\n{md}");
+    }
+    assert!(table.join("convirt.png").is_file());
+    let wrong = report("only-one");
+    assert!(
+        !wrong.status.success(),
+        "one name for two evaluations is refused"
+    );
+
     // A label the CSV lacks is named.
     let bad = convirt(
         &cfg,

@@ -89,6 +89,10 @@ enum Command {
         /// With --reports: the share of normal chests (the others have 1–5 lesions).
         #[arg(long, default_value_t = 0.3, requires = "reports")]
         normal_share: f64,
+        /// With --reports: masked-language-model steps that pretrain the corpus's BERT on its
+        /// reports (as a clinical BERT is pretrained on notes); 0 leaves it at random.
+        #[arg(long, default_value_t = 300, requires = "reports")]
+        bert_steps: usize,
     },
     /// Draw a volume into a PNG: its three orthogonal mid-slices (labels as a colour overlay), or
     /// with --pipeline, the crops a tutorial pipeline makes of it (pretrain: original crop, view 1,
@@ -304,9 +308,10 @@ fn dispatch(command: Command) -> Result<()> {
             reports,
             pairs,
             normal_share,
+            bert_steps,
         } => {
             if reports {
-                return synth_reports(out, seed, size, pairs, normal_share);
+                return synth_reports(out, seed, size, pairs, normal_share, bert_steps);
             }
             let opts = SynthOptions {
                 out_dir: out,
@@ -508,6 +513,7 @@ fn synth_reports(
     size: SynthSize,
     pairs: usize,
     normal_share: f64,
+    bert_steps: usize,
 ) -> Result<()> {
     use ssl3d::data::synthetic::report_corpus::{ReportCorpusOptions, write_report_corpus};
     let opts = ReportCorpusOptions {
@@ -526,6 +532,22 @@ fn synth_reports(
     let start = Instant::now();
     let corpus = write_report_corpus(&opts, &|| bar.inc(1))?;
     bar.finish_and_clear();
+    if bert_steps > 0 {
+        let mlm = ssl3d::train::text_pretraining::pretrain_bert_folder::<
+            burn::backend::Autodiff<burn::backend::Flex>,
+        >(
+            &corpus.bert_dir,
+            &corpus.reports,
+            bert_steps,
+            seed,
+            &Default::default(),
+        )?;
+        ssl3d::io::write_json_atomic(&mlm, &corpus.bert_dir.join("pretraining.json"))?;
+        println!(
+            "BERT pretrained on the reports: {} masked-LM steps, loss {:.2} -> {:.2}",
+            mlm.steps, mlm.first_loss, mlm.last_loss
+        );
+    }
     let [config, config_ct] = ssl3d::train::convirt_config::write_corpus_config(&corpus.dir)?;
     println!(
         "wrote {} image–report pairs ({} normal) under {} in {:.1} s",

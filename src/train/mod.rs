@@ -39,6 +39,7 @@ pub mod ssl_step;
 mod ssl_validation;
 mod swin_ssl_config;
 pub mod swin_ssl_step;
+pub mod text_pretraining;
 
 pub use config::{RunConfig, layered_config};
 pub use convirt::{ConvirtRun, convirt};

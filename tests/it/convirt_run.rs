@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use ssl3d::networks::convirt_weights::{bert_config_of, load_bert_folder, load_modelclr};
 use ssl3d::networks::native::load_config;
+use ssl3d::networks::nets::bert::masked_mean;
 use ssl3d::networks::nets::{BertModel, Convirt, ConvirtModelConfig};
 use ssl3d::text::ReportTokenizer;
 use ssl3d::train::read_records;
@@ -16,12 +17,19 @@ use ssl3d::train::read_records;
 use crate::common;
 use crate::networks::B;
 
-/// `ssl-data synth --reports` of `pairs` tiny pairs into `dir`.
+/// `ssl-data synth --reports` of `pairs` tiny pairs into `dir`, its BERT left at random (the
+/// runs here test the pipeline, not what BERT knows).
 pub(crate) fn synth_pairs(dir: &Path, pairs: usize, seed: u64) {
+    synth_pairs_with_bert(dir, pairs, seed, 0);
+}
+
+/// The same with `bert_steps` masked-LM steps pretraining the corpus's BERT.
+fn synth_pairs_with_bert(dir: &Path, pairs: usize, seed: u64, bert_steps: usize) {
     let out = Command::new(env!("CARGO_BIN_EXE_ssl-data"))
         .args(["synth", "--reports", "--pairs", &pairs.to_string()])
         .args(["--seed", &seed.to_string(), "--out"])
         .arg(dir)
+        .args(["--bert-steps", &bert_steps.to_string()])
         .output()
         .unwrap();
     assert!(
@@ -86,6 +94,94 @@ pub(crate) fn records(logdir: &Path, kind: &str) -> Vec<Value> {
         .into_iter())
     .filter(|r| r["kind"] == kind)
     .collect()
+}
+
+/// Mean cosine similarity of the mean-pooled BERT embeddings of normal and of abnormal reports
+/// with each other (across the two groups), and within the groups.
+fn report_similarity(dir: &Path) -> (f64, f64) {
+    let bert_dir = dir.join("bert");
+    let mut bert: BertModel<B> = bert_config_of(&bert_dir).unwrap().init(&Default::default());
+    load_bert_folder(&mut bert, &bert_dir).unwrap();
+    let tokenizer = ReportTokenizer::from_model_dir(&bert_dir, true, 256).unwrap();
+    let csv = std::fs::read_to_string(dir.join("pairs.csv")).unwrap();
+    let (mut texts, mut normal) = (Vec::new(), Vec::new());
+    for row in csv.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        let report = std::fs::read_to_string(dir.join(cells[1])).unwrap();
+        texts.push(report.split_whitespace().collect::<Vec<_>>().join(" "));
+        normal.push(cells[3] == "1");
+    }
+    let t = tokenizer.encode_batch(&texts).unwrap();
+    let ints = |v: &[i64]| {
+        burn::tensor::Tensor::<B, 2, burn::tensor::Int>::from_data(
+            burn::tensor::TensorData::new(v.to_vec(), [t.batch, t.tokens]),
+            &Default::default(),
+        )
+    };
+    let out = bert.forward(
+        ints(&t.input_ids),
+        ints(&t.token_type_ids),
+        ints(&t.attention_mask),
+    );
+    let pooled = masked_mean(out.last_hidden_state, ints(&t.attention_mask));
+    let hidden = pooled.dims()[1];
+    let v: Vec<f32> = pooled.into_data().to_vec().unwrap();
+    let unit: Vec<Vec<f64>> = v
+        .chunks(hidden)
+        .map(|r| {
+            let n = r.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            r.iter().map(|x| *x as f64 / n).collect()
+        })
+        .collect();
+    let (mut across, mut within) = ((0.0, 0), (0.0, 0));
+    for i in 0..unit.len() {
+        for j in i + 1..unit.len() {
+            let c: f64 = unit[i].iter().zip(&unit[j]).map(|(a, b)| a * b).sum();
+            let acc = if normal[i] == normal[j] {
+                &mut within
+            } else {
+                &mut across
+            };
+            acc.0 += c;
+            acc.1 += 1;
+        }
+    }
+    (across.0 / across.1 as f64, within.0 / within.1 as f64)
+}
+
+#[test]
+fn masked_lm_pretraining_teaches_the_corpus_bert_its_reports() {
+    let root = common::scratch("convirt_mlm");
+    let (random, a, b) = (root.join("random"), root.join("a"), root.join("b"));
+    synth_pairs_with_bert(&random, 24, 6, 0);
+    synth_pairs_with_bert(&a, 24, 6, 150);
+    synth_pairs_with_bert(&b, 24, 6, 150);
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(
+        read(&a, "bert/model.safetensors"),
+        read(&b, "bert/model.safetensors"),
+        "the same seed pretrains the same weights"
+    );
+    let mlm: Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("bert/pretraining.json")).unwrap())
+            .unwrap();
+    assert_eq!(mlm["steps"], 150);
+    let (first, last) = (
+        mlm["first_loss"].as_f64().unwrap(),
+        mlm["last_loss"].as_f64().unwrap(),
+    );
+    assert!(
+        last < 0.8 * first,
+        "the masked-LM loss falls: {first} -> {last}"
+    );
+    // At random, normal and abnormal reports embed almost alike; pretrained, they part.
+    let (across_random, _) = report_similarity(&random);
+    let (across, within) = report_similarity(&a);
+    assert!(
+        across < across_random - 0.1 && across < within - 0.1,
+        "normal vs abnormal reports: cosine {across:.3} pretrained (within groups {within:.3}), \
+         {across_random:.3} at random"
+    );
 }
 
 #[test]

@@ -48,6 +48,8 @@ pub struct ReportCorpus {
     pub bert_dir: PathBuf,
     pub pairs: usize,
     pub normal: usize,
+    /// The reports, in pair order.
+    pub reports: Vec<String>,
 }
 
 /// The BERT the corpus trains from scratch: two layers of width 64, positions for whole reports.
@@ -198,5 +200,6 @@ pub fn write_report_corpus(
         bert_dir,
         pairs: chests.len(),
         normal: chests.iter().filter(|c| c.findings.is_empty()).count(),
+        reports,
     })
 }

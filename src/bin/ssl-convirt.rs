@@ -8,11 +8,10 @@ use clap::Parser;
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::device::{DeviceSpec, OnBackend};
 use ssl3d::kernels::precision::Precision;
+use ssl3d::report::convirt_records::ConvirtEvaluation;
 use ssl3d::report::convirt_records::ConvirtSummary;
 use ssl3d::train::convirt_config::ConvirtConfig;
-use ssl3d::train::convirt_evaluate::{
-    ConvirtEvaluation, Encoder, EvaluationSpec, evaluate_convirt, read_prompts,
-};
+use ssl3d::train::convirt_evaluate::{Encoder, EvaluationSpec, evaluate_convirt, read_prompts};
 use ssl3d::train::linear_probe::ProbeSettings;
 use ssl3d::train::{ConvirtRun, convirt};
 

@@ -97,3 +97,43 @@ impl Scalars for ConvirtValRecord {
         out
     }
 }
+
+/// One label's AUC (`None` where the test pairs hold one class only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelAuc {
+    pub label: String,
+    pub auc: Option<f64>,
+}
+
+/// The probe with one share of the labels, over the seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeOutcome {
+    pub fraction: f64,
+    /// Training pairs whose labels the probe saw.
+    pub labelled: usize,
+    /// Per seed, the mean AUC over the labels that have one.
+    pub mean_auc_per_seed: Vec<Option<f64>>,
+    /// Per label, the mean AUC over the seeds.
+    pub per_label: Vec<LabelAuc>,
+    /// Mean and standard deviation (over the seeds) of the mean AUC.
+    pub mean_auc: Option<f64>,
+    pub sd_auc: Option<f64>,
+}
+
+/// `ssl-convirt --evaluate`'s result (`evaluation.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvirtEvaluation {
+    /// `start (…)` or the model file evaluated.
+    pub encoder: String,
+    /// `radiograph` or `ct`.
+    pub variant: String,
+    pub labels: Vec<String>,
+    pub train_pairs: usize,
+    pub test_pairs: usize,
+    /// Positive test pairs per label.
+    pub test_positives: Vec<usize>,
+    /// Zero-shot AUC per label that has prompts.
+    pub zero_shot: Vec<LabelAuc>,
+    pub linear_probe: Vec<ProbeOutcome>,
+    pub retrieval: RetrievalScores,
+}

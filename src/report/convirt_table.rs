@@ -7,10 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use super::bar_chart::{Series, draw_bars};
+use super::convirt_records::{ConvirtEvaluation, ProbeOutcome};
 use super::png::write_png;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::train::convirt_evaluate::ConvirtEvaluation;
 
 /// One evaluation and the name its row takes.
 #[derive(Debug, Clone)]
@@ -176,12 +176,11 @@ fn plot(runs: &[NamedEvaluation], out: &Path) -> Result<()> {
     let cats: Vec<String> = fr.iter().map(|f| share(*f)).collect();
     let probe: Vec<Series> = (runs.iter())
         .map(|r| {
-            let at =
-                |f: f64, g: fn(&crate::train::convirt_evaluate::ProbeOutcome) -> Option<f64>| {
-                    (r.evaluation.linear_probe.iter().find(|p| p.fraction == f))
-                        .and_then(g)
-                        .unwrap_or(f64::NAN)
-                };
+            let at = |f: f64, g: fn(&ProbeOutcome) -> Option<f64>| {
+                (r.evaluation.linear_probe.iter().find(|p| p.fraction == f))
+                    .and_then(g)
+                    .unwrap_or(f64::NAN)
+            };
             Series {
                 name: &r.name,
                 values: fr.iter().map(|&f| at(f, |p| p.mean_auc)).collect(),

@@ -4,7 +4,7 @@
 # findings, a small BERT), pretrains ConVIRT on the radiographs (ResNet-18 + BERT, the reference's
 # config keys) and on the CT volumes (MONAI's 3-D ViT + BERT, ssl3d's ct section), then fine-tunes
 # a UNETR on the synthetic abdomen from the CT run's ViT, beside a random start, and tabulates both.
-# About 3½ minutes on 2 CPU cores once built. What the runs learn on this corpus in minutes is
+# About 5 minutes on 2 CPU cores with an incremental build. What the runs learn on this corpus in minutes is
 # measured, not promised: docs/CONVIRT.md, "Running on the synthetic corpus".
 # Usage: scripts/convirt_demo.sh [WORK_DIR]   (default: ./convirt-demo-run, git-ignored)
 #   SSL3D_DEVICE=cuda|wgpu scripts/convirt_demo.sh   trains on that device (docs/GPU.md).

@@ -188,6 +188,28 @@ impl TransferReport {
     }
 }
 
+/// A checkpoint's ViT backbone under `vit.` (UNETR's and ConVIRT-CT's place for it): a
+/// ViTAutoEnc's top-level `patch_embedding.…`, `blocks.…`, `norm.…` keys moved under `vit.`,
+/// `vit.…` keys as they are; and the keys left out (a decoder, heads, a text encoder).
+pub(crate) fn vit_backbone(
+    source: &BTreeMap<String, TensorData>,
+) -> (BTreeMap<String, TensorData>, Vec<String>) {
+    let (mut backbone, mut dropped) = (BTreeMap::new(), Vec::new());
+    for (k, v) in source {
+        if k.starts_with("vit.") {
+            backbone.insert(k.clone(), v.clone());
+        } else if ["patch_embedding.", "blocks.", "norm."]
+            .iter()
+            .any(|p| k.starts_with(p))
+        {
+            backbone.insert(format!("vit.{k}"), v.clone());
+        } else {
+            dropped.push(k.clone());
+        }
+    }
+    (backbone, dropped)
+}
+
 /// Loads a pretrained backbone into `unetr.vit`, by name (docs/MONAI_COMPAT.md,
 /// "Weight transfer"). `source` may be a
 /// ViTAutoEnc state dict (keys `patch_embedding.…`, `blocks.…`, `norm.…`) or a UNETR one
@@ -198,22 +220,11 @@ pub fn transfer_backbone<B: Backend>(
     unetr: &mut Unetr<B>,
     source: &BTreeMap<String, TensorData>,
 ) -> Result<TransferReport> {
-    let mut backbone = BTreeMap::new();
-    let mut report = TransferReport::default();
-    for (k, v) in source {
-        let key = if k.starts_with("vit.") {
-            k.clone()
-        } else if k.starts_with("patch_embedding.")
-            || k.starts_with("blocks.")
-            || k.starts_with("norm.")
-        {
-            format!("vit.{k}")
-        } else {
-            report.dropped.push(k.clone());
-            continue;
-        };
-        backbone.insert(key, v.clone());
-    }
+    let (backbone, dropped) = vit_backbone(source);
+    let mut report = TransferReport {
+        dropped,
+        ..TransferReport::default()
+    };
     let loaded: LoadReport = load_state_dict(unetr, Arch::Unetr, &backbone)?;
     if loaded.loaded.is_empty() {
         return Err(Error::InvalidArgument(format!(

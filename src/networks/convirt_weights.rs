@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::tensor::TensorData;
 use burn::tensor::backend::Backend;
 
-use super::checkpoint::{key_examples, read_safetensors, read_torch_state_dict};
+use super::checkpoint::{key_examples, read_safetensors, read_torch_state_dict, vit_backbone};
 use super::nets::{BertConfig, BertModel, Convirt, ResNet};
 use super::state_dict::{Arch, LoadReport, load_state_dict};
 use crate::error::{Error, Result};
@@ -167,21 +167,7 @@ pub fn load_vit_backbone<B: Backend>(
     tensors: &BTreeMap<String, TensorData>,
     from: &Path,
 ) -> Result<LoadReport> {
-    let backbone: BTreeMap<String, TensorData> = (tensors.iter())
-        .filter_map(|(k, v)| {
-            let inner = ["patch_embedding.", "blocks.", "norm."]
-                .iter()
-                .any(|p| k.starts_with(p));
-            let key = if k.starts_with("vit.") {
-                k.clone()
-            } else if inner {
-                format!("vit.{k}")
-            } else {
-                return None;
-            };
-            Some((key, v.clone()))
-        })
-        .collect();
+    let (backbone, _) = vit_backbone(tensors);
     let mut report = load_state_dict(model, Arch::Convirt, &backbone)?;
     report.missing.retain(|k| k.starts_with("vit."));
     if report.loaded.is_empty() {

@@ -118,6 +118,11 @@ impl ReportTokenizer {
         Ok(Self { inner })
     }
 
+    /// A token's id in the vocabulary (`[MASK]`, `[CLS]`, …), if it has one.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
     /// One text's ids, `[CLS] … [SEP]`, truncated.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self

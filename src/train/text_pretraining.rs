@@ -94,15 +94,11 @@ struct Specials {
 }
 
 impl Specials {
-    /// The ids of BERT's special tokens: their lines in `vocab.txt`.
-    fn of(dir: &Path, vocab: usize) -> Result<Self> {
-        let file = dir.join("vocab.txt");
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::io(&file, e))?;
-        let lines: Vec<&str> = text.lines().collect();
+    /// The ids of BERT's special tokens in the tokeniser's vocabulary (of `vocab` entries).
+    fn of(tokenizer: &ReportTokenizer, dir: &Path, vocab: usize) -> Result<Self> {
         let id = |t: &str| -> Result<i64> {
-            (lines.iter().position(|l| l.trim() == t))
-                .map(|i| i as i64)
-                .ok_or_else(|| Error::bad_file(&file, format!("the vocabulary has no {t}")))
+            (tokenizer.token_id(t).map(i64::from))
+                .ok_or_else(|| Error::bad_file(dir, format!("the vocabulary has no {t}")))
         };
         Ok(Specials {
             mask: id("[MASK]")?,
@@ -159,7 +155,7 @@ pub fn pretrain_bert_folder<B: AutodiffBackend>(
     let mut bert: BertModel<B> = cfg.init(device);
     load_bert_folder(&mut bert, dir)?;
     let tokenizer = ReportTokenizer::from_model_dir(dir, true, cfg.max_position_embeddings)?;
-    let specials = Specials::of(dir, cfg.vocab_size)?;
+    let specials = Specials::of(&tokenizer, dir, cfg.vocab_size)?;
     let mut model = BertForMaskedLm::new(bert, &cfg, device);
     let mut optim = AdamConfig::new().init();
     let mut rng = RandomState::new((seed ^ (seed >> 32)) as u32);

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::report_pairs::open_pairs_csv;
 use crate::error::{Error, Result};
 
 /// Labels of every row: `values[row][k]` for `names[k]`.
@@ -18,14 +19,6 @@ impl FindingLabels {
     pub fn column(&self, k: usize, rows: &[usize]) -> Vec<bool> {
         rows.iter().map(|&r| self.values[r][k]).collect()
     }
-}
-
-fn reader(csv_file: &Path) -> Result<csv::Reader<std::fs::File>> {
-    csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_path(csv_file)
-        .map_err(|e| Error::bad_file(csv_file, format!("cannot read the pairs CSV: {e}")))
 }
 
 fn header(csv_file: &Path, reader: &mut csv::Reader<std::fs::File>) -> Result<Vec<String>> {
@@ -49,7 +42,7 @@ fn flag(cell: &str) -> Option<bool> {
 /// The header names of the columns that hold only 0/1 in every row: the labels an evaluation
 /// takes when none are named.
 pub fn binary_columns(csv_file: &Path) -> Result<Vec<String>> {
-    let mut r = reader(csv_file)?;
+    let mut r = open_pairs_csv(csv_file)?;
     let names = header(csv_file, &mut r)?;
     let mut binary = vec![true; names.len()];
     for record in r.records() {
@@ -67,7 +60,7 @@ pub fn binary_columns(csv_file: &Path) -> Result<Vec<String>> {
 /// naming the column and line.
 pub fn read_finding_labels(csv_file: &Path, names: &[String]) -> Result<FindingLabels> {
     let bad = |problem: String| Error::bad_file(csv_file, problem);
-    let mut r = reader(csv_file)?;
+    let mut r = open_pairs_csv(csv_file)?;
     let head = header(csv_file, &mut r)?;
     let columns = (names.iter())
         .map(|n| {

@@ -29,14 +29,19 @@ pub struct PairsSource<'a> {
     pub text_root_dir: &'a Path,
 }
 
+/// The pairs CSV, its header row read as names, rows of any length (checked where read).
+pub(crate) fn open_pairs_csv(csv_file: &Path) -> Result<csv::Reader<std::fs::File>> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(csv_file)
+        .map_err(|e| Error::bad_file(csv_file, format!("cannot read the pairs CSV: {e}")))
+}
+
 /// Reads and checks every pair.
 pub fn read_pairs(src: &PairsSource) -> Result<Vec<ReportPair>> {
     let bad = |problem: String| Error::bad_file(src.csv_file, problem);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_path(src.csv_file)
-        .map_err(|e| bad(format!("cannot read the pairs CSV: {e}")))?;
+    let mut reader = open_pairs_csv(src.csv_file)?;
     let mut pairs = Vec::new();
     for (row, record) in reader.records().enumerate() {
         // Line numbers as an editor shows them: the header is line 1.

@@ -45,24 +45,29 @@ pub struct ConvirtRun {
 }
 
 /// How the model starts: a whole earlier model (`fine_tune_from`), or BERT from its folder and
-/// the ResNet from ImageNet, a file or torchvision's initialisation.
+/// the image encoder as [`ImageStart`] says.
 pub(super) enum Start {
     FineTune(PathBuf),
     Towers {
         bert_weights: PathBuf,
-        resnet: Option<PathBuf>,
-        /// The CT variant's ViT instead of the ResNet: `Some(None)` at its seeded
-        /// initialisation, `Some(Some(file))` from an image-only pretraining.
-        vit: Option<Option<PathBuf>>,
+        image: ImageStart,
     },
+}
+
+/// Where the image encoder starts: from a file, or (`None`) at its seeded initialisation.
+pub(super) enum ImageStart {
+    /// The reference's ResNet: ImageNet's or another `res_weights` file.
+    ResNet(Option<PathBuf>),
+    /// The CT variant's ViT: an image-only pretraining (`ct.vit_weights`).
+    Vit(Option<PathBuf>),
 }
 
 /// `fine_tune_from`'s model file: a file; an ssl3d ConVIRT run folder (its
 /// `best_model.safetensors`); the reference's run folder (`checkpoints/model.pth`); or either
 /// folder by its name under `runs/`, where the reference looks. Unlike the reference, a start
 /// that is not found is an error, not a silent start from scratch.
-pub(super) fn fine_tune_file(from: &str) -> Result<PathBuf> {
-    let given = PathBuf::from(from);
+pub(super) fn fine_tune_file(from: &Path) -> Result<PathBuf> {
+    let given = from.to_path_buf();
     if given.is_file() {
         return Ok(given);
     }
@@ -83,30 +88,26 @@ pub(super) fn fine_tune_file(from: &str) -> Result<PathBuf> {
 impl Start {
     pub(super) fn of(cfg: &ConvirtConfig, bert_dir: &Path) -> Result<Start> {
         if let Some(from) = &cfg.fine_tune_from {
-            return Ok(Start::FineTune(fine_tune_file(from)?));
+            return Ok(Start::FineTune(fine_tune_file(Path::new(from))?));
         }
-        let resnet = match cfg.model.res_weights.as_str() {
-            // The CT variant's ViT starts at its seeded initialisation.
-            _ if cfg.ct.is_some() => None,
-            "random" => None,
-            "imagenet" => Some(imagenet_resnet_file(&cfg.model.res_base_model)?),
-            path => {
-                let p = PathBuf::from(path);
-                if !p.is_file() {
-                    return Err(Error::bad_file(p, "model.res_weights: file not found"));
+        let image = match &cfg.ct {
+            Some(ct) if ct.vit_weights == "random" => ImageStart::Vit(None),
+            Some(ct) => ImageStart::Vit(Some(pretrained_file(Path::new(&ct.vit_weights))?)),
+            None => ImageStart::ResNet(match cfg.model.res_weights.as_str() {
+                "random" => None,
+                "imagenet" => Some(imagenet_resnet_file(&cfg.model.res_base_model)?),
+                path => {
+                    let p = PathBuf::from(path);
+                    if !p.is_file() {
+                        return Err(Error::bad_file(p, "model.res_weights: file not found"));
+                    }
+                    Some(p)
                 }
-                Some(p)
-            }
-        };
-        let vit = match &cfg.ct {
-            None => None,
-            Some(ct) if ct.vit_weights == "random" => Some(None),
-            Some(ct) => Some(Some(pretrained_file(Path::new(&ct.vit_weights))?)),
+            }),
         };
         Ok(Start::Towers {
             bert_weights: hf_weights_file(bert_dir)?,
-            resnet,
-            vit,
+            image,
         })
     }
 
@@ -116,11 +117,8 @@ impl Start {
             Start::FineTune(f) => vec![f],
             Start::Towers {
                 bert_weights,
-                resnet,
-                vit,
-            } => (std::iter::once(bert_weights).chain(resnet))
-                .chain(vit.iter().flatten())
-                .collect(),
+                image: ImageStart::ResNet(file) | ImageStart::Vit(file),
+            } => std::iter::once(bert_weights).chain(file).collect(),
         };
         let parts = (files.iter())
             .map(|f| pretrained_identity(f))
@@ -131,12 +129,13 @@ impl Start {
         Ok(InitIdentity {
             kind: match self {
                 Start::FineTune(_) => "convirt fine_tune_from".into(),
-                Start::Towers {
-                    vit: Some(None), ..
-                } => "bert + random vit".into(),
-                Start::Towers { vit: Some(_), .. } => "bert + pretrained vit".into(),
-                Start::Towers { resnet: None, .. } => "bert + random resnet".into(),
-                Start::Towers { .. } => "bert + resnet".into(),
+                Start::Towers { image, .. } => match image {
+                    ImageStart::ResNet(None) => "bert + random resnet",
+                    ImageStart::ResNet(Some(_)) => "bert + resnet",
+                    ImageStart::Vit(None) => "bert + random vit",
+                    ImageStart::Vit(Some(_)) => "bert + pretrained vit",
+                }
+                .into(),
             },
             xxh3: join(|p| p.xxh3.clone()),
             file: join(|p| p.file.clone()),
@@ -157,15 +156,16 @@ impl Start {
             }
             Start::Towers {
                 bert_weights,
-                resnet,
-                vit,
+                image,
             } => {
                 let dir = bert_weights.parent().expect("a file in the BERT folder");
                 load_bert_folder(&mut model.bert_model, dir)?;
-                if let (Some(file), Some(res)) = (resnet, model.res_features.as_mut()) {
+                if let (ImageStart::ResNet(Some(file)), Some(res)) =
+                    (image, model.res_features.as_mut())
+                {
                     load_torchvision_resnet(res, file)?;
                 }
-                if let Some(Some(file)) = vit {
+                if let ImageStart::Vit(Some(file)) = image {
                     let (file, tensors) = read_pretrained::<B::InnerBackend>(file, device)?;
                     let report = load_vit_backbone(&mut model, &tensors, &file)?;
                     eprintln!(

@@ -132,6 +132,11 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
     spec: &EvaluationSpec,
     device: &B::Device,
 ) -> Result<ConvirtEvaluation> {
+    if let Some(f) = (spec.fractions.iter()).find(|&&f| !(f > 0.0 && f <= 1.0)) {
+        return Err(Error::InvalidArgument(format!(
+            "label share {f} must lie in (0, 1]"
+        )));
+    }
     let setup = ConvirtSetup::of(cfg)?;
     if setup.valid_idx.is_empty() {
         return Err(Error::InvalidArgument(
@@ -153,7 +158,7 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
     let (start, described) = match &spec.encoder {
         Encoder::Start => (Start::of(cfg, &setup.bert_dir)?, "start".to_string()),
         Encoder::Run(p) => {
-            let file = fine_tune_file(&p.display().to_string())?;
+            let file = fine_tune_file(p)?;
             let name = file.display().to_string();
             (Start::FineTune(file), name)
         }
@@ -197,11 +202,6 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
     let test_x = rows(&e.features, test);
     let mut linear = Vec::new();
     for &fraction in &spec.fractions {
-        if !(fraction > 0.0 && fraction <= 1.0) {
-            return Err(Error::InvalidArgument(format!(
-                "label share {fraction} must lie in (0, 1]"
-            )));
-        }
         let labelled = ((fraction * train.len() as f64).ceil() as usize).clamp(2, train.len());
         let mut per_seed = Vec::new();
         let mut per_label: Vec<Vec<f64>> = vec![Vec::new(); names.len()];

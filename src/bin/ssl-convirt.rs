@@ -55,8 +55,8 @@ struct Args {
     /// the config's training starts from: random, ImageNet or image-only pretrained).
     #[arg(long, value_name = "RUN|start")]
     evaluate: Option<String>,
-    /// Where --evaluate writes its JSON (default: evaluation.json in the run folder, or
-    /// evaluation-start.json beside the config).
+    /// Where --evaluate writes its JSON (default: evaluation.json in the run folder,
+    /// <model>.evaluation.json beside a model file, or evaluation-start.json beside the config).
     #[arg(long, requires = "evaluate")]
     out: Option<PathBuf>,
     /// Label columns of the pairs CSV (comma-separated; default: every 0/1 column).
@@ -112,7 +112,11 @@ fn evaluate(args: &Args, cfg: ConvirtConfig, encoder: &str) -> ssl3d::Result<()>
     let encoder = Encoder::parse(encoder);
     let out = args.out.clone().unwrap_or_else(|| match &encoder {
         Encoder::Run(p) if p.is_dir() => p.join("evaluation.json"),
-        _ => (args.config.parent().unwrap_or(Path::new("."))).join("evaluation-start.json"),
+        // A model file: beside it, named after it.
+        Encoder::Run(p) => p.with_extension("evaluation.json"),
+        Encoder::Start => {
+            (args.config.parent().unwrap_or(Path::new("."))).join("evaluation-start.json")
+        }
     });
     let spec = EvaluationSpec {
         encoder,

@@ -8,7 +8,10 @@ use crate::kernels::precision::{Precision, set_precision};
 /// Runs a binary's body; prints any error once as `error: ...` and exits with its code.
 pub fn run(body: impl FnOnce() -> crate::Result<()>) {
     if let Err(e) = body() {
-        eprintln!("error: {e}");
+        match std::env::var(crate::distributed::RANK_ENV) {
+            Ok(rank) => eprintln!("error: rank {rank}: {e}"),
+            Err(_) => eprintln!("error: {e}"),
+        }
         std::process::exit(e.exit_code());
     }
 }
@@ -29,6 +32,24 @@ pub struct DeviceArgs {
 }
 
 impl DeviceArgs {
+    /// The device of this process: in a data-parallel run on GPUs, process k of a machine takes
+    /// the GPU k after the one `--device` names.
+    pub fn for_this_rank(&self) -> crate::Result<DeviceArgs> {
+        let Some(world) = crate::distributed::World::from_env()? else {
+            return Ok(self.clone());
+        };
+        let k = world.local_rank;
+        let device = match self.device {
+            DeviceSpec::Cpu => DeviceSpec::Cpu,
+            DeviceSpec::Cuda(i) => DeviceSpec::Cuda(i + k),
+            DeviceSpec::Wgpu(i) => DeviceSpec::Wgpu(Some(i.unwrap_or(0) + k)),
+        };
+        Ok(DeviceArgs {
+            device,
+            ..self.clone()
+        })
+    }
+
     /// Sets the precision for this process, then runs `work` on the device's backend.
     pub fn run<W: OnBackend>(&self, work: W) -> Result<W::Output, Error> {
         if !set_precision(self.precision) {
@@ -62,6 +83,8 @@ pub struct RunArgs {
     pub logdir: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub launch: crate::distributed::LaunchArgs,
     /// Continue from the last good checkpoint in --logdir.
     #[arg(long)]
     pub resume: bool,
@@ -138,7 +161,8 @@ impl RunArgs {
             datalist,
             logdir,
             resume: self.resume,
-            device_name: self.device.device.to_string(),
+            device_name: self.device.for_this_rank()?.device.to_string(),
+            world: crate::distributed::World::from_env()?,
         })
     }
 }

@@ -34,6 +34,11 @@ pub enum Error {
     /// The run was stopped by Ctrl-C after writing a checkpoint it can resume from.
     #[error("{0}")]
     Interrupted(String),
+
+    /// A data-parallel run's processes could not work together (the collective engine or the
+    /// control channel failed).
+    #[error("{0}")]
+    Distributed(String),
 }
 
 impl Error {
@@ -55,7 +60,7 @@ impl Error {
     /// Ctrl-C (as a shell reports SIGINT), 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::NotImplemented(_) | Error::Training(_) => 1,
+            Error::NotImplemented(_) | Error::Training(_) | Error::Distributed(_) => 1,
             Error::Interrupted(_) => 130,
             _ => 2,
         }

@@ -22,6 +22,9 @@
 //!   sliding-window inference.
 //! - [`report`]: the typed records a run logs, TensorBoard event files, the fine-tuning report and
 //!   the random-vs-pretrained table, and every figure.
+//! - [`distributed`]: data-parallel runs: the launcher (`--nproc`, `--nnodes`), the control
+//!   channel (same settings everywhere, a lost rank named), and the collective engine behind one
+//!   file (the gradients' mean, the contrastive loss's negatives from every process).
 //! - [`train`]: layered run configs, the one run driver (loop, resume, log, progress, Ctrl-C,
 //!   checkpoints) and the two jobs on it, `pretrain` and `finetune`.
 //! - [`mod@bench`]: the speed measurements behind `ssl-bench` and `ssl-data bench`.
@@ -38,6 +41,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod inferers;
 pub mod io;

@@ -131,6 +131,7 @@ pub fn time_loader(
         drop_last: false,
         prefetch: 2,
         run_seed: 0,
+        shard: crate::data::shard::Shard::WHOLE,
     };
     let mut epochs = [EpochThroughput {
         crops: 0,

@@ -85,17 +85,23 @@ fn main() {
         let Some(job) = run_args.job(args.print_config, true, make)? else {
             return Ok(());
         };
-        let report = args.run.device.run(&job)?;
+        if args.run.launch.launches() {
+            std::process::exit(args.run.launch.launch()?);
+        }
+        let report = args.run.device.for_this_rank()?.run(&job)?;
         let best = report.best.as_ref();
-        eprintln!(
-            "done: {} steps in {:.0} s; best Dice {} (tutorial) / {} (13 organs) at iteration {}; see {}/report.md",
-            report.steps,
-            report.wall_s,
-            best.map_or("-".into(), |v| format!("{:.4}", v.tutorial_dice)),
-            best.map_or("-".into(), |v| format!("{:.4}", v.foreground_dice)),
-            report.best_iteration.map_or("-".into(), |i| i.to_string()),
-            job.spec.logdir.display()
-        );
+        // Rank 0 speaks for a data-parallel run.
+        if job.spec.writes() {
+            eprintln!(
+                "done: {} steps in {:.0} s; best Dice {} (tutorial) / {} (13 organs) at iteration {}; see {}/report.md",
+                report.steps,
+                report.wall_s,
+                best.map_or("-".into(), |v| format!("{:.4}", v.tutorial_dice)),
+                best.map_or("-".into(), |v| format!("{:.4}", v.foreground_dice)),
+                report.best_iteration.map_or("-".into(), |i| i.to_string()),
+                job.spec.logdir.display()
+            );
+        }
         Ok(())
     });
 }

@@ -61,19 +61,25 @@ fn main() {
         let Some(job) = run_args.job(args.print_config, false, make)? else {
             return Ok(());
         };
-        let summary = args.run.device.run(&job)?;
+        if args.run.launch.launches() {
+            std::process::exit(args.run.launch.launch()?);
+        }
+        let summary = args.run.device.for_this_rank()?.run(&job)?;
         let best = match (summary.best_val_l1, summary.best_epoch) {
             (Some(l1), Some(epoch)) => format!("best validation L1 {l1:.4} (epoch {epoch})"),
             _ => "no best model: no validation went below the tutorial's starting value of 1000"
                 .to_string(),
         };
-        eprintln!(
-            "done: {} epochs, {} steps in {:.1} s; {best}; see {}",
-            summary.epochs,
-            summary.steps,
-            summary.wall_s,
-            job.spec.logdir.display()
-        );
+        // Rank 0 speaks for a data-parallel run.
+        if job.spec.writes() {
+            eprintln!(
+                "done: {} epochs, {} steps in {:.1} s; {best}; see {}",
+                summary.epochs,
+                summary.steps,
+                summary.wall_s,
+                job.spec.logdir.display()
+            );
+        }
         Ok(())
     });
 }

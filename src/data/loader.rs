@@ -15,6 +15,7 @@ use rayon::prelude::*;
 
 use super::dataset::VolumeDataset;
 use super::seeding::epoch_order;
+use super::shard::Shard;
 use crate::error::{Error, Result};
 use crate::transforms::Sample;
 
@@ -27,6 +28,9 @@ pub struct LoaderConfig {
     /// Batches prepared ahead of the consumer (bounded memory).
     pub prefetch: usize,
     pub run_seed: u64,
+    /// This process's share of each epoch in a data-parallel run (all of it otherwise).
+    #[serde(default)]
+    pub shard: Shard,
 }
 
 /// MONAI-style collated volumes: `(B, C, X, Y, Z)` per key (`image`, `label`, `gt_image`,
@@ -134,6 +138,7 @@ pub fn epoch_batches<D: BatchSource>(
 
 /// Number of batches in an epoch of `len` items.
 pub fn batches_per_epoch(len: usize, cfg: &LoaderConfig) -> usize {
+    let len = cfg.shard.len(len);
     let per = cfg.volumes_per_batch.max(1);
     if cfg.drop_last {
         len / per
@@ -152,7 +157,12 @@ pub fn epoch_batches_from<D: BatchSource>(
     first: usize,
 ) -> EpochBatches<D::Collated> {
     let (tx, rx) = sync_channel(cfg.prefetch.max(1));
-    let order = epoch_order(dataset.len(), cfg.run_seed, epoch, cfg.shuffle);
+    let order = cfg.shard.of(&epoch_order(
+        dataset.len(),
+        cfg.run_seed,
+        epoch,
+        cfg.shuffle,
+    ));
     let per = cfg.volumes_per_batch.max(1);
     let groups: Vec<Vec<usize>> = order
         .chunks(per)

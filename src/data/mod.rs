@@ -12,6 +12,7 @@ pub mod report_labels;
 pub mod report_pair_dataset;
 pub mod report_pairs;
 pub mod seeding;
+pub mod shard;
 pub mod synthetic;
 pub(crate) mod validate;
 

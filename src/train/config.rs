@@ -257,6 +257,7 @@ pub(crate) fn train_loader(volumes_per_batch: usize, prefetch: usize, seed: u64)
         drop_last: false,
         prefetch,
         run_seed: seed,
+        shard: crate::data::shard::Shard::WHOLE,
     }
 }
 

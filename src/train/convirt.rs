@@ -311,6 +311,7 @@ pub fn convirt<B: AutodiffBackend>(
         drop_last: true,
         prefetch: d.num_workers.max(1),
         run_seed: cfg.seed,
+        shard: crate::data::shard::Shard::WHOLE,
     };
     let model = start.model::<B>(model_config, cfg.seed, device)?;
     let training = ConvirtTraining {
@@ -335,6 +336,7 @@ pub fn convirt<B: AutodiffBackend>(
         checkpoint_every: cfg.checkpoint_every,
         checkpoint_at_epoch_end: true,
         config_changes,
+        writes: true,
     };
     let done = drive(&mut job, &mut trainer, plan, (logdir, run.resume), device)?;
     save_best_model(

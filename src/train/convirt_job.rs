@@ -62,6 +62,7 @@ impl ConvirtJob<'_> {
             drop_last: true,
             prefetch: 2,
             run_seed: validation_seed(self.cfg.seed),
+            shard: crate::data::shard::Shard::WHOLE,
         };
         let (mut sum, mut n) = (0.0, 0);
         for batch in epoch_batches(self.validation.clone(), loader, epoch as u64) {

@@ -153,6 +153,9 @@ pub struct Plan<'a, C, D: BatchSource = VolumeDataset> {
     pub checkpoint_at_epoch_end: bool,
     /// The settings a resume changed ([`RunData::config_changes`]): logged as a `resume` record.
     pub config_changes: ConfigChanges,
+    /// Whether this process writes the run folder (log, checkpoints): every process but ranks
+    /// 1.. of a data-parallel run, which train alongside rank 0 and keep their log in memory.
+    pub writes: bool,
 }
 
 /// Where a run stands; saved in every checkpoint with the job's own part.
@@ -194,6 +197,7 @@ pub struct RunContext<S, R> {
     log: RunLog<R>,
     progress: RunProgress,
     logdir: PathBuf,
+    writes: bool,
 }
 
 impl<S, R: Serialize + DeserializeOwned + Scalars> RunContext<S, R> {
@@ -216,6 +220,12 @@ impl<S, R: Serialize + DeserializeOwned + Scalars> RunContext<S, R> {
     pub fn logdir(&self) -> &Path {
         &self.logdir
     }
+
+    /// Whether this process writes the run folder (validates, keeps the best model, plots):
+    /// false on ranks 1.. of a data-parallel run.
+    pub fn writes(&self) -> bool {
+        self.writes
+    }
 }
 
 /// Starts a run: locks and prepares its folder (refusing one in use or holding another run, or a
@@ -228,8 +238,15 @@ pub(crate) fn start_run<C: Serialize>(
     pipelines: [PipelineSpec; 2],
     cache: crate::data::CacheMode,
 ) -> Result<RunData> {
-    let (lock, config_changes) =
-        prepare_logdir(config, identity, &spec.logdir, spec.resume, may_change)?;
+    // Ranks 1.. of a data-parallel run leave the folder to rank 0.
+    let (lock, config_changes) = match spec.writes() {
+        true => {
+            let (lock, changes) =
+                prepare_logdir(config, identity, &spec.logdir, spec.resume, may_change)?;
+            (Some(lock), changes)
+        }
+        false => (None, ConfigChanges::default()),
+    };
     let [train, validation] = pipelines;
     let train = VolumeDataset::new(spec.train.clone(), train, cache.clone())?;
     let val = VolumeDataset::new(spec.validation.clone(), validation, cache)?;
@@ -252,11 +269,12 @@ pub(crate) fn start_run<C: Serialize>(
     })
 }
 
-/// A started run's datasets, and the lock of its folder (keep it until the run ends).
+/// A started run's datasets, and the lock of its folder (keep it until the run ends; none on
+/// ranks 1.. of a data-parallel run).
 pub struct RunData {
     pub train: Arc<VolumeDataset>,
     pub validation: Arc<VolumeDataset>,
-    pub lock: RunLock,
+    pub lock: Option<RunLock>,
     /// What a resume changed of the settings a run may change (logged when the run continues).
     pub config_changes: ConfigChanges,
 }
@@ -273,7 +291,7 @@ pub fn drive<B: AutodiffBackend, J: Job<B>, C: Config, D: BatchSource>(
 where
     <J::Trainer as Trainer<B>>::Batch: FromCollated<D::Collated>,
 {
-    let (train, model_config) = (plan.train.clone(), plan.model_config);
+    let (train, model_config, writes) = (plan.train.clone(), plan.model_config, plan.writes);
     let interrupt_handled = interrupt::install();
     let ckpts = RunCheckpoints::new(logdir);
     let mut state = LoopState::<J::State>::default();
@@ -284,13 +302,15 @@ where
         let resumed = ckpts.resume::<B, _, _, _>(model, device)?;
         state = resumed.state;
         trainer.restore(resumed.model, resumed.optimizer);
-        eprintln!(
-            "resuming from {} (epoch {}, batch {}, step {})",
-            resumed.path.display(),
-            state.epoch + 1,
-            state.next_batch,
-            state.step
-        );
+        writes.then(|| {
+            eprintln!(
+                "resuming from {} (epoch {}, batch {}, step {})",
+                resumed.path.display(),
+                state.epoch + 1,
+                state.next_batch,
+                state.step
+            )
+        });
         saved_at = Some(state.step);
     }
     let per_epoch = batches_per_epoch(train.len(), &plan.loader);
@@ -301,10 +321,17 @@ where
     let total_steps = plan.schedule.total_steps(per_epoch);
     trainer.plan_steps(total_steps);
     let mut run = RunContext {
-        log: RunLog::open(logdir, state.log_records)?,
-        progress: RunProgress::new(total_steps, state.step),
+        log: match writes {
+            true => RunLog::open(logdir, state.log_records)?,
+            false => RunLog::in_memory(),
+        },
+        progress: match writes {
+            true => RunProgress::new(total_steps, state.step),
+            false => RunProgress::quiet(),
+        },
         state,
         logdir: logdir.to_path_buf(),
+        writes,
     };
     if !plan.config_changes.is_empty() {
         let list: Vec<String> = plan
@@ -323,6 +350,9 @@ where
     let wall = || wall_before + session_start.elapsed().as_secs_f64();
     let save = |trainer: &J::Trainer, run: &mut JobContext<B, J>| -> Result<()> {
         run.state.wall_s = wall();
+        if !writes {
+            return Ok(());
+        }
         ckpts.save::<B, _, _, _, _>(
             run.state.step,
             trainer.model().clone(),

@@ -5,10 +5,12 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::data_parallel_run::{join_run, leave_run};
 use super::driver::{Plan, RunData, Schedule, drive, start_run};
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::{Init, starting_network, starting_unetr};
@@ -17,6 +19,9 @@ use super::finetune_outcome::finetune_report;
 use super::run_identity::RunIdentity;
 use super::run_spec::RunSpec;
 use super::seg_step::{SegTrainer, TrainableSegmentation};
+use crate::data::LoaderConfig;
+use crate::data::shard::Shard;
+use crate::distributed::{DataParallel, World};
 use crate::error::Result;
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
@@ -41,6 +46,32 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
     device: &B::Device,
 ) -> Result<FinetuneReport> {
     cfg.check()?;
+    let dp = join_run::<B, _>(spec, cfg, device)?;
+    let result = finetune_in(
+        cfg,
+        spec,
+        init,
+        model,
+        model_config,
+        keep_predictions,
+        dp.clone(),
+        device,
+    );
+    leave_run(dp, result)
+}
+
+/// [`finetune`] as one process of a data-parallel run when `dp` is given.
+#[allow(clippy::too_many_arguments)]
+fn finetune_in<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static>(
+    cfg: &FinetuneConfig,
+    spec: &RunSpec,
+    init: &Init,
+    model: M,
+    model_config: &C,
+    keep_predictions: bool,
+    dp: Option<Arc<DataParallel>>,
+    device: &B::Device,
+) -> Result<FinetuneReport> {
     let config = || cfg.transforms.clone();
     let pipelines = [true, false].map(|train| PipelineSpec::Finetune {
         config: config(),
@@ -55,7 +86,9 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
         lock: _lock,
         config_changes,
     } = start_run(spec, resumable, &identity, pipelines, cache)?;
-    if let Init::Pretrained { report, .. } = init {
+    if let Init::Pretrained { report, .. } = init
+        && spec.writes()
+    {
         write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
     }
     let mut trainer = SegTrainer::new(
@@ -65,7 +98,8 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
         cfg.deep_supervision_weights,
         device,
     )
-    .with_schedule(cfg.lr_schedule, cfg.max_iterations as u64);
+    .with_schedule(cfg.lr_schedule, cfg.max_iterations as u64)
+    .in_parallel(dp);
     let mut job = FinetuneJob {
         cfg,
         model_config,
@@ -78,10 +112,14 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
         train,
         model_config,
         schedule: Schedule::Iterations(cfg.max_iterations as u64),
-        loader: cfg.loader(),
+        loader: LoaderConfig {
+            shard: spec.world.as_ref().map_or(Shard::WHOLE, World::shard),
+            ..cfg.loader()
+        },
         checkpoint_every: cfg.checkpoint_every,
         checkpoint_at_epoch_end: false,
         config_changes,
+        writes: spec.writes(),
     };
     let run = drive(
         &mut job,
@@ -98,7 +136,9 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
         &vals,
         n_train,
     );
-    report.write(&spec.logdir)?;
+    if spec.writes() {
+        report.write(&spec.logdir)?;
+    }
     Ok(report)
 }
 

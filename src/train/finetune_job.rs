@@ -55,7 +55,9 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static> Job<B
         // The tutorial's pre-increment counter, which its validation condition reads.
         let iteration = run.state.step - 1;
         let (eval_num, max) = (self.cfg.eval_num as u64, self.cfg.max_iterations as u64);
-        if !((iteration.is_multiple_of(eval_num) && iteration != 0) || iteration == max) {
+        let due = (iteration.is_multiple_of(eval_num) && iteration != 0) || iteration == max;
+        // Rank 0 alone validates a data-parallel run (and keeps its best model).
+        if !due || !run.writes() {
             return Ok(());
         }
         let (step, logdir) = (run.state.step, run.logdir().to_owned());

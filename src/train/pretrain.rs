@@ -5,10 +5,12 @@
 //! `pretrain_job`.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::data_parallel_run::{join_run, leave_run};
 use super::driver::{Plan, RunData, Schedule, drive, start_run};
 use super::pretrain_config::PretrainConfig;
 use super::pretrain_job::PretrainJob;
@@ -18,7 +20,10 @@ use super::run_identity::RunIdentity;
 use super::run_spec::RunSpec;
 use super::ssl_step::SslTrainer;
 use super::swin_ssl_step::SwinSslTrainer;
-use crate::error::Result;
+use crate::data::LoaderConfig;
+use crate::data::shard::Shard;
+use crate::distributed::{DataParallel, World};
+use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
 use crate::networks::seeded_init::init_seeded;
@@ -35,10 +40,33 @@ pub fn pretrain<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<PretrainSummary> {
     cfg.check()?;
+    if spec.world.is_some() && cfg.network != NetworkKind::Unetr {
+        return Err(Error::InvalidArgument(format!(
+            "data-parallel pretraining (--nproc, --nnodes) runs the tutorial's ViTAutoEnc \
+             (network unetr); {} is pretrained by one process",
+            cfg.network.name()
+        )));
+    }
+    let dp = join_run::<B, _>(spec, cfg, device)?;
+    let result = pretrain_network::<B>(cfg, spec, dp.clone(), device);
+    leave_run(dp, result)
+}
+
+/// [`pretrain`] of the network `cfg.network` names, as one process of a data-parallel run when
+/// `dp` is given.
+fn pretrain_network<B: AutodiffBackend>(
+    cfg: &PretrainConfig,
+    spec: &RunSpec,
+    dp: Option<Arc<DataParallel>>,
+    device: &B::Device,
+) -> Result<PretrainSummary> {
     match cfg.network {
         NetworkKind::Unetr => {
             let model = init_seeded::<B, _>(&cfg.model, cfg.seed, device)?;
-            let trainer = SslTrainer::new(model, cfg.lr, cfg.temperature);
+            let mut trainer = SslTrainer::new(model, cfg.lr, cfg.temperature);
+            if let Some(dp) = dp {
+                trainer = trainer.in_parallel(dp, cfg.negatives);
+            }
             pretrain_with(cfg, spec, trainer, &cfg.model, device)
         }
         NetworkKind::Dynunet => {
@@ -94,10 +122,14 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         train,
         model_config,
         schedule: Schedule::Epochs(cfg.max_epochs),
-        loader: cfg.loader(),
+        loader: LoaderConfig {
+            shard: spec.world.as_ref().map_or(Shard::WHOLE, World::shard),
+            ..cfg.loader()
+        },
         checkpoint_every: cfg.checkpoint_every,
         checkpoint_at_epoch_end: true,
         config_changes,
+        writes: spec.writes(),
     };
     let run = drive(
         &mut job,
@@ -107,7 +139,9 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         device,
     )?;
     // The tutorial draws the figure at validations only; the last epochs belong in it too.
-    write_ssl_loss_plots(&spec.logdir.join("loss_plots.png"), run.records())?;
+    if spec.writes() {
+        write_ssl_loss_plots(&spec.logdir.join("loss_plots.png"), run.records())?;
+    }
     let best = &run.state.job.validation;
     let summary = PretrainSummary {
         epochs: run.state.epoch,
@@ -123,6 +157,8 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         device: spec.device_name.clone(),
         network: cfg.network.name().to_string(),
     };
-    write_json_atomic(&summary, &spec.logdir.join("summary.json"))?;
+    if spec.writes() {
+        write_json_atomic(&summary, &spec.logdir.join("summary.json"))?;
+    }
     Ok(summary)
 }

@@ -7,6 +7,7 @@ use super::config::{
     RunConfig, check_heads, check_one_roi, check_pixdim, check_positive, default_out_channels,
     train_loader,
 };
+use super::ssl_parallel_loss::Negatives;
 use super::swin_ssl_config::SwinSslConfig;
 use crate::data::{CacheMode, LoaderConfig};
 use crate::error::{Error, Result};
@@ -41,6 +42,10 @@ pub struct PretrainConfig {
     pub lr: f64,
     /// ContrastiveLoss temperature.
     pub temperature: f64,
+    /// In a data-parallel run (`--nproc`), the contrastive loss's negatives: `global`, every
+    /// process's crops (the loss of one process with the whole batch), or `local`, each
+    /// process's own.
+    pub negatives: Negatives,
     pub seed: u64,
     pub validation: ValidationMode,
     /// Checkpoint every this many steps (and at each epoch end); 0: at epoch ends only.
@@ -78,6 +83,7 @@ impl Default for PretrainConfig {
             volumes_per_batch: 4,
             lr: 1e-4,
             temperature: 0.05,
+            negatives: Negatives::Global,
             seed: 123,
             validation: ValidationMode::Tutorial,
             checkpoint_every: 100,

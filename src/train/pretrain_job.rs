@@ -74,7 +74,8 @@ impl<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static> Job<B>
         ));
         run.log(Record::Epoch(mean))?;
         run.state.job.sums = SslLosses::default();
-        if epoch.is_multiple_of(self.cfg.val_interval) {
+        // Rank 0 alone validates a data-parallel run (and keeps its best model).
+        if epoch.is_multiple_of(self.cfg.val_interval) && run.writes() {
             let (cfg, at, logdir) = (self.cfg, (epoch, run.state.step), run.logdir().to_owned());
             let (record, line) = (run.state.job.validation).validate(
                 trainer,

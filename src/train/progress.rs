@@ -8,6 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub(crate) struct RunProgress {
     bar: Option<ProgressBar>,
     total: u64,
+    /// Prints nothing (the ranks but 0 of a data-parallel run; rank 0 speaks for the run).
+    quiet: bool,
 }
 
 impl RunProgress {
@@ -26,11 +28,27 @@ impl RunProgress {
             bar.reset_eta();
             bar
         });
-        RunProgress { bar, total }
+        RunProgress {
+            bar,
+            total,
+            quiet: false,
+        }
+    }
+
+    /// A display that prints nothing.
+    pub fn quiet() -> Self {
+        RunProgress {
+            bar: None,
+            total: 0,
+            quiet: true,
+        }
     }
 
     /// Reports step `step` (1-based) with a short description such as the current losses.
     pub fn step(&self, step: u64, prefix: &str, msg: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.bar {
             Some(bar) => {
                 bar.set_prefix(prefix.to_string());
@@ -43,6 +61,9 @@ impl RunProgress {
 
     /// A line that stays (epoch summaries, validation results), above the bar on a terminal.
     pub fn println(&self, line: &str) {
+        if self.quiet {
+            return;
+        }
         match &self.bar {
             Some(bar) => bar.println(line),
             None => eprintln!("{line}"),

@@ -12,8 +12,8 @@ use crate::report::records::Scalars;
 use crate::report::tensorboard::{EVENT_FILE, EventWriter};
 
 pub(crate) struct RunLog<R> {
-    jsonl: MetricsLog,
-    events: EventWriter,
+    /// `metrics.jsonl` and the event file; none for a log kept in memory only.
+    files: Option<(MetricsLog, EventWriter)>,
     records: Vec<R>,
 }
 
@@ -62,18 +62,26 @@ impl<R: Serialize + DeserializeOwned + Scalars> RunLog<R> {
         }
         events.flush()?;
         Ok(RunLog {
-            jsonl: MetricsLog::open(&path)?,
-            events,
+            files: Some((MetricsLog::open(&path)?, events)),
             records,
         })
     }
 
+    /// A log that writes no file (a data-parallel rank other than 0: rank 0 writes the run's).
+    pub fn in_memory() -> Self {
+        RunLog {
+            files: None,
+            records: Vec::new(),
+        }
+    }
+
     /// Appends `r` to both files and the history.
     pub fn push(&mut self, r: R) -> Result<()> {
-        let value = serde_json::to_value(&r).expect("records serialise");
-        self.jsonl.write(&value)?;
-        self.events.scalars(r.step(), &r.scalars())?;
-        self.events.flush()?;
+        if let Some((jsonl, events)) = &mut self.files {
+            jsonl.write(&serde_json::to_value(&r).expect("records serialise"))?;
+            events.scalars(r.step(), &r.scalars())?;
+            events.flush()?;
+        }
         self.records.push(r);
         Ok(())
     }

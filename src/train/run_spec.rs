@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::data::DataItem;
+use crate::distributed::World;
 
 /// What every run is given: its data, its folder and whether it continues.
 #[derive(Debug, Clone)]
@@ -16,4 +17,13 @@ pub struct RunSpec {
     pub resume: bool,
     /// For summaries (e.g. `cpu`, `cuda:0`).
     pub device_name: String,
+    /// This process's place in a data-parallel run (`--nproc`); `None` for a single process.
+    pub world: Option<World>,
+}
+
+impl RunSpec {
+    /// Whether this process writes the run folder: all but ranks 1.. of a data-parallel run.
+    pub fn writes(&self) -> bool {
+        self.world.as_ref().is_none_or(World::writes)
+    }
 }

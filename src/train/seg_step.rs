@@ -4,6 +4,8 @@
 //! 1e-5, eps 1e-8). And the predictor the sliding-window validation calls. Any
 //! [`SegmentationModel`]: UNETR, DynUNet, SegResNet.
 
+use std::sync::Arc;
+
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
@@ -14,6 +16,7 @@ use super::batch_tensors::{array_to_tensor, scalar, tensor_to_array};
 use super::driver::{Trainer, refuse_non_finite};
 use super::lr_schedule::LrSchedule;
 use crate::data::SegBatch;
+use crate::distributed::DataParallel;
 use crate::error::Result;
 use crate::kernels::fused_adam::FusedAdamW;
 use crate::losses::{DeepSupervisionWeights, DiceCeLossConfig, deep_supervision_loss};
@@ -52,6 +55,9 @@ pub(crate) struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
     loss: DiceCeLossConfig,
     deep_supervision: DeepSupervisionWeights,
     device: B::Device,
+    /// In a data-parallel run, this process's membership: the loss and gradients are then the
+    /// means over the processes (DiceCE is a mean over crops, so that is the whole batch's).
+    parallel: Option<Arc<DataParallel>>,
 }
 
 impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
@@ -74,7 +80,14 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
             loss: DiceCeLossConfig::tutorial(),
             deep_supervision,
             device: device.clone(),
+            parallel: None,
         }
+    }
+
+    /// This trainer as one process of a data-parallel run `dp` (when given).
+    pub(crate) fn in_parallel(mut self, dp: Option<Arc<DataParallel>>) -> Self {
+        self.parallel = dp;
+        self
     }
 
     /// Follows `schedule` over a run of `total_steps` (the default is the tutorial's constant
@@ -114,9 +127,15 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for SegTrainer<
         } else {
             deep_supervision_loss(&self.loss, self.deep_supervision, levels, labels)
         };
-        let value = scalar(loss.clone().inner());
+        let mut value = scalar(loss.clone().inner());
+        if let Some(dp) = &self.parallel {
+            value = dp.sum_values::<B::InnerBackend>(&[value], device)?[0] / dp.size() as f64;
+        }
         refuse_non_finite(value, || format!("the DiceCE loss ({value:e})"))?;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if let Some(dp) = &self.parallel {
+            grads = dp.mean_gradients(&self.model, grads)?;
+        }
         self.model = self.optim.step(self.lr(), self.model.clone(), grads);
         Ok(SegLoss { loss: value })
     }

@@ -3,6 +3,7 @@
 //! `total = r + c·r`, Adam.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::config::Config;
 use burn::module::AutodiffModule;
@@ -14,7 +15,9 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use super::batch_tensors::{array_to_tensor, scalar};
 use super::driver::{Trainer, refuse_non_finite};
 use super::pretrain_trainer::PretrainTrainer;
+use super::ssl_parallel_loss::{Negatives, parallel_ssl_losses};
 use crate::data::SslBatch;
+use crate::distributed::DataParallel;
 use crate::error::Result;
 use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
@@ -62,6 +65,8 @@ pub struct SslTrainer<B: AutodiffBackend> {
     optim: SslOptimizer<B>,
     pub lr: f64,
     pub temperature: f64,
+    /// In a data-parallel run: this process's membership, and whose crops are the negatives.
+    parallel: Option<(Arc<DataParallel>, Negatives)>,
 }
 
 impl<B: AutodiffBackend> SslTrainer<B> {
@@ -71,7 +76,15 @@ impl<B: AutodiffBackend> SslTrainer<B> {
             optim: FusedAdam::new(1e-8).init(),
             lr,
             temperature,
+            parallel: None,
         }
+    }
+
+    /// This trainer as one process of a data-parallel run (its loss and gradients then those of
+    /// the whole run's batch; `ssl_parallel_loss`).
+    pub(crate) fn in_parallel(mut self, dp: Arc<DataParallel>, negatives: Negatives) -> Self {
+        self.parallel = Some((dp, negatives));
+        self
     }
 }
 
@@ -96,18 +109,23 @@ impl<B: AutodiffBackend> Trainer<B> for SslTrainer<B> {
 
     fn step(&mut self, batch: &SslBatch) -> Result<SslLosses> {
         let device = self.model.vit.norm.gamma.val().device();
-        let (total, recon, contrastive) = ssl_losses(
-            &self.model,
-            array_to_tensor(&batch.view1, &device),
-            array_to_tensor(&batch.view2, &device),
-            array_to_tensor(&batch.clean, &device),
-            self.temperature,
-        );
-        let losses = SslLosses {
-            total: scalar(total.clone().inner()),
-            recon: scalar(recon.inner()),
-            contrastive: scalar(contrastive.inner()),
-            rotation: None,
+        let views = [&batch.view1, &batch.view2, &batch.clean].map(|a| array_to_tensor(a, &device));
+        let (total, losses) = match &self.parallel {
+            Some((dp, negatives)) => {
+                parallel_ssl_losses(&self.model, views, self.temperature, (dp, *negatives))?
+            }
+            None => {
+                let [view1, view2, clean] = views;
+                let (total, recon, contrastive) =
+                    ssl_losses(&self.model, view1, view2, clean, self.temperature);
+                let losses = SslLosses {
+                    total: scalar(total.clone().inner()),
+                    recon: scalar(recon.inner()),
+                    contrastive: scalar(contrastive.inner()),
+                    rotation: None,
+                };
+                (total, losses)
+            }
         };
         refuse_non_finite(losses.total, || {
             format!(
@@ -115,7 +133,10 @@ impl<B: AutodiffBackend> Trainer<B> for SslTrainer<B> {
                 losses.total, losses.recon, losses.contrastive
             )
         })?;
-        let grads = GradientsParams::from_grads(total.backward(), &self.model);
+        let mut grads = GradientsParams::from_grads(total.backward(), &self.model);
+        if let Some((dp, _)) = &self.parallel {
+            grads = dp.mean_gradients(&self.model, grads)?;
+        }
         self.model = self.optim.step(self.lr, self.model.clone(), grads);
         Ok(losses)
     }

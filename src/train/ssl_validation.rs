@@ -40,6 +40,7 @@ fn validate_ssl<B: AutodiffBackend, T: PretrainTrainer<B>>(
         drop_last: false,
         prefetch: cfg.prefetch_batches,
         run_seed: validation_seed(cfg.seed),
+        shard: crate::data::shard::Shard::WHOLE,
     };
     let mut sum = 0.0;
     let mut n = 0;

@@ -53,6 +53,7 @@ fn cfg(volumes: usize) -> LoaderConfig {
         drop_last: false,
         prefetch: 2,
         run_seed: 42,
+        shard: ssl3d::data::shard::Shard::WHOLE,
     }
 }
 

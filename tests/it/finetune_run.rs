@@ -18,7 +18,7 @@ fn finetune() -> Command {
 }
 
 /// Tiny synthetic abdomen: 6 training and 2 validation volumes (and 2 chest volumes).
-fn synth(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn synth(dir: &Path) -> (PathBuf, PathBuf) {
     common::synth_tiny(env!("CARGO_BIN_EXE_ssl-data"), dir, 2, 6, 2, 8);
     (
         dir.join("json/btcv/dataset_0_init_6.json"),

@@ -25,6 +25,7 @@ mod convirt_weights;
 mod datalist;
 mod datasets;
 mod dice_ce_cpu;
+mod distributed;
 mod docs;
 mod dynunet;
 mod finetune_run;

@@ -95,6 +95,7 @@ fn reconstruction_loss_falls(scratch: &str) {
         drop_last: false,
         prefetch: 2,
         run_seed: 7,
+        shard: ssl3d::data::shard::Shard::WHOLE,
     };
     let mut recon = Vec::new();
     for epoch in 0..16 {

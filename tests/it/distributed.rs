@@ -1,0 +1,432 @@
+//! Data-parallel runs with real processes on localhost (a build with `--features distributed`;
+//! without it each test prints a skip notice): two processes with batch B train like one process
+//! with batch 2B, step for step; a lost or failing rank stops the others with its name; settings
+//! that cannot work are refused before the first step.
+
+use crate::common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use burn::backend::Flex;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+use ssl3d::networks::native::{load_config, load_native};
+use ssl3d::networks::{VitAutoEnc, VitAutoEncConfig};
+use ssl3d::train::read_records;
+
+use super::finetune_run;
+use super::pretrain_run::{run_cmd, synth};
+
+fn built() -> bool {
+    if !cfg!(feature = "distributed") {
+        eprintln!(
+            "skip: built without the `distributed` feature (cargo test --features distributed)"
+        );
+    }
+    cfg!(feature = "distributed")
+}
+
+/// A port `p` with `p..p + 2 + ranks` free (rank 0's control port, the engine's orchestrator and
+/// one tensor service per rank).
+fn free_ports(ranks: usize) -> u16 {
+    for _ in 0..50 {
+        let p = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if p as usize + 2 + ranks < u16::MAX as usize
+            && (p..=p + 2 + ranks as u16).all(|q| TcpListener::bind(("0.0.0.0", q)).is_ok())
+        {
+            return p;
+        }
+    }
+    panic!("no free run of ports");
+}
+
+fn run(mut c: Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        c,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The step records' (step, total, recon, contrastive).
+fn steps(logdir: &Path) -> Vec<[f64; 4]> {
+    read_records(&logdir.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "step")
+        .map(|r| ["step", "total", "recon", "contrastive"].map(|k| r[k].as_f64().unwrap()))
+        .collect()
+}
+
+/// The newest checkpoint's ViTAutoEnc.
+fn final_model(logdir: &Path) -> VitAutoEnc<Flex> {
+    let dir = logdir.join("checkpoints");
+    let latest = std::fs::read_to_string(dir.join("latest")).unwrap();
+    let ckpt = dir.join(latest.trim());
+    let config: VitAutoEncConfig = load_config(&ckpt.join("model.config.json")).unwrap();
+    let device = Default::default();
+    load_native(
+        config.init::<Flex>(&device),
+        &ckpt.join("model.mpk"),
+        &device,
+    )
+    .unwrap()
+}
+
+/// Every parameter's values, in the module's order.
+struct Values(Vec<f32>);
+
+impl ModuleVisitor<Flex> for Values {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<Flex, D>>) {
+        self.0
+            .extend(param.val().into_data().to_vec::<f32>().unwrap());
+    }
+}
+
+fn values(m: &VitAutoEnc<Flex>) -> Vec<f32> {
+    let mut v = Values(Vec::new());
+    m.visit(&mut v);
+    v.0
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
+}
+
+#[test]
+fn two_pretraining_processes_take_the_steps_of_one_with_twice_the_batch() {
+    if !built() {
+        return;
+    }
+    let dir = common::scratch("dp_pretrain");
+    let data = synth(&dir);
+    // 12 training volumes: 3 steps an epoch either way, 4 epochs.
+    let one = dir.join("one");
+    let mut c = run_cmd(&data, &one, 4);
+    c.args(["--set", "volumes_per_batch=4"]);
+    run(c);
+    let two = dir.join("two");
+    let port = free_ports(2);
+    let mut c = run_cmd(&data, &two, 4);
+    c.args([
+        "--nproc",
+        "2",
+        "--master-addr",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    run(c);
+    let (a, b) = (steps(&one), steps(&two));
+    assert!(a.len() >= 10, "{} steps", a.len());
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0.0f64;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x[0], y[0]);
+        for k in 1..4 {
+            worst = worst.max(rel(x[k], y[k]));
+        }
+    }
+    eprintln!("largest relative step-loss difference, 2 processes vs 1: {worst:.2e}");
+    assert!(worst <= 1e-5, "step losses differ by {worst:e} (relative)");
+    let (wa, wb) = (values(&final_model(&one)), values(&final_model(&two)));
+    assert_eq!(wa.len(), wb.len());
+    let diff: f64 = wa
+        .iter()
+        .zip(&wb)
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = wa.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let max_abs = wa
+        .iter()
+        .zip(&wb)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "final weights: relative difference {:.2e}, largest {max_abs:.2e}",
+        diff / norm
+    );
+    assert!(
+        diff / norm <= 1e-5,
+        "final weights differ by {:e} (relative)",
+        diff / norm
+    );
+}
+
+/// `cmd` as rank `rank` of `size` with rank 0 at `port`, as the launcher starts it.
+fn as_rank(mut cmd: Command, rank: usize, size: usize, port: u16) -> Command {
+    cmd.env("SSL3D_RANK", rank.to_string())
+        .env("SSL3D_LOCAL_RANK", rank.to_string())
+        .env("SSL3D_WORLD_SIZE", size.to_string())
+        .env("SSL3D_MASTER_ADDR", format!("127.0.0.1:{port}"))
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The last step a run's log holds.
+fn last_step(logdir: &Path) -> u64 {
+    read_records(&logdir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["kind"] == "step")
+        .filter_map(|r| r["step"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Waits until the run in `logdir` has logged step `step`.
+fn wait_for_step(logdir: &Path, step: u64, ranks: &mut [Child]) {
+    let start = Instant::now();
+    while last_step(logdir) < step {
+        for r in ranks.iter_mut() {
+            if let Some(status) = r.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(r.stderr.as_mut().unwrap(), &mut err).unwrap();
+                panic!("a rank ended ({status}) before step {step}: {err}");
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no step {step} in 5 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits at most `limit` for `child` to end; its exit code and stderr.
+fn ends_within(mut child: Child, limit: Duration) -> (Option<i32>, String) {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+            return (status.code(), err);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!(
+                "still running {} s after its peer was lost",
+                limit.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_killed_rank_stops_the_others_naming_it_and_the_run_resumes_exactly() {
+    if !built() {
+        return;
+    }
+    let dir = common::scratch("dp_faults");
+    let data = synth(&dir);
+    // The uninterrupted two-process run, and one whose rank 1 is SIGKILLed after step 6 (a
+    // checkpoint every 4 steps), then resumed.
+    let whole = dir.join("whole");
+    let port = free_ports(2);
+    let mut c = run_cmd(&data, &whole, 4);
+    c.args([
+        "--nproc",
+        "2",
+        "--master-addr",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    run(c);
+    let cut = dir.join("cut");
+    let port = free_ports(2);
+    let mut ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            as_rank(run_cmd(&data, &cut, 4), r, 2, port)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_for_step(&cut, 6, &mut ranks);
+    let rank1 = ranks.pop().unwrap();
+    let rank0 = ranks.pop().unwrap();
+    Command::new("kill")
+        .args(["-KILL", &rank1.id().to_string()])
+        .status()
+        .unwrap();
+    let (code, err) = ends_within(rank0, Duration::from_secs(30));
+    assert_eq!(code, Some(ssl3d::distributed::EXIT_PEER_LOST), "{err}");
+    assert!(err.contains("rank 1 was lost"), "{err}");
+    let _ = ends_within(rank1, Duration::from_secs(5));
+    let port = free_ports(2);
+    let mut c = run_cmd(&data, &cut, 4);
+    c.args([
+        "--resume",
+        "--nproc",
+        "2",
+        "--master-addr",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    run(c);
+    let (a, b) = (steps(&whole), steps(&cut));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            x, y,
+            "the resumed run differs from the whole one at step {}",
+            x[0]
+        );
+    }
+
+    // Rank 0 lost: rank 1 stops naming it.
+    let lost0 = dir.join("lost0");
+    let port = free_ports(2);
+    let mut ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            as_rank(run_cmd(&data, &lost0, 20), r, 2, port)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    wait_for_step(&lost0, 2, &mut ranks);
+    let rank1 = ranks.pop().unwrap();
+    let mut rank0 = ranks.pop().unwrap();
+    rank0.kill().unwrap();
+    rank0.wait().unwrap();
+    let (code, err) = ends_within(rank1, Duration::from_secs(30));
+    assert_eq!(code, Some(ssl3d::distributed::EXIT_PEER_LOST), "{err}");
+    assert!(err.contains("rank 0 was lost"), "{err}");
+}
+
+#[test]
+fn settings_that_cannot_work_together_are_refused_before_the_first_step() {
+    if !built() {
+        return;
+    }
+    let dir = common::scratch("dp_refusals");
+    let data = synth(&dir);
+    let fails = |mut c: Command, wanted: &str| {
+        let start = Instant::now();
+        let out = c.env("SSL3D_JOIN_TIMEOUT_S", "3").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "{c:?} succeeded");
+        assert!(err.contains(wanted), "{c:?}: wanted {wanted:?} in: {err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{c:?} took {:?}",
+            start.elapsed()
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    // Ranks started with other settings.
+    let port = free_ports(2);
+    let logdir = dir.join("mismatch");
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            let mut c = as_rank(run_cmd(&data, &logdir, 2), r, 2, port);
+            c.args(["--set", &format!("lr={}", 1e-3 * (r + 1) as f64)]);
+            c.spawn().unwrap()
+        })
+        .collect();
+    for rank in ranks {
+        let (code, err) = ends_within(rank, Duration::from_secs(60));
+        assert_ne!(code, Some(0));
+        assert!(err.contains("fingerprints differ"), "{err}");
+    }
+    // Rank 0's port taken.
+    let taken = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut c = run_cmd(&data, &dir.join("taken"), 2);
+    c.args([
+        "--nproc",
+        "2",
+        "--master-addr",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    fails(c, &format!("cannot listen on port {port}"));
+    // No rank 0 at the address.
+    let port = free_ports(2);
+    let mut c = run_cmd(&data, &dir.join("alone"), 2);
+    c.args([
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "1",
+        "--master-addr",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    fails(c, "cannot reach rank 0");
+    // Options that make no sense.
+    let mut c = run_cmd(&data, &dir.join("no_master"), 2);
+    c.args(["--nnodes", "2"]);
+    fails(c, "needs --master-addr");
+    let mut c = run_cmd(&data, &dir.join("bad_rank"), 2);
+    c.args([
+        "--nnodes",
+        "2",
+        "--node-rank",
+        "2",
+        "--master-addr",
+        "127.0.0.1:29500",
+    ]);
+    fails(c, "--node-rank 2");
+    let mut c = run_cmd(&data, &dir.join("cnn"), 2);
+    c.args([
+        "--nproc",
+        "2",
+        "--network",
+        "dynunet",
+        "--master-addr",
+        &format!("127.0.0.1:{}", free_ports(2)),
+    ]);
+    fails(c, "runs the tutorial's ViTAutoEnc");
+}
+
+#[test]
+fn two_finetuning_processes_take_the_steps_of_one_with_twice_the_batch() {
+    if !built() {
+        return;
+    }
+    let dir = common::scratch("dp_finetune");
+    let data = finetune_run::synth(&dir);
+    // 6 training volumes: 3 steps an epoch either way; validation at step 7 and at the end.
+    let args = ["--random-init", "--set", "eval_num=6"];
+    let one = dir.join("one");
+    let mut c = finetune_run::run_cmd(&data, &one, 9, &args);
+    c.args(["--set", "volumes_per_batch=2"]);
+    run(c);
+    let two = dir.join("two");
+    let mut c = finetune_run::run_cmd(&data, &two, 9, &args);
+    c.args([
+        "--nproc",
+        "2",
+        "--master-addr",
+        &format!("127.0.0.1:{}", free_ports(2)),
+    ]);
+    run(c);
+    let records = |d: &Path| read_records(&d.join("metrics.jsonl")).unwrap();
+    let (a, b) = (records(&one), records(&two));
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0.0f64;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x["kind"], y["kind"]);
+        assert_eq!(x["step"], y["step"]);
+        for key in ["loss", "train_loss"] {
+            if let (Some(p), Some(q)) = (x[key].as_f64(), y[key].as_f64()) {
+                worst = worst.max(rel(p, q));
+            }
+        }
+        if let (Some(p), Some(q)) = (x["dice_foreground"].as_f64(), y["dice_foreground"].as_f64()) {
+            assert!((p - q).abs() < 1e-3, "validation Dice {p} vs {q}");
+        }
+    }
+    eprintln!("largest relative fine-tuning loss difference, 2 processes vs 1: {worst:.2e}");
+    assert!(worst <= 1e-5, "losses differ by {worst:e} (relative)");
+    // Rank 0 alone wrote the run folder's report.
+    assert!(two.join("report.json").exists());
+}

@@ -5,6 +5,7 @@
 //! full-size sliding-window validation (`segmentation_inference`). Each returns its numbers; the
 //! binaries only print them. Results go in `docs/BENCHMARKS.md` with the command that made them.
 
+pub mod all_reduce;
 pub mod checkpoint_parity;
 pub mod convirt;
 pub mod data;

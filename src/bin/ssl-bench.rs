@@ -2,13 +2,15 @@
 //! training step (the tutorial's losses and optimisers) at 96³ — on the chosen device; and
 //! `--model parity`, the device's agreement with the CPU on tiny models; `--model
 //! checkpoint-parity`, the same for a saved checkpoint; `--model sliding-window`, fine-tuning's
-//! validation inference over one preprocessed CT.
+//! validation inference over one preprocessed CT; `--model all-reduce --nproc N`, the
+//! data-parallel run's gradient all-reduce.
 
 use burn::backend::Flex;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 
+use ssl3d::bench::all_reduce::{time_all_reduce, vit_autoenc_parameters};
 use ssl3d::bench::checkpoint_parity::checkpoint_parity;
 use ssl3d::bench::device_parity::device_parity;
 use ssl3d::bench::networks::{Subject, time_network};
@@ -17,6 +19,7 @@ use ssl3d::bench::segmentation_inference::{
 };
 use ssl3d::cli::{DeviceArgs, run};
 use ssl3d::device::OnBackend;
+use ssl3d::distributed::{LaunchArgs, World};
 use ssl3d::kernels::precision::precision;
 use ssl3d::kernels::{generic_ops_only, is_cpu_backend};
 use ssl3d::{Error, Result};
@@ -59,6 +62,10 @@ enum Model {
     /// Fine-tuning's validation: the tutorial's UNETR over one preprocessed CT (--volume) with the
     /// tutorial's sliding window (96³, 4 windows per batch, overlap 0.25), blended on the CPU.
     SlidingWindow,
+    /// Data-parallel: the mean of the full-size ViTAutoEnc's gradients (one flat tensor of its
+    /// parameter count) over --nproc processes on this machine with --all-reduce's strategy,
+    /// seconds per all-reduce (CPU tensors; JSON from rank 0). Needs --features distributed.
+    AllReduce,
 }
 
 /// Time the full-size tutorial networks at 96³.
@@ -93,6 +100,9 @@ struct Args {
     json: bool,
     #[command(flatten)]
     device: DeviceArgs,
+    /// `all-reduce`: the processes (--nproc) and how they sum (--all-reduce).
+    #[command(flatten)]
+    launch: LaunchArgs,
 }
 
 impl OnBackend for &Args {
@@ -134,6 +144,7 @@ impl OnBackend for &Args {
                 self.check_size()?;
                 return self.sliding_window::<B>(device);
             }
+            Model::AllReduce => return self.all_reduce(),
         };
         self.check_size()?;
         let (batch, size, repeat) = (self.batch, self.size, self.repeat);
@@ -187,6 +198,34 @@ impl OnBackend for &Args {
 }
 
 impl Args {
+    /// `--model all-reduce`: started by the launcher, each process times the all-reduce; rank 0
+    /// prints.
+    fn all_reduce(&self) -> Result<()> {
+        let Some(world) = World::from_env()? else {
+            return Err(Error::InvalidArgument(
+                "--model all-reduce needs --nproc 2 or more (and --features distributed)".into(),
+            ));
+        };
+        let writes = world.writes();
+        let floats = vit_autoenc_parameters();
+        let t = time_all_reduce(world, floats, self.repeat)?;
+        if writes && self.json {
+            println!("{}", serde_json::to_string(&t).expect("numbers serialise"));
+        } else if writes {
+            println!(
+                "all-reduce of {} floats ({:.0} MB, the ViTAutoEnc's gradients) over {} processes, {}: {:.3} s (median of {}), {:.2} GB/s",
+                t.floats,
+                t.megabytes,
+                t.processes,
+                t.strategy,
+                t.median_s,
+                self.repeat,
+                t.gigabytes_per_s
+            );
+        }
+        Ok(())
+    }
+
     fn check_size(&self) -> Result<()> {
         if self.size == 0 || !self.size.is_multiple_of(16) {
             return Err(Error::InvalidArgument(format!(
@@ -260,5 +299,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     ssl3d::allocator::keep_freed_memory();
     let args = Args::parse();
-    run(|| args.device.run(&args));
+    run(|| {
+        if matches!(args.model, Model::AllReduce) && args.launch.launches() {
+            std::process::exit(args.launch.launch()?);
+        }
+        args.device.run(&args)
+    });
 }

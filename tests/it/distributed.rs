@@ -116,14 +116,8 @@ fn two_pretraining_processes_take_the_steps_of_one_with_twice_the_batch() {
     c.args(["--set", "volumes_per_batch=4"]);
     run(c);
     let two = dir.join("two");
-    let port = free_ports(2);
     let mut c = run_cmd(&data, &two, 4);
-    c.args([
-        "--nproc",
-        "2",
-        "--master-addr",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    two_processes(&mut c);
     run(c);
     let (a, b) = (steps(&one), steps(&two));
     assert!(a.len() >= 10, "{} steps", a.len());
@@ -160,6 +154,33 @@ fn two_pretraining_processes_take_the_steps_of_one_with_twice_the_batch() {
         "final weights differ by {:e} (relative)",
         diff / norm
     );
+    // The same run as two one-process "machines" (--nnodes 2) on this one: the multi-machine
+    // path (each launcher its own node rank) logs exactly what --nproc 2 logged.
+    let nodes = dir.join("nodes");
+    let addr = format!("127.0.0.1:{}", free_ports(2));
+    let launchers: Vec<Child> = (0..2)
+        .map(|node| {
+            let mut c = run_cmd(&data, &nodes, 4);
+            // One thread each, as --nproc 2 gives each process on these 2 cores.
+            c.args([
+                "--nnodes",
+                "2",
+                "--node-rank",
+                &node.to_string(),
+                "--master-addr",
+                &addr,
+            ])
+            .env("RAYON_NUM_THREADS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for launcher in launchers {
+        let (code, err) = ends_within(launcher, Duration::from_secs(300));
+        assert_eq!(code, Some(0), "{err}");
+    }
+    assert_eq!(steps(&nodes), b, "--nnodes 2 differs from --nproc 2");
 }
 
 /// `cmd` as rank `rank` of `size` with rank 0 at `port`, as the launcher starts it.
@@ -234,44 +255,16 @@ fn a_killed_rank_stops_the_others_naming_it_and_the_run_resumes_exactly() {
     // The uninterrupted two-process run, and one whose rank 1 is SIGKILLed after step 6 (a
     // checkpoint every 4 steps), then resumed.
     let whole = dir.join("whole");
-    let port = free_ports(2);
     let mut c = run_cmd(&data, &whole, 4);
-    c.args([
-        "--nproc",
-        "2",
-        "--master-addr",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    two_processes(&mut c);
     run(c);
     let cut = dir.join("cut");
-    let port = free_ports(2);
-    let mut ranks: Vec<Child> = (0..2)
-        .map(|r| {
-            as_rank(run_cmd(&data, &cut, 4), r, 2, port)
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    wait_for_step(&cut, 6, &mut ranks);
-    let rank1 = ranks.pop().unwrap();
-    let rank0 = ranks.pop().unwrap();
-    Command::new("kill")
-        .args(["-KILL", &rank1.id().to_string()])
-        .status()
-        .unwrap();
-    let (code, err) = ends_within(rank0, Duration::from_secs(30));
+    let (code, err) = kill_rank_at(&data, &cut, (4, 6), 1);
     assert_eq!(code, Some(ssl3d::distributed::EXIT_PEER_LOST), "{err}");
     assert!(err.contains("rank 1 was lost"), "{err}");
-    let _ = ends_within(rank1, Duration::from_secs(5));
-    let port = free_ports(2);
     let mut c = run_cmd(&data, &cut, 4);
-    c.args([
-        "--resume",
-        "--nproc",
-        "2",
-        "--master-addr",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    c.arg("--resume");
+    two_processes(&mut c);
     run(c);
     let (a, b) = (steps(&whole), steps(&cut));
     assert_eq!(a.len(), b.len());
@@ -282,25 +275,39 @@ fn a_killed_rank_stops_the_others_naming_it_and_the_run_resumes_exactly() {
             x[0]
         );
     }
-
     // Rank 0 lost: rank 1 stops naming it.
-    let lost0 = dir.join("lost0");
+    let (code, err) = kill_rank_at(&data, &dir.join("lost0"), (20, 2), 0);
+    assert_eq!(code, Some(ssl3d::distributed::EXIT_PEER_LOST), "{err}");
+    assert!(err.contains("rank 0 was lost"), "{err}");
+}
+
+/// Makes `c` a two-process run on free ports.
+fn two_processes(c: &mut Command) {
+    let addr = format!("127.0.0.1:{}", free_ports(2));
+    c.args(["--nproc", "2", "--master-addr", &addr]);
+}
+
+/// Starts the two ranks of an `epochs`-epoch pretraining in `logdir`, SIGKILLs rank `victim` once
+/// step `step` is logged, and returns how the other rank ended (exit code, stderr).
+fn kill_rank_at(
+    data: &(std::path::PathBuf, std::path::PathBuf),
+    logdir: &Path,
+    (epochs, step): (usize, u64),
+    victim: usize,
+) -> (Option<i32>, String) {
     let port = free_ports(2);
     let mut ranks: Vec<Child> = (0..2)
         .map(|r| {
-            as_rank(run_cmd(&data, &lost0, 20), r, 2, port)
+            as_rank(run_cmd(data, logdir, epochs), r, 2, port)
                 .spawn()
                 .unwrap()
         })
         .collect();
-    wait_for_step(&lost0, 2, &mut ranks);
-    let rank1 = ranks.pop().unwrap();
-    let mut rank0 = ranks.pop().unwrap();
-    rank0.kill().unwrap();
-    rank0.wait().unwrap();
-    let (code, err) = ends_within(rank1, Duration::from_secs(30));
-    assert_eq!(code, Some(ssl3d::distributed::EXIT_PEER_LOST), "{err}");
-    assert!(err.contains("rank 0 was lost"), "{err}");
+    wait_for_step(logdir, step, &mut ranks);
+    let mut killed = ranks.remove(victim);
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    ends_within(ranks.remove(0), Duration::from_secs(30))
 }
 
 #[test]
@@ -402,12 +409,7 @@ fn two_finetuning_processes_take_the_steps_of_one_with_twice_the_batch() {
     run(c);
     let two = dir.join("two");
     let mut c = finetune_run::run_cmd(&data, &two, 9, &args);
-    c.args([
-        "--nproc",
-        "2",
-        "--master-addr",
-        &format!("127.0.0.1:{}", free_ports(2)),
-    ]);
+    two_processes(&mut c);
     run(c);
     let records = |d: &Path| read_records(&d.join("metrics.jsonl")).unwrap();
     let (a, b) = (records(&one), records(&two));

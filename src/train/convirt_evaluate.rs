@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::metrics::retrieval::{cosine_similarity, retrieval_recall};
 use crate::metrics::roc_auc::roc_auc;
 use crate::report::convirt_records::{ConvirtEvaluation, LabelAuc, ProbeOutcome};
+use crate::report::study_stats::Summary;
 use crate::transforms::rng::RandomState;
 
 /// Which image encoder to evaluate.
@@ -105,20 +106,10 @@ pub struct EvaluationSpec {
     pub probe: ProbeSettings,
 }
 
-fn mean_sd(values: &[f64]) -> (Option<f64>, Option<f64>) {
-    if values.is_empty() {
-        return (None, None);
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-    (Some(mean), Some(var.sqrt()))
-}
-
 /// The mean of the AUCs that exist.
 fn mean_auc(aucs: &[Option<f64>]) -> Option<f64> {
     let known: Vec<f64> = aucs.iter().flatten().copied().collect();
-    mean_sd(&known).0
+    Summary::of(&known).map(|s| s.mean)
 }
 
 fn rows(a: &Array2<f32>, idx: &[usize]) -> Array2<f32> {
@@ -224,7 +215,8 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
             per_seed.push(mean_auc(&aucs));
         }
         let means: Vec<f64> = per_seed.iter().flatten().copied().collect();
-        let (mean, sd) = mean_sd(&means);
+        // Over seeds: the sample standard deviation (none for one seed), as the study reports.
+        let summary = Summary::of(&means);
         linear.push(ProbeOutcome {
             fraction,
             labelled,
@@ -232,11 +224,11 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
             per_label: (names.iter().zip(&per_label))
                 .map(|(n, a)| LabelAuc {
                     label: n.clone(),
-                    auc: mean_sd(a).0,
+                    auc: Summary::of(a).map(|s| s.mean),
                 })
                 .collect(),
-            mean_auc: mean,
-            sd_auc: sd,
+            mean_auc: summary.as_ref().map(|s| s.mean),
+            sd_auc: summary.and_then(|s| s.sd),
         });
     }
 

@@ -97,6 +97,39 @@ impl DataParallel {
         Ok(out)
     }
 
+    /// A table whose rows are each filled (`Some`) on exactly one rank, `width` numbers a row:
+    /// every row, on every rank. Exact: each number travels as two f32 (its f32 value and the
+    /// rest), and every other rank adds zeros.
+    pub fn share_rows<B: Backend>(
+        &self,
+        rows: &[Option<Vec<f64>>],
+        width: usize,
+        device: &B::Device,
+    ) -> Result<Vec<Vec<f64>>> {
+        let mut data = vec![0f32; rows.len() * width * 2];
+        for (i, row) in rows.iter().enumerate() {
+            for (j, &v) in row.iter().flatten().enumerate().take(width) {
+                let hi = v as f32;
+                let lo = if v.is_finite() {
+                    (v - hi as f64) as f32
+                } else {
+                    0.0
+                };
+                data[(i * width + j) * 2] = hi;
+                data[(i * width + j) * 2 + 1] = lo;
+            }
+        }
+        let summed = self.sum(Tensor::<B, 1>::from_floats(data.as_slice(), device))?;
+        let all = summed
+            .into_data()
+            .to_vec::<f32>()
+            .map_err(|e| Error::Distributed(format!("reading shared rows: {e:?}")))?;
+        Ok(all
+            .chunks(width * 2)
+            .map(|row| row.chunks(2).map(|p| p[0] as f64 + p[1] as f64).collect())
+            .collect())
+    }
+
     /// The rows of `own` (`[n, d]`, the same `n` on every rank) from every rank, in rank order
     /// (`[size·n, d]`); gradients flow back to this rank's own rows only, as in SimCLR's
     /// cross-replica negatives.

@@ -55,12 +55,10 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static> Job<B
         // The tutorial's pre-increment counter, which its validation condition reads.
         let iteration = run.state.step - 1;
         let (eval_num, max) = (self.cfg.eval_num as u64, self.cfg.max_iterations as u64);
-        let due = (iteration.is_multiple_of(eval_num) && iteration != 0) || iteration == max;
-        // Rank 0 alone validates a data-parallel run (and keeps its best model).
-        if !due || !run.writes() {
+        if !((iteration.is_multiple_of(eval_num) && iteration != 0) || iteration == max) {
             return Ok(());
         }
-        let (step, logdir) = (run.state.step, run.logdir().to_owned());
+        let (step, logdir, writes) = (run.state.step, run.logdir().to_owned(), run.writes());
         let job = &mut run.state.job;
         job.epoch_loss /= run.state.step_in_epoch as f64;
         let at = ValidationPoint {
@@ -68,17 +66,24 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static> Job<B
             step,
             train_loss: job.epoch_loss,
         };
-        let (record, line) = job.validation.validate(
+        // Every process of a data-parallel run takes its share; rank 0 keeps the best model.
+        let Some((record, line)) = job.validation.validate(
             trainer,
             &self.validation,
             self.cfg,
             self.model_config,
-            self.keep_predictions,
+            (self.keep_predictions, writes),
             at,
             &logdir,
-        )?;
+        )?
+        else {
+            return Ok(());
+        };
         run.println(&line);
         run.log(Record::Val(record))?;
+        if !writes {
+            return Ok(());
+        }
         let classes = self.cfg.transforms.num_classes;
         write_finetune_plots(
             &logdir.join("finetune_plots.png"),

@@ -103,6 +103,16 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
         tensor_to_array(model.logits(array_to_tensor(&windows, &self.device)))
     }
 
+    /// This process's data-parallel run, if any.
+    pub(crate) fn parallel(&self) -> Option<&DataParallel> {
+        self.parallel.as_deref()
+    }
+
+    /// The device the model and its inputs live on.
+    pub(crate) fn device(&self) -> &B::Device {
+        &self.device
+    }
+
     /// The model without autodiff, for inference.
     pub(crate) fn inference_model(&self) -> M::Inference {
         self.model.valid()

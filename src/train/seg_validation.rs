@@ -26,7 +26,9 @@ use crate::report::records::SegValRecord;
 use crate::transforms::invert_labels::labels_to_grid;
 
 /// Validates the trainer's model on every volume of `val`; with `keep`, returns the predicted
-/// label maps (in the preprocessed grid) too.
+/// label maps (in the preprocessed grid) too. In a data-parallel run each process infers every
+/// N-th volume and the per-volume rows are shared, so every process aggregates the same table as
+/// one process would (with `keep`, rank 0 infers them all: it writes the label maps).
 fn validate_seg<B: AutodiffBackend, M: TrainableSegmentation<B>>(
     trainer: &SegTrainer<B, M>,
     val: &VolumeDataset,
@@ -35,10 +37,17 @@ fn validate_seg<B: AutodiffBackend, M: TrainableSegmentation<B>>(
 ) -> Result<(ValidationResult, Vec<Array3<u8>>)> {
     let model = trainer.inference_model();
     let classes = cfg.transforms.num_classes;
-    let mut dice_rows = Vec::new();
-    let mut hd95_rows = Vec::new();
+    let shard = trainer.parallel().filter(|_| !keep);
+    let owns = |i: usize| shard.is_none_or(|dp| i % dp.size() == dp.rank());
+    let mut dice_rows: Vec<Option<Vec<f64>>> = Vec::new();
+    let mut hd95_rows: Vec<Option<Vec<f64>>> = Vec::new();
     let mut preds = Vec::new();
     for i in 0..val.len() {
+        if !owns(i) {
+            dice_rows.push(None);
+            hd95_rows.push(None);
+            continue;
+        }
         let pre = val.preprocessed(i)?;
         let image = pre.get("image")?;
         let label = pre.get("label")?;
@@ -55,21 +64,36 @@ fn validate_seg<B: AutodiffBackend, M: TrainableSegmentation<B>>(
             .mapv(|v| v.round().clamp(0.0, 255.0) as u8);
         let p: Vec<u8> = pred.iter().copied().collect();
         let g: Vec<u8> = gt.iter().copied().collect();
-        dice_rows.push(dice_per_class(&p, &g, classes, true, true));
+        dice_rows.push(Some(dice_per_class(&p, &g, classes, true, true)));
         if cfg.hd95 {
             let spacing = crate::io::affine::spacing_of(&image.affine);
-            hd95_rows.push(hd95_per_class(
+            hd95_rows.push(Some(hd95_per_class(
                 pred.view(),
                 gt.view(),
                 classes,
                 false,
                 spacing,
-            ));
+            )));
         }
         if keep {
             preds.push(pred);
         }
     }
+    let (dice_rows, hd95_rows) = match shard {
+        Some(dp) => {
+            let device = trainer.device();
+            let dice = dp.share_rows::<B::InnerBackend>(&dice_rows, classes, device)?;
+            let hd95 = match cfg.hd95 {
+                true => dp.share_rows::<B::InnerBackend>(&hd95_rows, classes - 1, device)?,
+                false => Vec::new(),
+            };
+            (dice, hd95)
+        }
+        None => (
+            dice_rows.into_iter().flatten().collect::<Vec<_>>(),
+            hd95_rows.into_iter().flatten().collect::<Vec<_>>(),
+        ),
+    };
     let cases = (0..val.len())
         .map(|i| val.item(i).image.display().to_string())
         .collect();
@@ -137,8 +161,9 @@ pub(crate) struct ValidationPoint {
 
 impl SegValidationState {
     /// Validates at `at`; a new best model is saved as `best_metric_model` in both formats in
-    /// `logdir` (with its predictions when `keep_predictions`). Returns the log record and the
-    /// line to print.
+    /// `logdir` (with its predictions when `keep_predictions`) by the process that `writes` the
+    /// run folder. Returns the log record and the line to print; none on the ranks that leave a
+    /// validation with predictions to rank 0.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn validate<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config>(
         &mut self,
@@ -146,11 +171,15 @@ impl SegValidationState {
         val: &VolumeDataset,
         cfg: &FinetuneConfig,
         model_config: &C,
-        keep_predictions: bool,
+        (keep_predictions, writes): (bool, bool),
         at: ValidationPoint,
         logdir: &Path,
-    ) -> Result<(SegValRecord, String)> {
+    ) -> Result<Option<(SegValRecord, String)>> {
         let t = Instant::now();
+        // With predictions kept, rank 0 alone validates a data-parallel run (it writes them).
+        if keep_predictions && !writes {
+            return Ok(None);
+        }
         let (v, preds) = validate_seg(trainer, val, cfg, keep_predictions)?;
         self.validation_s += t.elapsed().as_secs_f64();
         let metric = match cfg.best_metric {
@@ -160,6 +189,8 @@ impl SegValidationState {
         let new_best = metric > self.best_metric;
         if new_best {
             (self.best_metric, self.best_iteration) = (metric, Some(at.iteration));
+        }
+        if new_best && writes {
             let model = trainer.inference_model();
             let tensors = model.monai_tensors()?;
             save_best_model_tensors(model, model_config, &tensors, logdir, "best_metric_model")?;
@@ -191,6 +222,6 @@ impl SegValidationState {
             best_metric: self.best_metric,
             result: v,
         };
-        Ok((record, line))
+        Ok(Some((record, line)))
     }
 }

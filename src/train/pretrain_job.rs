@@ -74,19 +74,22 @@ impl<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static> Job<B>
         ));
         run.log(Record::Epoch(mean))?;
         run.state.job.sums = SslLosses::default();
-        // Rank 0 alone validates a data-parallel run (and keeps its best model).
-        if epoch.is_multiple_of(self.cfg.val_interval) && run.writes() {
+        // Every process of a data-parallel run takes its share; rank 0 keeps the best model.
+        if epoch.is_multiple_of(self.cfg.val_interval) {
             let (cfg, at, logdir) = (self.cfg, (epoch, run.state.step), run.logdir().to_owned());
+            let writes = run.writes();
             let (record, line) = (run.state.job.validation).validate(
                 trainer,
                 &self.validation,
                 cfg,
                 self.model_config,
                 at,
-                &logdir,
+                (&logdir, writes),
             )?;
             run.log(Record::Val(record))?;
-            write_ssl_loss_plots(&logdir.join("loss_plots.png"), run.records())?;
+            if writes {
+                write_ssl_loss_plots(&logdir.join("loss_plots.png"), run.records())?;
+            }
             run.println(&line);
         }
         Ok(())

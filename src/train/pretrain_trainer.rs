@@ -9,6 +9,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::driver::Trainer;
 use crate::data::SslBatch;
+use crate::distributed::DataParallel;
 use crate::error::Result;
 use crate::report::records::SslLosses;
 
@@ -24,4 +25,10 @@ pub trait PretrainTrainer<B: AutodiffBackend>:
     /// Saves the current model as `name` in `dir`: Burn's record with `config`, and MONAI-keyed
     /// safetensors.
     fn save_model<C: Config>(&self, config: &C, dir: &Path, name: &str) -> Result<()>;
+
+    /// This process's data-parallel run and the model's device, when it is one of several
+    /// (validation is then shared out).
+    fn data_parallel(&self) -> Option<(&DataParallel, B::Device)> {
+        None
+    }
 }

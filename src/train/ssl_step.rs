@@ -99,6 +99,11 @@ impl<B: AutodiffBackend> PretrainTrainer<B> for SslTrainer<B> {
     fn save_model<C: Config>(&self, config: &C, dir: &Path, name: &str) -> Result<()> {
         save_best_model(self.model.valid(), config, Arch::VitAutoEnc, dir, name)
     }
+
+    fn data_parallel(&self) -> Option<(&DataParallel, B::Device)> {
+        let device = self.model.vit.norm.gamma.val().device();
+        self.parallel.as_ref().map(|(dp, _)| (dp.as_ref(), device))
+    }
 }
 
 impl<B: AutodiffBackend> Trainer<B> for SslTrainer<B> {

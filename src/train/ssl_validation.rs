@@ -21,7 +21,9 @@ fn validation_seed(seed: u64) -> u64 {
     mix(seed ^ 0x7661_6c69_6461_7465)
 }
 
-/// Mean validation L1 after 0-based `epoch`, and the number of batches it averaged.
+/// Mean validation L1 after 0-based `epoch`, and the number of batches it averaged. In a
+/// data-parallel run each process validates every N-th batch of the same sequence and the batch
+/// losses are shared exactly, so every process averages what one process would.
 fn validate_ssl<B: AutodiffBackend, T: PretrainTrainer<B>>(
     trainer: &T,
     dataset: &Arc<VolumeDataset>,
@@ -42,20 +44,35 @@ fn validate_ssl<B: AutodiffBackend, T: PretrainTrainer<B>>(
         run_seed: validation_seed(cfg.seed),
         shard: crate::data::shard::Shard::WHOLE,
     };
-    let mut sum = 0.0;
-    let mut n = 0;
-    for batch in epoch_batches(dataset.clone(), loader, epoch_seed) {
-        let loss = trainer.validation_l1(&SslBatch::from_collated(batch?.tensors)?)?;
-        if !loss.is_finite() {
-            return Err(Error::Training(format!(
-                "the validation loss is not finite ({loss}) after epoch {}",
-                epoch + 1
-            )));
+    let dp = trainer.data_parallel();
+    let mut losses: Vec<Option<Vec<f64>>> = Vec::new();
+    for (b, batch) in epoch_batches(dataset.clone(), loader, epoch_seed).enumerate() {
+        let batch = batch?;
+        if dp
+            .as_ref()
+            .is_some_and(|(dp, _)| b % dp.size() != dp.rank())
+        {
+            losses.push(None);
+            continue;
         }
-        sum += loss;
-        n += 1;
+        let loss = trainer.validation_l1(&SslBatch::from_collated(batch.tensors)?)?;
+        losses.push(Some(vec![loss]));
     }
-    Ok((sum / n.max(1) as f64, n))
+    let losses: Vec<f64> = match &dp {
+        Some((dp, device)) => (dp.share_rows::<B::InnerBackend>(&losses, 1, device)?)
+            .into_iter()
+            .map(|row| row[0])
+            .collect(),
+        None => losses.into_iter().flatten().map(|row| row[0]).collect(),
+    };
+    if let Some(loss) = losses.iter().find(|l| !l.is_finite()) {
+        return Err(Error::Training(format!(
+            "the validation loss is not finite ({loss}) after epoch {}",
+            epoch + 1
+        )));
+    }
+    let n = losses.len();
+    Ok((losses.iter().sum::<f64>() / n.max(1) as f64, n))
 }
 
 /// What pretraining's validations remember: the best validation L1 so far (the tutorial starts
@@ -83,8 +100,8 @@ impl SslValidationState {
     }
 
     /// Validates after 0-based `epoch` (at optimisation step `step`); a new best model is saved
-    /// as `best_model` in both formats in `logdir`, with `model_config`. Returns the log record
-    /// and the line to print.
+    /// as `best_model` in both formats in `logdir`, with `model_config`, by the process that
+    /// `writes` the run folder. Returns the log record and the line to print.
     pub(crate) fn validate<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config>(
         &mut self,
         trainer: &T,
@@ -92,13 +109,15 @@ impl SslValidationState {
         cfg: &PretrainConfig,
         model_config: &C,
         (epoch, step): (usize, u64),
-        logdir: &Path,
+        (logdir, writes): (&Path, bool),
     ) -> Result<(SslValRecord, String)> {
         let (val_l1, batches) = validate_ssl(trainer, dataset, cfg, epoch)?;
         let new_best = val_l1 < self.best_val_l1;
         if new_best {
             (self.best_val_l1, self.best_epoch) = (val_l1, Some(epoch + 1));
-            trainer.save_model(model_config, logdir, "best_model")?;
+            if writes {
+                trainer.save_model(model_config, logdir, "best_model")?;
+            }
         }
         let line = match (new_best, self.best()) {
             (true, _) => format!(

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use burn::backend::Flex;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
+use ssl3d::networks::VitAutoEncConfig;
 use ssl3d::networks::native::{load_config, load_native};
-use ssl3d::networks::{VitAutoEnc, VitAutoEncConfig};
 use ssl3d::train::read_records;
 
 use super::finetune_run;
@@ -68,19 +68,11 @@ fn steps(logdir: &Path) -> Vec<[f64; 4]> {
         .collect()
 }
 
-/// The newest checkpoint's ViTAutoEnc.
-fn final_model(logdir: &Path) -> VitAutoEnc<Flex> {
+/// The newest checkpoint of the run in `logdir`: its folder.
+fn latest_checkpoint(logdir: &Path) -> std::path::PathBuf {
     let dir = logdir.join("checkpoints");
     let latest = std::fs::read_to_string(dir.join("latest")).unwrap();
-    let ckpt = dir.join(latest.trim());
-    let config: VitAutoEncConfig = load_config(&ckpt.join("model.config.json")).unwrap();
-    let device = Default::default();
-    load_native(
-        config.init::<Flex>(&device),
-        &ckpt.join("model.mpk"),
-        &device,
-    )
-    .unwrap()
+    dir.join(latest.trim())
 }
 
 /// Every parameter's values, in the module's order.
@@ -93,10 +85,33 @@ impl ModuleVisitor<Flex> for Values {
     }
 }
 
-fn values(m: &VitAutoEnc<Flex>) -> Vec<f32> {
+/// The newest checkpoint's weights of a pretraining (its ViTAutoEnc).
+fn final_weights(logdir: &Path) -> Vec<f32> {
+    let ckpt = latest_checkpoint(logdir);
+    let (config, weights) = (ckpt.join("model.config.json"), ckpt.join("model.mpk"));
+    let device = Default::default();
+    let c: VitAutoEncConfig = load_config(&config).unwrap();
     let mut v = Values(Vec::new());
-    m.visit(&mut v);
+    load_native(c.init::<Flex>(&device), &weights, &device)
+        .unwrap()
+        .visit(&mut v);
     v.0
+}
+
+/// The relative (L2) difference of two runs' final weights, after printing it.
+fn weights_differ(a: &Path, b: &Path) -> f64 {
+    let (wa, wb) = (final_weights(a), final_weights(b));
+    assert_eq!(wa.len(), wb.len());
+    let diff: f64 = (wa.iter().zip(&wb))
+        .map(|(x, y)| ((x - y) as f64).powi(2))
+        .sum::<f64>();
+    let norm: f64 = wa.iter().map(|x| (*x as f64).powi(2)).sum::<f64>();
+    let largest = (wa.iter().zip(&wb))
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    let rel = (diff / norm).sqrt();
+    eprintln!("final weights: relative difference {rel:.2e}, largest {largest:.2e}");
+    rel
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -131,29 +146,24 @@ fn two_pretraining_processes_take_the_steps_of_one_with_twice_the_batch() {
     }
     eprintln!("largest relative step-loss difference, 2 processes vs 1: {worst:.2e}");
     assert!(worst <= 1e-5, "step losses differ by {worst:e} (relative)");
-    let (wa, wb) = (values(&final_model(&one)), values(&final_model(&two)));
-    assert_eq!(wa.len(), wb.len());
-    let diff: f64 = wa
-        .iter()
-        .zip(&wb)
-        .map(|(x, y)| ((x - y) as f64).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm: f64 = wa.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let max_abs = wa
-        .iter()
-        .zip(&wb)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0f32, f32::max);
-    eprintln!(
-        "final weights: relative difference {:.2e}, largest {max_abs:.2e}",
-        diff / norm
-    );
+    let moved = weights_differ(&one, &two);
     assert!(
-        diff / norm <= 1e-5,
-        "final weights differ by {:e} (relative)",
-        diff / norm
+        moved <= 1e-5,
+        "final weights differ by {moved:e} (relative)"
     );
+    // Validation, shared out by batch: the same mean L1 (4 volumes: one batch of 4, or two of 2).
+    let val_l1 = |d: &Path| -> Vec<f64> {
+        (read_records(&d.join("metrics.jsonl")).unwrap().iter())
+            .filter(|r| r["kind"] == "val")
+            .map(|r| r["val_l1"].as_f64().unwrap())
+            .collect()
+    };
+    let (va, vb) = (val_l1(&one), val_l1(&two));
+    assert_eq!(va.len(), 2);
+    assert_eq!(va.len(), vb.len());
+    for (x, y) in va.iter().zip(&vb) {
+        assert!(rel(*x, *y) <= 1e-5, "validation L1 {x} vs {y}");
+    }
     // The same run as two one-process "machines" (--nnodes 2) on this one: the multi-machine
     // path (each launcher its own node rank) logs exactly what --nproc 2 logged.
     let nodes = dir.join("nodes");

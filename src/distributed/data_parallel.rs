@@ -31,12 +31,8 @@ impl DataParallel {
             collective::start_orchestrator(&world)?;
         }
         let control = ControlClient::join(&world, fingerprint)?;
-        let host = if world.master.host == "127.0.0.1" || world.master.host == "localhost" {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            control.local_ip
-        };
-        if let Err(e) = collective::register_process::<B>(&world, host, device) {
+        // Where the others reach this process: its address on the connection to rank 0.
+        if let Err(e) = collective::register_process::<B>(&world, control.local_ip, device) {
             control.fail(&e.to_string());
             return Err(e);
         }

@@ -1,4 +1,4 @@
-//! How a job joins a data-parallel run and leaves it: every rank checks in with a fingerprint of
+//! How a job runs as one process of a data-parallel run: every rank checks in with a fingerprint of
 //! its settings before anything is loaded, and at the end either waits for the others (all went
 //! well) or tells them why it stopped.
 
@@ -11,16 +11,19 @@ use super::run_spec::RunSpec;
 use crate::distributed::{DataParallel, fingerprint};
 use crate::error::Result;
 
-/// Joins the run `spec.world` describes (`None` for a single process). The fingerprint covers the
-/// program, the effective configuration `cfg`, the data lists, the run folder and `--resume`, so
-/// ranks started differently are refused before the first step.
-pub(crate) fn join_run<B: AutodiffBackend, C: Serialize>(
+/// Runs `body` as this process's part of the run `spec.world` describes (`None`: a single
+/// process, `body` gets no run). The process first joins with a fingerprint of the program, the
+/// effective configuration `cfg`, the data lists, the run folder and `--resume`, so ranks started
+/// differently are refused before the first step; at the end it waits for the other ranks when
+/// `body` went well and tells them its error otherwise.
+pub(crate) fn in_data_parallel_run<B: AutodiffBackend, C: Serialize, T>(
     spec: &RunSpec,
     cfg: &C,
     device: &B::Device,
-) -> Result<Option<Arc<DataParallel>>> {
+    body: impl FnOnce(Option<Arc<DataParallel>>) -> Result<T>,
+) -> Result<T> {
     let Some(world) = spec.world.clone() else {
-        return Ok(None);
+        return body(None);
     };
     let settings = format!(
         "{}\n{:?}\n{:?}\n{}\n{}",
@@ -31,17 +34,11 @@ pub(crate) fn join_run<B: AutodiffBackend, C: Serialize>(
         spec.resume
     );
     let dp = DataParallel::join::<B::InnerBackend>(world, &fingerprint(&settings)?, device)?;
-    Ok(Some(Arc::new(dp)))
-}
-
-/// Ends this rank's part of a run with `result`: waits for the other ranks when it went well,
-/// tells them the error otherwise.
-pub(crate) fn leave_run<T>(dp: Option<Arc<DataParallel>>, result: Result<T>) -> Result<T> {
-    if let Some(dp) = dp {
-        match &result {
-            Ok(_) => dp.finish(),
-            Err(e) => dp.fail(e),
-        }
+    let dp = Arc::new(dp);
+    let result = body(Some(dp.clone()));
+    match &result {
+        Ok(_) => dp.finish(),
+        Err(e) => dp.fail(e),
     }
     result
 }

@@ -5,12 +5,11 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::data_parallel_run::{join_run, leave_run};
+use super::data_parallel_run::in_data_parallel_run;
 use super::driver::{Plan, RunData, Schedule, drive, start_run};
 use super::finetune_config::FinetuneConfig;
 use super::finetune_init::{Init, starting_network, starting_unetr};
@@ -20,8 +19,6 @@ use super::run_identity::RunIdentity;
 use super::run_spec::RunSpec;
 use super::seg_step::{SegTrainer, TrainableSegmentation};
 use crate::data::LoaderConfig;
-use crate::data::shard::Shard;
-use crate::distributed::{DataParallel, World};
 use crate::error::Result;
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
@@ -46,100 +43,76 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
     device: &B::Device,
 ) -> Result<FinetuneReport> {
     cfg.check()?;
-    let dp = join_run::<B, _>(spec, cfg, device)?;
-    let result = finetune_in(
-        cfg,
-        spec,
-        init,
-        model,
-        model_config,
-        keep_predictions,
-        dp.clone(),
-        device,
-    );
-    leave_run(dp, result)
-}
-
-/// [`finetune`] as one process of a data-parallel run when `dp` is given.
-#[allow(clippy::too_many_arguments)]
-fn finetune_in<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'static>(
-    cfg: &FinetuneConfig,
-    spec: &RunSpec,
-    init: &Init,
-    model: M,
-    model_config: &C,
-    keep_predictions: bool,
-    dp: Option<Arc<DataParallel>>,
-    device: &B::Device,
-) -> Result<FinetuneReport> {
-    let config = || cfg.transforms.clone();
-    let pipelines = [true, false].map(|train| PipelineSpec::Finetune {
-        config: config(),
-        train,
-    });
-    let cache = cfg.cache.in_run_folder(&spec.logdir);
-    let identity = RunIdentity::new(spec, Some(init.identity()?));
-    let resumable = (cfg, &FinetuneConfig::RESUMABLE[..]);
-    let RunData {
-        train,
-        validation,
-        lock: _lock,
-        config_changes,
-    } = start_run(spec, resumable, &identity, pipelines, cache)?;
-    if let Init::Pretrained { report, .. } = init
-        && spec.writes()
-    {
-        write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
-    }
-    let mut trainer = SegTrainer::new(
-        model,
-        cfg.lr,
-        cfg.weight_decay,
-        cfg.deep_supervision_weights,
-        device,
-    )
-    .with_schedule(cfg.lr_schedule, cfg.max_iterations as u64)
-    .in_parallel(dp);
-    let mut job = FinetuneJob {
-        cfg,
-        model_config,
-        validation,
-        keep_predictions,
-        network: PhantomData,
-    };
-    let n_train = train.len();
-    let plan = Plan {
-        train,
-        model_config,
-        schedule: Schedule::Iterations(cfg.max_iterations as u64),
-        loader: LoaderConfig {
-            shard: spec.world.as_ref().map_or(Shard::WHOLE, World::shard),
-            ..cfg.loader()
-        },
-        checkpoint_every: cfg.checkpoint_every,
-        checkpoint_at_epoch_end: false,
-        config_changes,
-        writes: spec.writes(),
-    };
-    let run = drive(
-        &mut job,
-        &mut trainer,
-        plan,
-        (&spec.logdir, spec.resume),
-        device,
-    )?;
-    let (state, vals) = (&run.state, validations(run.records()));
-    let report = finetune_report(
-        (cfg, spec, init),
-        state,
-        &state.job.validation,
-        &vals,
-        n_train,
-    );
-    if spec.writes() {
-        report.write(&spec.logdir)?;
-    }
-    Ok(report)
+    in_data_parallel_run::<B, _, _>(spec, cfg, device, |dp| {
+        let config = || cfg.transforms.clone();
+        let pipelines = [true, false].map(|train| PipelineSpec::Finetune {
+            config: config(),
+            train,
+        });
+        let cache = cfg.cache.in_run_folder(&spec.logdir);
+        let identity = RunIdentity::new(spec, Some(init.identity()?));
+        let resumable = (cfg, &FinetuneConfig::RESUMABLE[..]);
+        let RunData {
+            train,
+            validation,
+            lock: _lock,
+            config_changes,
+        } = start_run(spec, resumable, &identity, pipelines, cache)?;
+        if let Init::Pretrained { report, .. } = init
+            && spec.writes()
+        {
+            write_json_atomic(report, &spec.logdir.join("transfer_report.json"))?;
+        }
+        let mut trainer = SegTrainer::new(
+            model,
+            cfg.lr,
+            cfg.weight_decay,
+            cfg.deep_supervision_weights,
+            device,
+        )
+        .with_schedule(cfg.lr_schedule, cfg.max_iterations as u64)
+        .in_parallel(dp);
+        let mut job = FinetuneJob {
+            cfg,
+            model_config,
+            validation,
+            keep_predictions,
+            network: PhantomData,
+        };
+        let n_train = train.len();
+        let plan = Plan {
+            train,
+            model_config,
+            schedule: Schedule::Iterations(cfg.max_iterations as u64),
+            loader: LoaderConfig {
+                shard: spec.shard(),
+                ..cfg.loader()
+            },
+            checkpoint_every: cfg.checkpoint_every,
+            checkpoint_at_epoch_end: false,
+            config_changes,
+            writes: spec.writes(),
+        };
+        let run = drive(
+            &mut job,
+            &mut trainer,
+            plan,
+            (&spec.logdir, spec.resume),
+            device,
+        )?;
+        let (state, vals) = (&run.state, validations(run.records()));
+        let report = finetune_report(
+            (cfg, spec, init),
+            state,
+            &state.job.validation,
+            &vals,
+            n_train,
+        );
+        if spec.writes() {
+            report.write(&spec.logdir)?;
+        }
+        Ok(report)
+    })
 }
 
 /// Fine-tunes the network `cfg.network` names, from `pretrained` (UNETR: a ViTAutoEnc or UNETR

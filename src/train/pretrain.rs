@@ -10,7 +10,7 @@ use std::sync::Arc;
 use burn::config::Config;
 use burn::tensor::backend::AutodiffBackend;
 
-use super::data_parallel_run::{join_run, leave_run};
+use super::data_parallel_run::in_data_parallel_run;
 use super::driver::{Plan, RunData, Schedule, drive, start_run};
 use super::pretrain_config::PretrainConfig;
 use super::pretrain_job::PretrainJob;
@@ -21,8 +21,7 @@ use super::run_spec::RunSpec;
 use super::ssl_step::SslTrainer;
 use super::swin_ssl_step::SwinSslTrainer;
 use crate::data::LoaderConfig;
-use crate::data::shard::Shard;
-use crate::distributed::{DataParallel, World};
+use crate::distributed::DataParallel;
 use crate::error::{Error, Result};
 use crate::io::write_json_atomic;
 use crate::networks::NetworkKind;
@@ -47,9 +46,9 @@ pub fn pretrain<B: AutodiffBackend>(
             cfg.network.name()
         )));
     }
-    let dp = join_run::<B, _>(spec, cfg, device)?;
-    let result = pretrain_network::<B>(cfg, spec, dp.clone(), device);
-    leave_run(dp, result)
+    in_data_parallel_run::<B, _, _>(spec, cfg, device, |dp| {
+        pretrain_network::<B>(cfg, spec, dp, device)
+    })
 }
 
 /// [`pretrain`] of the network `cfg.network` names, as one process of a data-parallel run when
@@ -123,7 +122,7 @@ fn pretrain_with<B: AutodiffBackend, T: PretrainTrainer<B>, C: Config + 'static>
         model_config,
         schedule: Schedule::Epochs(cfg.max_epochs),
         loader: LoaderConfig {
-            shard: spec.world.as_ref().map_or(Shard::WHOLE, World::shard),
+            shard: spec.shard(),
             ..cfg.loader()
         },
         checkpoint_every: cfg.checkpoint_every,

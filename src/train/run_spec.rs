@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::data::DataItem;
+use crate::data::shard::Shard;
 use crate::distributed::World;
 
 /// What every run is given: its data, its folder and whether it continues.
@@ -25,5 +26,10 @@ impl RunSpec {
     /// Whether this process writes the run folder: all but ranks 1.. of a data-parallel run.
     pub fn writes(&self) -> bool {
         self.world.as_ref().is_none_or(World::writes)
+    }
+
+    /// The share of each epoch this process trains on (all of it for a single process).
+    pub fn shard(&self) -> Shard {
+        self.world.as_ref().map_or(Shard::WHOLE, World::shard)
     }
 }

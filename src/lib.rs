@@ -43,6 +43,7 @@ pub mod data;
 pub mod device;
 pub mod distributed;
 pub mod error;
+pub mod gradients;
 pub mod inferers;
 pub mod io;
 pub mod kernels;

@@ -55,3 +55,123 @@ impl FromCollated for SegBatch {
         })
     }
 }
+
+/// The rows of each micro-batch of a batch of `crops` crops for gradient accumulation: volume
+/// `i`'s crops (`crops_per_volume` in a row) go to part `i mod parts`, the way a `parts`-process
+/// run deals the same volumes out (each process takes every `parts`-th volume), so the
+/// micro-batches are exactly the batches those processes would see. A batch with fewer volumes
+/// (an epoch's short last one) gives one part a volume.
+fn micro_batch_rows(
+    crops: usize,
+    parts: usize,
+    crops_per_volume: usize,
+) -> Result<Vec<Vec<usize>>> {
+    let per = crops_per_volume.max(1);
+    if !crops.is_multiple_of(per) {
+        return Err(Error::InvalidArgument(format!(
+            "a batch of {crops} crops is not whole volumes of {per} crops"
+        )));
+    }
+    let volumes = crops / per;
+    let parts = parts.clamp(1, volumes.max(1));
+    Ok((0..parts)
+        .map(|part| {
+            (part..volumes)
+                .step_by(parts)
+                .flat_map(|v| v * per..(v + 1) * per)
+                .collect()
+        })
+        .collect())
+}
+
+/// `rows` of a batch array.
+fn rows(a: &Array5<f32>, rows: &[usize]) -> Array5<f32> {
+    a.select(ndarray::Axis(0), rows)
+}
+
+impl SegBatch {
+    /// This batch as up to `parts` micro-batches of whole volumes ([`micro_batch_rows`]).
+    pub fn micro_batches(&self, parts: usize, crops_per_volume: usize) -> Result<Vec<SegBatch>> {
+        let crops = self.image.shape()[0];
+        if self.label.shape()[0] != crops {
+            return Err(Error::InvalidArgument(format!(
+                "a batch of {crops} crops has {} labels",
+                self.label.shape()[0]
+            )));
+        }
+        Ok(micro_batch_rows(crops, parts, crops_per_volume)?
+            .iter()
+            .map(|r| SegBatch {
+                image: rows(&self.image, r),
+                label: rows(&self.label, r),
+            })
+            .collect())
+    }
+}
+
+impl SslBatch {
+    /// This batch as up to `parts` micro-batches of whole volumes ([`micro_batch_rows`]).
+    pub fn micro_batches(&self, parts: usize, crops_per_volume: usize) -> Result<Vec<SslBatch>> {
+        let crops = self.clean.shape()[0];
+        if self.view1.shape()[0] != crops || self.view2.shape()[0] != crops {
+            return Err(Error::InvalidArgument(format!(
+                "a batch of {crops} clean crops has {} and {} views",
+                self.view1.shape()[0],
+                self.view2.shape()[0]
+            )));
+        }
+        Ok(micro_batch_rows(crops, parts, crops_per_volume)?
+            .iter()
+            .map(|r| SslBatch {
+                view1: rows(&self.view1, r),
+                view2: rows(&self.view2, r),
+                clean: rows(&self.clean, r),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch of `volumes` volumes of `crops` crops, each crop's voxels its volume's number.
+    fn batch(volumes: usize, crops: usize) -> SegBatch {
+        let image =
+            Array5::from_shape_fn((volumes * crops, 1, 1, 1, 2), |(i, ..)| (i / crops) as f32);
+        SegBatch {
+            label: image.clone(),
+            image,
+        }
+    }
+
+    fn volumes_of(part: &SegBatch, crops: usize) -> Vec<f32> {
+        part.image
+            .outer_iter()
+            .step_by(crops)
+            .map(|c| c[[0, 0, 0, 0]])
+            .collect()
+    }
+
+    /// Volume i goes to part i mod parts with all its crops, as the processes of a data-parallel
+    /// run share the volumes out.
+    #[test]
+    fn micro_batches_deal_whole_volumes_like_the_processes_of_a_run() {
+        let parts = batch(4, 2).micro_batches(2, 2).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(volumes_of(&parts[0], 2), [0.0, 2.0]);
+        assert_eq!(volumes_of(&parts[1], 2), [1.0, 3.0]);
+        for part in &parts {
+            assert_eq!(part.image.shape()[0], 4);
+            assert_eq!(part.label, part.image);
+        }
+        // An epoch's short last batch: no empty parts.
+        assert_eq!(batch(1, 2).micro_batches(2, 2).unwrap().len(), 1);
+        let uneven = batch(3, 1).micro_batches(2, 1).unwrap();
+        assert_eq!(volumes_of(&uneven[0], 1), [0.0, 2.0]);
+        assert_eq!(volumes_of(&uneven[1], 1), [1.0]);
+        // Crops that are not whole volumes are refused.
+        let err = batch(3, 1).micro_batches(2, 2).unwrap_err().to_string();
+        assert!(err.contains("not whole volumes"), "{err}");
+    }
+}

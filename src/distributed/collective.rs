@@ -15,7 +15,7 @@ mod engine {
 
     use burn::collective::{
         AllReduceStrategy as Strategy, CollectiveConfig, PeerId, ReduceOperation, all_reduce,
-        register,
+        finish_collective, register,
     };
     use burn::tensor::backend::Backend;
 
@@ -112,6 +112,10 @@ mod engine {
         })
     }
 
+    pub fn leave<B: Backend>(rank: usize) {
+        let _ = finish_collective::<B>(PeerId::from(rank as u32));
+    }
+
     pub fn sum<B: Backend>(
         rank: usize,
         t: B::FloatTensorPrimitive,
@@ -168,6 +172,19 @@ pub(crate) fn sum<B: Backend>(
         let _ = (rank, t);
         Err(not_built())
     }
+}
+
+/// Closes this process's connections to the engine (once no transfer is pending anywhere), so
+/// the orchestrator sees a clean goodbye instead of a connection reset.
+#[cfg_attr(
+    not(feature = "distributed"),
+    allow(clippy::extra_unused_type_parameters)
+)]
+pub(crate) fn leave<B: Backend>(rank: usize) {
+    #[cfg(feature = "distributed")]
+    engine::leave::<B>(rank);
+    #[cfg(not(feature = "distributed"))]
+    let _ = rank;
 }
 
 /// Whether this build can run data-parallel.

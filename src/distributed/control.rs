@@ -7,7 +7,7 @@
 //! sends it first, so the others name the cause. At the end every rank says it is done and waits
 //! for the others, so no rank mistakes a finished rank 0 for a lost one.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::Mutex;
@@ -57,6 +57,8 @@ enum Message {
         rank: usize,
     },
     Finished,
+    /// After `Finished`: this rank has left the collective engine and is ending.
+    Left,
 }
 
 fn send(stream: &mut TcpStream, m: &Message) -> std::io::Result<()> {
@@ -92,9 +94,13 @@ pub(crate) fn serve(master: &MasterAddr, size: usize) -> Result<()> {
 
 enum Event {
     Done,
+    Left,
     Failed(String),
     Gone,
 }
+
+/// How long rank 0 waits, at the end, for the others to leave the engine before it ends itself.
+const LEAVE_WITHIN: Duration = Duration::from_secs(10);
 
 fn run_server(listener: TcpListener, size: usize) {
     let Some(mut peers) = accept_all(&listener, size) else {
@@ -108,48 +114,83 @@ fn run_server(listener: TcpListener, size: usize) {
         let tx: Sender<(usize, Event)> = tx.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(read);
-            let event = loop {
-                match recv(&mut reader) {
-                    Some(Message::Done { .. }) => break Event::Done,
-                    Some(Message::Failed { why, .. }) => break Event::Failed(why),
+            loop {
+                let event = match recv(&mut reader) {
+                    Some(Message::Done { .. }) => Event::Done,
+                    Some(Message::Left) => Event::Left,
+                    Some(Message::Failed { why, .. }) => Event::Failed(why),
                     Some(_) => continue,
-                    None => break Event::Gone,
+                    None => Event::Gone,
+                };
+                let last = !matches!(event, Event::Done);
+                if tx.send((rank, event)).is_err() || last {
+                    return;
                 }
-            };
-            let _ = tx.send((rank, event));
+            }
         });
     }
     drop(tx);
-    let mut done = 0;
-    while let Ok((rank, event)) = rx.recv() {
+    // Once every rank is done, the others are told first and leave the engine; rank 0, which
+    // hosts the engine's orchestrator, is told last, so no connection to it is cut mid-way.
+    let (mut done, mut left) = (BTreeSet::new(), BTreeSet::new());
+    let mut leaving: Option<Instant> = None;
+    loop {
+        let next = match leaving {
+            Some(deadline) => rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .ok(),
+            None => rx.recv().ok(),
+        };
+        let Some((rank, event)) = next else {
+            break;
+        };
         let why = match event {
             Event::Done => {
-                done += 1;
-                if done == size {
-                    // Rank 0 last: once it has its answer its process may end, closing the rest.
-                    for (stream, _) in peers.values_mut().rev() {
-                        let _ = send(stream, &Message::Finished);
+                done.insert(rank);
+                if done.len() == size {
+                    leaving = Some(Instant::now() + LEAVE_WITHIN);
+                    for (&other, (stream, _)) in peers.iter_mut() {
+                        if other != 0 {
+                            let _ = send(stream, &Message::Finished);
+                        }
                     }
-                    return;
                 }
-                continue;
+                None
             }
-            Event::Failed(why) => format!("failed: {why}"),
-            Event::Gone => "was lost: its process ended or its connection broke without a word \
-                            (killed, out of memory, or a network failure)"
-                .to_string(),
+            // A rank that is done needs no one: its leaving (or end) costs the run nothing.
+            Event::Left | Event::Gone if done.contains(&rank) => {
+                left.insert(rank);
+                None
+            }
+            Event::Left => None,
+            Event::Failed(why) => Some(format!("failed: {why}")),
+            Event::Gone => Some(
+                "was lost: its process ended or its connection broke without a word (killed, \
+                 out of memory, or a network failure)"
+                    .to_string(),
+            ),
         };
-        for (&other, (stream, _)) in peers.iter_mut().rev() {
-            if other != rank {
-                let _ = send(
-                    stream,
-                    &Message::Lost {
-                        rank,
-                        why: why.clone(),
-                    },
-                );
+        if let Some(why) = why {
+            for (&other, (stream, _)) in peers.iter_mut().rev() {
+                if other != rank {
+                    let _ = send(
+                        stream,
+                        &Message::Lost {
+                            rank,
+                            why: why.clone(),
+                        },
+                    );
+                }
             }
         }
+        if leaving.is_some() && (1..size).all(|r| left.contains(&r)) {
+            break;
+        }
+    }
+    if leaving.is_some()
+        && let Some((stream, _)) = peers.get_mut(&0)
+    {
+        let _ = send(stream, &Message::Finished);
     }
 }
 
@@ -327,13 +368,17 @@ impl ControlClient {
         );
     }
 
-    /// Says this rank is done and waits until every rank is.
-    pub fn finish(&self) {
+    /// Says this rank is done, waits until every rank is, then calls `leave` (closing its
+    /// engine connections: no transfer is pending anywhere) and says so. Rank 0 hears last.
+    pub fn finish(&self, leave: impl FnOnce()) {
         {
             let mut w = self.writer.lock().expect("control writer");
             let _ = send(&mut w, &Message::Done { rank: self.rank });
         }
         let _ = self.finished.lock().expect("control receiver").recv();
+        leave();
+        let mut w = self.writer.lock().expect("control writer");
+        let _ = send(&mut w, &Message::Left);
     }
 }
 

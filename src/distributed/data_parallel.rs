@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorPrimitive};
@@ -14,11 +14,14 @@ use super::collective;
 use super::control::{ControlClient, serve};
 use super::world::World;
 use crate::error::{Error, Result};
+use crate::gradients::FlatGradients;
 
 /// This process in a running data-parallel run.
 pub struct DataParallel {
     world: World,
     control: ControlClient,
+    /// Leaves the engine (its backend type is known only when joining).
+    leave: Box<dyn Fn() + Send + Sync>,
 }
 
 impl DataParallel {
@@ -36,7 +39,12 @@ impl DataParallel {
             control.fail(&e.to_string());
             return Err(e);
         }
-        Ok(DataParallel { world, control })
+        let rank = world.rank;
+        Ok(DataParallel {
+            world,
+            control,
+            leave: Box::new(move || collective::leave::<B>(rank)),
+        })
     }
 
     pub fn world(&self) -> &World {
@@ -61,9 +69,10 @@ impl DataParallel {
         self.control.fail(&error.to_string());
     }
 
-    /// Waits until every rank is done (call at the end of a run that went well).
+    /// Waits until every rank is done (call at the end of a run that went well), then leaves the
+    /// engine; rank 0, whose process hosts the engine's orchestrator, leaves last.
     pub fn finish(&self) {
-        self.control.finish();
+        self.control.finish(&self.leave);
     }
 
     /// The element-wise sum over all processes.
@@ -93,26 +102,32 @@ impl DataParallel {
         Ok(out)
     }
 
+    /// The mean of `value` over all processes, added in f64 in rank order, exactly as one process
+    /// adds the same numbers (gradient accumulation's micro-batch losses).
+    pub fn mean_value<B: Backend>(&self, value: f64, device: &B::Device) -> Result<f64> {
+        let mut rows = vec![None; self.size()];
+        rows[self.rank()] = Some(vec![value]);
+        let all = self.share_rows::<B>(&rows, 1, device)?;
+        Ok(all.iter().map(|row| row[0]).sum::<f64>() / self.size() as f64)
+    }
+
     /// A table whose rows are each filled (`Some`) on exactly one rank, `width` numbers a row:
-    /// every row, on every rank. Exact: each number travels as two f32 (its f32 value and the
-    /// rest), and every other rank adds zeros.
+    /// every row, on every rank, bit for bit (NaN and infinities included): each number travels
+    /// as its 64 bits in four 16-bit pieces, each an f32 integer, and every other rank adds zeros.
     pub fn share_rows<B: Backend>(
         &self,
         rows: &[Option<Vec<f64>>],
         width: usize,
         device: &B::Device,
     ) -> Result<Vec<Vec<f64>>> {
-        let mut data = vec![0f32; rows.len() * width * 2];
+        const PIECES: usize = 4;
+        let mut data = vec![0f32; rows.len() * width * PIECES];
         for (i, row) in rows.iter().enumerate() {
             for (j, &v) in row.iter().flatten().enumerate().take(width) {
-                let hi = v as f32;
-                let lo = if v.is_finite() {
-                    (v - hi as f64) as f32
-                } else {
-                    0.0
-                };
-                data[(i * width + j) * 2] = hi;
-                data[(i * width + j) * 2 + 1] = lo;
+                let bits = v.to_bits();
+                for k in 0..PIECES {
+                    data[(i * width + j) * PIECES + k] = ((bits >> (16 * k)) & 0xffff) as f32;
+                }
             }
         }
         let summed = self.sum(Tensor::<B, 1>::from_floats(data.as_slice(), device))?;
@@ -120,9 +135,14 @@ impl DataParallel {
             .into_data()
             .to_vec::<f32>()
             .map_err(|e| Error::Distributed(format!("reading shared rows: {e:?}")))?;
+        let number = |pieces: &[f32]| {
+            let bits =
+                (pieces.iter().enumerate()).fold(0u64, |b, (k, &p)| b | (p as u64) << (16 * k));
+            f64::from_bits(bits)
+        };
         Ok(all
-            .chunks(width * 2)
-            .map(|row| row.chunks(2).map(|p| p[0] as f64 + p[1] as f64).collect())
+            .chunks(width * PIECES)
+            .map(|row| row.chunks(PIECES).map(number).collect())
             .collect())
     }
 
@@ -141,80 +161,20 @@ impl DataParallel {
     }
 
     /// The mean of `grads` over all processes, as one flat all-reduce in the module's parameter
-    /// order (the same on every rank, whatever the parameters' ids).
+    /// order (the same on every rank, whatever the parameters' ids): the sum, then divided by
+    /// the number of processes, exactly as gradient accumulation over that many micro-batches
+    /// adds them on one process.
     pub fn mean_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,
         model: &M,
         mut grads: GradientsParams,
     ) -> Result<GradientsParams> {
-        let mut flat = Flatten::<B> {
-            grads: &grads,
-            parts: Vec::new(),
-        };
-        model.visit(&mut flat);
-        let parts = flat.parts;
-        let Some((_, first, _)) = parts.first() else {
+        let Some(mut flat) = FlatGradients::<B>::of(model, &grads) else {
             return Ok(grads);
         };
-        let device = first.device();
-        let sizes: Vec<usize> = parts.iter().map(|(_, t, _)| t.dims()[0]).collect();
-        let all = Tensor::cat(parts.iter().map(|(_, t, _)| t.clone()).collect(), 0);
-        let mean = self.sum(all)?.div_scalar(self.size() as f64);
-        let mut offset = 0;
-        let mut means = Vec::with_capacity(parts.len());
-        for ((id, _, shape), len) in parts.into_iter().zip(sizes) {
-            means.push((
-                id,
-                shape,
-                mean.clone().narrow(0, offset, len).to_device(&device),
-            ));
-            offset += len;
-        }
-        let mut put = PutBack::<B, _> {
-            grads: &mut grads,
-            means: means.into_iter(),
-            backend: std::marker::PhantomData,
-        };
-        model.visit(&mut put);
+        flat.flat = self.sum(flat.flat)?.div_scalar(self.size() as f64);
+        flat.put_back(model, &mut grads)?;
         Ok(grads)
-    }
-}
-
-/// Collects the gradient of every parameter that has one, flattened, in visiting order.
-struct Flatten<'a, B: AutodiffBackend> {
-    grads: &'a GradientsParams,
-    parts: Vec<(ParamId, Tensor<B::InnerBackend, 1>, Vec<usize>)>,
-}
-
-impl<B: AutodiffBackend> ModuleVisitor<B> for Flatten<'_, B> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if let Some(g) = self.grads.get::<B::InnerBackend, D>(param.id) {
-            let shape = g.dims().to_vec();
-            self.parts.push((param.id, g.flatten::<1>(0, D - 1), shape));
-        }
-    }
-}
-
-/// Puts the mean gradients back, in the same order.
-struct PutBack<'a, B: AutodiffBackend, I> {
-    grads: &'a mut GradientsParams,
-    means: I,
-    backend: std::marker::PhantomData<B>,
-}
-
-impl<B: AutodiffBackend, I> ModuleVisitor<B> for PutBack<'_, B, I>
-where
-    I: Iterator<Item = (ParamId, Vec<usize>, Tensor<B::InnerBackend, 1>)>,
-{
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if self.grads.get::<B::InnerBackend, D>(param.id).is_none() {
-            return;
-        }
-        if let Some((id, shape, mean)) = self.means.next() {
-            let shape: [usize; D] = shape.try_into().expect("same parameter order");
-            self.grads
-                .register::<B::InnerBackend, D>(id, mean.reshape(shape));
-        }
     }
 }
 

@@ -261,6 +261,17 @@ pub(crate) fn train_loader(volumes_per_batch: usize, prefetch: usize, seed: u64)
     }
 }
 
+/// Gradient accumulation's parts must share the step's volumes out evenly.
+pub(crate) fn check_micro_batches(micro_batches: usize, volumes_per_batch: usize) -> Result<()> {
+    if micro_batches == 0 || !volumes_per_batch.is_multiple_of(micro_batches) {
+        return Err(Error::InvalidArgument(format!(
+            "micro_batches {micro_batches} must divide volumes_per_batch {volumes_per_batch}: \
+             each part takes the same number of volumes"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

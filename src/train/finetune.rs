@@ -71,6 +71,7 @@ pub fn finetune<B: AutodiffBackend, M: TrainableSegmentation<B>, C: Config + 'st
             device,
         )
         .with_schedule(cfg.lr_schedule, cfg.max_iterations as u64)
+        .with_micro_batches(cfg.micro_batches, cfg.transforms.num_samples)
         .in_parallel(dp);
         let mut job = FinetuneJob {
             cfg,

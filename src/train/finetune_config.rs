@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    RunConfig, check_heads, check_one_roi, check_pixdim, check_positive, default_out_channels,
-    train_loader,
+    RunConfig, check_heads, check_micro_batches, check_one_roi, check_pixdim, check_positive,
+    default_out_channels, train_loader,
 };
 use super::lr_schedule::LrSchedule;
 use crate::data::{CacheMode, LoaderConfig};
@@ -38,6 +38,11 @@ pub struct FinetuneConfig {
     pub seed: u64,
     /// Volumes per step; each gives `transforms.num_samples` (4) crops.
     pub volumes_per_batch: usize,
+    /// Gradient accumulation: each step's volumes go through the network in this many parts
+    /// (volume `i` in part `i mod micro_batches`), their gradients averaged before one AdamW
+    /// step: the same update with a part's activations in memory, and bit for bit the update of
+    /// a `micro_batches`-process data-parallel run with `volumes_per_batch / micro_batches` each.
+    pub micro_batches: usize,
     /// A resumable checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
     pub prefetch_batches: usize,
@@ -77,6 +82,7 @@ impl Default for FinetuneConfig {
             lr_schedule: LrSchedule::default(),
             seed: 0,
             volumes_per_batch: 1,
+            micro_batches: 1,
             checkpoint_every: 100,
             prefetch_batches: 2,
             best_metric: BestMetric::Tutorial,
@@ -96,13 +102,15 @@ impl Default for FinetuneConfig {
 
 impl FinetuneConfig {
     /// Keys a resumed run may change (everything else must match the run's saved config): how
-    /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
-    /// run may need, the learning rate and the validation interval. A resume that changes any of
-    /// them logs a `resume` record saying which, from what to what.
-    pub(crate) const RESUMABLE: [&str; 5] = [
+    /// long to run, when to checkpoint, the loader's look-ahead, how a step is split into
+    /// micro-batches (the same update, in other memory), and the two a diverging or slow run may
+    /// need, the learning rate and the validation interval. A resume that changes any of them
+    /// logs a `resume` record saying which, from what to what.
+    pub(crate) const RESUMABLE: [&str; 6] = [
         "max_iterations",
         "checkpoint_every",
         "prefetch_batches",
+        "micro_batches",
         "lr",
         "eval_num",
     ];
@@ -228,6 +236,7 @@ impl FinetuneConfig {
                 "max_iterations, eval_num and volumes_per_batch must be at least 1".into(),
             ));
         }
+        check_micro_batches(self.micro_batches, self.volumes_per_batch)?;
         Ok(())
     }
 

@@ -38,14 +38,14 @@ pub fn pretrain<B: AutodiffBackend>(
     spec: &RunSpec,
     device: &B::Device,
 ) -> Result<PretrainSummary> {
-    cfg.check()?;
-    if spec.world.is_some() && cfg.network != NetworkKind::Unetr {
-        return Err(Error::InvalidArgument(format!(
-            "data-parallel pretraining (--nproc, --nnodes) runs the tutorial's ViTAutoEnc \
-             (network unetr); {} is pretrained by one process",
-            cfg.network.name()
-        )));
+    if spec.world.is_some() && cfg.network == NetworkKind::SwinUnetr {
+        return Err(Error::InvalidArgument(
+            "data-parallel pretraining (--nproc, --nnodes) runs the ViTAutoEnc and the CNNs' \
+             restoration; swin_unetr's is pretrained by one process"
+                .into(),
+        ));
     }
+    cfg.check()?;
     in_data_parallel_run::<B, _, _>(spec, cfg, device, |dp| {
         pretrain_network::<B>(cfg, spec, dp, device)
     })
@@ -71,13 +71,17 @@ fn pretrain_network<B: AutodiffBackend>(
         NetworkKind::Dynunet => {
             let net = cfg.dynunet_config();
             let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
-            let trainer = RestorationTrainer::new(model, cfg.lr, device);
+            let trainer = RestorationTrainer::new(model, cfg.lr, device)
+                .with_micro_batches(cfg.micro_batches, cfg.transforms.num_samples)
+                .in_parallel(dp);
             pretrain_with(cfg, spec, trainer, &net, device)
         }
         NetworkKind::Segresnet => {
             let net = cfg.segresnet_config();
             let model = init_seeded::<B, _>(&net, cfg.seed, device)?;
-            let trainer = RestorationTrainer::new(model, cfg.lr, device);
+            let trainer = RestorationTrainer::new(model, cfg.lr, device)
+                .with_micro_batches(cfg.micro_batches, cfg.transforms.num_samples)
+                .in_parallel(dp);
             pretrain_with(cfg, spec, trainer, &net, device)
         }
         NetworkKind::SwinUnetr => {

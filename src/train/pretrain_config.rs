@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::{
-    RunConfig, check_heads, check_one_roi, check_pixdim, check_positive, default_out_channels,
-    train_loader,
+    RunConfig, check_heads, check_micro_batches, check_one_roi, check_pixdim, check_positive,
+    default_out_channels, train_loader,
 };
 use super::ssl_parallel_loss::Negatives;
 use super::swin_ssl_config::SwinSslConfig;
@@ -38,6 +38,11 @@ pub struct PretrainConfig {
     pub val_interval: usize,
     /// Volumes per batch; each gives `transforms.num_samples` crops (tutorial: 4 × 2 = 8).
     pub volumes_per_batch: usize,
+    /// Gradient accumulation for the CNNs' restoration, as in fine-tuning: the step's volumes go
+    /// through in this many parts (bit for bit the step of as many data-parallel processes). The
+    /// ViTAutoEnc's and Swin's contrastive losses compare crops across the whole batch, so they
+    /// take it in one piece (1).
+    pub micro_batches: usize,
     /// Adam learning rate (betas 0.9/0.999, eps 1e-8, no weight decay).
     pub lr: f64,
     /// ContrastiveLoss temperature.
@@ -81,6 +86,7 @@ impl Default for PretrainConfig {
             max_epochs: 500,
             val_interval: 2,
             volumes_per_batch: 4,
+            micro_batches: 1,
             lr: 1e-4,
             temperature: 0.05,
             negatives: Negatives::Global,
@@ -101,13 +107,15 @@ impl Default for PretrainConfig {
 
 impl PretrainConfig {
     /// Keys a resumed run may change (everything else must match the run's saved config): how
-    /// long to run, when to checkpoint, the loader's look-ahead, and the two a diverging or slow
-    /// run may need, the learning rate and the validation interval. A resume that changes any of
-    /// them logs a `resume` record saying which, from what to what.
-    pub(crate) const RESUMABLE: [&str; 5] = [
+    /// long to run, when to checkpoint, the loader's look-ahead, how a step is split into
+    /// micro-batches (the same update, in other memory), and the two a diverging or slow run may
+    /// need, the learning rate and the validation interval. A resume that changes any of them
+    /// logs a `resume` record saying which, from what to what.
+    pub(crate) const RESUMABLE: [&str; 6] = [
         "max_epochs",
         "checkpoint_every",
         "prefetch_batches",
+        "micro_batches",
         "lr",
         "val_interval",
     ];
@@ -169,6 +177,18 @@ impl PretrainConfig {
             return Err(Error::InvalidArgument(
                 "max_epochs, val_interval and volumes_per_batch must be at least 1".into(),
             ));
+        }
+        check_micro_batches(self.micro_batches, self.volumes_per_batch)?;
+        if self.micro_batches > 1
+            && matches!(self.network, NetworkKind::Unetr | NetworkKind::SwinUnetr)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "micro_batches {}: {}'s contrastive loss compares crops across the whole batch, \
+                 so it takes the batch in one piece (micro_batches 1); the CNNs' restoration \
+                 accumulates",
+                self.micro_batches,
+                self.network.name()
+            )));
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! reconstructions, which the L1 already pulls together.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::config::Config;
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -17,7 +18,9 @@ use super::driver::{Trainer, refuse_non_finite};
 use super::pretrain_trainer::PretrainTrainer;
 use super::seg_step::TrainableSegmentation;
 use crate::data::SslBatch;
+use crate::distributed::DataParallel;
 use crate::error::Result;
+use crate::gradients::accumulate;
 use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::l1_loss;
 use crate::networks::SegmentationModel;
@@ -37,6 +40,13 @@ pub(crate) struct RestorationTrainer<B: AutodiffBackend, M: TrainableSegmentatio
     optim: RestorationOptimizer<B, M>,
     lr: f64,
     device: B::Device,
+    /// In a data-parallel run, this process's membership: the loss and gradients are then the
+    /// means over the processes (the L1 is a mean over crops, so that is the whole batch's).
+    parallel: Option<Arc<DataParallel>>,
+    /// Gradient accumulation: each batch goes through in this many parts (whole volumes of
+    /// `crops_per_volume` crops each).
+    micro_batches: usize,
+    crops_per_volume: usize,
 }
 
 impl<B: AutodiffBackend, M: TrainableSegmentation<B>> RestorationTrainer<B, M> {
@@ -46,7 +56,43 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> RestorationTrainer<B, M> {
             optim: FusedAdam::new(1e-8).init(),
             lr,
             device: device.clone(),
+            parallel: None,
+            micro_batches: 1,
+            crops_per_volume: 1,
         }
+    }
+
+    /// Accumulates gradients over `parts` micro-batches of each batch, whose volumes give
+    /// `crops_per_volume` crops each (1: the whole batch at once).
+    pub(crate) fn with_micro_batches(mut self, parts: usize, crops_per_volume: usize) -> Self {
+        self.micro_batches = parts.max(1);
+        self.crops_per_volume = crops_per_volume.max(1);
+        self
+    }
+
+    /// The restoration L1 of `batch` and its gradients, in one piece or in micro-batches
+    /// ([`accumulate`]).
+    fn batch_gradients(&self, batch: &SslBatch) -> Result<(f64, GradientsParams)> {
+        let whole = |b: &SslBatch| {
+            let loss = restoration_loss(&self.model, b, &self.device);
+            let l1 = scalar(loss.clone().inner());
+            (
+                l1,
+                GradientsParams::from_grads(loss.backward(), &self.model),
+            )
+        };
+        if self.micro_batches == 1 {
+            return Ok(whole(batch));
+        }
+        let parts = batch.micro_batches(self.micro_batches, self.crops_per_volume)?;
+        let crops: Vec<usize> = parts.iter().map(|p| p.clean.shape()[0]).collect();
+        accumulate(&self.model, &crops, |i| Ok(whole(&parts[i])))
+    }
+
+    /// This trainer as one process of a data-parallel run `dp` (when given).
+    pub(crate) fn in_parallel(mut self, dp: Option<Arc<DataParallel>>) -> Self {
+        self.parallel = dp;
+        self
     }
 }
 
@@ -79,10 +125,14 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> Trainer<B> for Restoration
     type Losses = SslLosses;
 
     fn step(&mut self, batch: &SslBatch) -> Result<SslLosses> {
-        let loss = restoration_loss(&self.model, batch, &self.device);
-        let l1 = scalar(loss.clone().inner());
+        let (mut l1, mut grads) = self.batch_gradients(batch)?;
+        if let Some(dp) = &self.parallel {
+            l1 = dp.mean_value::<B::InnerBackend>(l1, &self.device)?;
+        }
         refuse_non_finite(l1, || format!("the restoration loss ({l1:e})"))?;
-        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if let Some(dp) = &self.parallel {
+            grads = dp.mean_gradients(&self.model, grads)?;
+        }
         self.model = self.optim.step(self.lr, self.model.clone(), grads);
         Ok(SslLosses {
             total: l1,
@@ -124,5 +174,10 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> PretrainTrainer<B>
         let model = self.model.valid();
         let tensors = model.monai_tensors()?;
         save_best_model_tensors(model, config, &tensors, dir, name)
+    }
+
+    fn data_parallel(&self) -> Option<(&DataParallel, B::Device)> {
+        let device = self.device.clone();
+        self.parallel.as_deref().map(|dp| (dp, device))
     }
 }

@@ -11,10 +11,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use burn::backend::Flex;
+use burn::config::Config;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
-use ssl3d::networks::VitAutoEncConfig;
 use ssl3d::networks::native::{load_config, load_native};
+use ssl3d::networks::{DynUnetConfig, UnetrConfig, VitAutoEncConfig};
 use ssl3d::train::read_records;
 
 use super::finetune_run;
@@ -30,17 +31,20 @@ fn built() -> bool {
 }
 
 /// A port `p` with `p..p + 2 + ranks` free (rank 0's control port, the engine's orchestrator and
-/// one tensor service per rank).
+/// one tensor service per rank), below Linux's ephemeral range (32768 and up): there, the
+/// outgoing connections of runs beside this one could take a port between this check and its use.
 fn free_ports(ranks: usize) -> u16 {
-    for _ in 0..50 {
-        let p = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        if p as usize + 2 + ranks < u16::MAX as usize
-            && (p..=p + 2 + ranks as u16).all(|q| TcpListener::bind(("0.0.0.0", q)).is_ok())
-        {
+    // Tests running side by side start from different places.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
+    let seed = (call * 1009 + nanos) ^ ((std::process::id() as usize) << 7);
+    for i in 0..200 {
+        let p = (20_000 + (seed + i * 7919) % 12_000) as u16;
+        if (p..=p + 2 + ranks as u16).all(|q| TcpListener::bind(("0.0.0.0", q)).is_ok()) {
             return p;
         }
     }
@@ -85,22 +89,29 @@ impl ModuleVisitor<Flex> for Values {
     }
 }
 
-/// The newest checkpoint's weights of a pretraining (its ViTAutoEnc).
-fn final_weights(logdir: &Path) -> Vec<f32> {
+/// The newest checkpoint's weights of a run, for the network `init` builds from the checkpoint's
+/// saved config.
+fn final_weights<C: Config, M: Module<Flex>>(logdir: &Path, init: impl Fn(&C) -> M) -> Vec<f32> {
     let ckpt = latest_checkpoint(logdir);
     let (config, weights) = (ckpt.join("model.config.json"), ckpt.join("model.mpk"));
     let device = Default::default();
-    let c: VitAutoEncConfig = load_config(&config).unwrap();
     let mut v = Values(Vec::new());
-    load_native(c.init::<Flex>(&device), &weights, &device)
+    load_native(init(&load_config(&config).unwrap()), &weights, &device)
         .unwrap()
         .visit(&mut v);
     v.0
 }
 
-/// The relative (L2) difference of two runs' final weights, after printing it.
+/// A pretraining's final ViTAutoEnc weights.
+fn pretrained_weights(logdir: &Path) -> Vec<f32> {
+    final_weights(logdir, |c: &VitAutoEncConfig| {
+        c.init::<Flex>(&Default::default())
+    })
+}
+
+/// The relative (L2) difference of two pretrainings' final weights, after printing it.
 fn weights_differ(a: &Path, b: &Path) -> f64 {
-    let (wa, wb) = (final_weights(a), final_weights(b));
+    let (wa, wb) = (pretrained_weights(a), pretrained_weights(b));
     assert_eq!(wa.len(), wb.len());
     let diff: f64 = (wa.iter().zip(&wb))
         .map(|(x, y)| ((x - y) as f64).powi(2))
@@ -112,6 +123,21 @@ fn weights_differ(a: &Path, b: &Path) -> f64 {
     let rel = (diff / norm).sqrt();
     eprintln!("final weights: relative difference {rel:.2e}, largest {largest:.2e}");
     rel
+}
+
+/// Both pretrainings validated twice, with validation L1s within `tolerance` (relative).
+fn validations_agree(a: &Path, b: &Path, tolerance: f64) {
+    let val_l1 = |d: &Path| -> Vec<f64> {
+        (read_records(&d.join("metrics.jsonl")).unwrap().iter())
+            .filter(|r| r["kind"] == "val")
+            .map(|r| r["val_l1"].as_f64().unwrap())
+            .collect()
+    };
+    let (va, vb) = (val_l1(a), val_l1(b));
+    assert_eq!((va.len(), vb.len()), (2, 2));
+    for (x, y) in va.iter().zip(&vb) {
+        assert!(rel(*x, *y) <= tolerance, "validation L1 {x} vs {y}");
+    }
 }
 
 fn rel(a: f64, b: f64) -> f64 {
@@ -152,18 +178,7 @@ fn two_pretraining_processes_take_the_steps_of_one_with_twice_the_batch() {
         "final weights differ by {moved:e} (relative)"
     );
     // Validation, shared out by batch: the same mean L1 (4 volumes: one batch of 4, or two of 2).
-    let val_l1 = |d: &Path| -> Vec<f64> {
-        (read_records(&d.join("metrics.jsonl")).unwrap().iter())
-            .filter(|r| r["kind"] == "val")
-            .map(|r| r["val_l1"].as_f64().unwrap())
-            .collect()
-    };
-    let (va, vb) = (val_l1(&one), val_l1(&two));
-    assert_eq!(va.len(), 2);
-    assert_eq!(va.len(), vb.len());
-    for (x, y) in va.iter().zip(&vb) {
-        assert!(rel(*x, *y) <= 1e-5, "validation L1 {x} vs {y}");
-    }
+    validations_agree(&one, &two, 1e-5);
     // The same run as two one-process "machines" (--nnodes 2) on this one: the multi-machine
     // path (each launcher its own node rank) logs exactly what --nproc 2 logged.
     let nodes = dir.join("nodes");
@@ -389,18 +404,67 @@ fn settings_that_cannot_work_together_are_refused_before_the_first_step() {
         "127.0.0.1:29500",
     ]);
     fails(c, "--node-rank 2");
-    let mut c = run_cmd(&data, &dir.join("cnn"), 2);
+    let mut c = run_cmd(&data, &dir.join("swin"), 2);
     c.args([
         "--nproc",
         "2",
         "--network",
-        "dynunet",
+        "swin_unetr",
         "--master-addr",
         &format!("127.0.0.1:{}", free_ports(2)),
     ]);
-    fails(c, "runs the tutorial's ViTAutoEnc");
+    fails(c, "swin_unetr's is pretrained by one process");
 }
 
+/// A CNN's restoration pretraining (DynUNet), 2 processes with 2 volumes each against 1 process
+/// with 4 volumes in 2 micro-batches: every training loss and the final weights bit-identical;
+/// the validation L1 to f32 rounding (its batches are one of 4 volumes, or two of 2).
+#[test]
+fn two_cnn_pretraining_processes_take_the_steps_of_one_with_micro_batches() {
+    if !built() {
+        return;
+    }
+    let dir = common::scratch("dp_cnn_pretrain");
+    let data = synth(&dir);
+    let dynunet = crate::cnn_finetune::DYNUNET.replace(
+        r#""deep_supervision": true"#,
+        r#""deep_supervision": false"#,
+    );
+    let cnn = |logdir: &Path| {
+        let mut c = run_cmd(&data, logdir, 4);
+        c.args(["--network", "dynunet", "--set", &dynunet]);
+        c
+    };
+    let one = dir.join("one");
+    let mut c = cnn(&one);
+    c.args(["--set", "volumes_per_batch=4", "--set", "micro_batches=2"]);
+    run(c);
+    let two = dir.join("two");
+    let mut c = cnn(&two);
+    two_processes(&mut c);
+    run(c);
+    let fields = ["kind", "step", "epoch", "total", "recon"];
+    let (a, b) = (
+        common::log_fields(&one, &fields),
+        common::log_fields(&two, &fields),
+    );
+    assert!(steps(&one).len() >= 10, "{a:?}");
+    assert_eq!(
+        a, b,
+        "2 processes differ from 1 process with 2 micro-batches"
+    );
+    validations_agree(&one, &two, 1e-6);
+    let net = |c: &DynUnetConfig| c.init::<Flex>(&Default::default());
+    let (wa, wb) = (final_weights(&one, net), final_weights(&two, net));
+    assert!(!wa.is_empty());
+    assert!(wa == wb, "final weights differ");
+}
+
+/// Fine-tuning's per-step losses, validation Dice and final weights are bit-identical between
+/// 2 processes with 1 volume each and 1 process with 2 volumes in 2 micro-batches: the processes
+/// add the same gradients in the same order as the accumulation does. (Against 1 process taking
+/// both volumes in one pass they differ by the convolutions' order of summation, which AdamW
+/// amplifies in this tiny model past 1e-5 within 10 steps on one process too: docs/DISTRIBUTED.md.)
 #[test]
 fn two_finetuning_processes_take_the_steps_of_one_with_twice_the_batch() {
     if !built() {
@@ -408,34 +472,31 @@ fn two_finetuning_processes_take_the_steps_of_one_with_twice_the_batch() {
     }
     let dir = common::scratch("dp_finetune");
     let data = finetune_run::synth(&dir);
-    // 6 training volumes: 3 steps an epoch either way; validation at step 7 and at the end.
+    // 6 training volumes: 3 steps an epoch either way, 12 steps; validation after step 7.
     let args = ["--random-init", "--set", "eval_num=6"];
     let one = dir.join("one");
-    let mut c = finetune_run::run_cmd(&data, &one, 9, &args);
-    c.args(["--set", "volumes_per_batch=2"]);
+    let mut c = finetune_run::run_cmd(&data, &one, 12, &args);
+    c.args(["--set", "volumes_per_batch=2", "--set", "micro_batches=2"]);
     run(c);
     let two = dir.join("two");
-    let mut c = finetune_run::run_cmd(&data, &two, 9, &args);
+    let mut c = finetune_run::run_cmd(&data, &two, 12, &args);
     two_processes(&mut c);
     run(c);
-    let records = |d: &Path| read_records(&d.join("metrics.jsonl")).unwrap();
-    let (a, b) = (records(&one), records(&two));
-    assert_eq!(a.len(), b.len());
-    let mut worst = 0.0f64;
-    for (x, y) in a.iter().zip(&b) {
-        assert_eq!(x["kind"], y["kind"]);
-        assert_eq!(x["step"], y["step"]);
-        for key in ["loss", "train_loss"] {
-            if let (Some(p), Some(q)) = (x[key].as_f64(), y[key].as_f64()) {
-                worst = worst.max(rel(p, q));
-            }
-        }
-        if let (Some(p), Some(q)) = (x["dice_foreground"].as_f64(), y["dice_foreground"].as_f64()) {
-            assert!((p - q).abs() < 1e-3, "validation Dice {p} vs {q}");
-        }
-    }
-    eprintln!("largest relative fine-tuning loss difference, 2 processes vs 1: {worst:.2e}");
-    assert!(worst <= 1e-5, "losses differ by {worst:e} (relative)");
+    let (a, b) = (finetune_run::numbers(&one), finetune_run::numbers(&two));
+    let steps = a
+        .iter()
+        .filter(|r| r[0].as_deref() == Some("\"step\""))
+        .count();
+    assert!(steps >= 10, "{steps} steps: {a:?}");
+    assert!(a.iter().any(|r| r[5].is_some()), "no validation: {a:?}");
+    assert_eq!(
+        a, b,
+        "2 processes differ from 1 process with 2 micro-batches"
+    );
+    let unetr = |c: &UnetrConfig| c.init::<Flex>(&Default::default());
+    let (wa, wb) = (final_weights(&one, unetr), final_weights(&two, unetr));
+    assert!(!wa.is_empty());
+    assert!(wa == wb, "final weights differ");
     // Rank 0 alone wrote the run folder's report.
     assert!(two.join("report.json").exists());
 }

@@ -52,7 +52,7 @@ pub(crate) fn run_cmd(
 }
 
 /// The logged numbers (not timings, which differ between runs).
-fn numbers(logdir: &Path) -> Vec<Vec<Option<String>>> {
+pub(crate) fn numbers(logdir: &Path) -> Vec<Vec<Option<String>>> {
     common::log_fields(
         logdir,
         &[

@@ -8,6 +8,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use burn::tensor::{DType, Tensor, TensorData};
 use ssl3d::kernels::precision::{Precision, precision, with_precision};
 use ssl3d::losses::DiceCeLossConfig;
+use ssl3d::networks::seeded_init::init_seeded;
 use ssl3d::networks::{UnetrConfig, VitAutoEnc, VitAutoEncConfig, VitConfig};
 use ssl3d::train::ssl_step::ssl_losses;
 
@@ -48,9 +49,10 @@ fn bf16_compute_stays_close_to_f32_and_trains_like_it() {
     assert_eq!(precision(), Precision::F32);
     // ViTAutoEnc and UNETR forward: f32 out, different from f32 compute (bf16 really ran) by
     // about bf16's precision.
-    let autoenc = VitAutoEncConfig::new(vit(2, AUTOENC_IMG, 4))
-        .with_deconv_chns(8)
-        .init::<A>(&Default::default());
+    // Seeded weights: a random draw put UNETR's difference past 3e-2 once in a few dozen runs.
+    let device = Default::default();
+    let autoenc_cfg = VitAutoEncConfig::new(vit(2, AUTOENC_IMG, 4)).with_deconv_chns(8);
+    let autoenc = init_seeded::<A, _>(&autoenc_cfg, 1, &device).unwrap();
     let x = volume(2, 1, AUTOENC_IMG, 0.0);
     let (f32_out, _) = autoenc.forward(x.clone());
     let (bf16_out, _) = with_precision(Precision::Bf16, || autoenc.forward(x.clone()));
@@ -58,10 +60,10 @@ fn bf16_compute_stays_close_to_f32_and_trains_like_it() {
     let d = rel_diff(bf16_out, f32_out);
     eprintln!("ViTAutoEnc output, bf16 vs f32 compute: {d:.2e} of its largest value");
     assert!(d > 1e-5 && d < 3e-2, "ViTAutoEnc bf16 vs f32: {d}");
-    let unetr = UnetrConfig::new(vit(10, UNETR_IMG, 16))
+    let unetr_cfg = UnetrConfig::new(vit(10, UNETR_IMG, 16))
         .with_feature_size(4)
-        .with_out_channels(3)
-        .init::<A>(&Default::default());
+        .with_out_channels(3);
+    let unetr = init_seeded::<A, _>(&unetr_cfg, 2, &device).unwrap();
     let x = volume(1, 1, UNETR_IMG, 0.0);
     let f32_out = unetr.forward(x.clone());
     let bf16_out = with_precision(Precision::Bf16, || unetr.forward(x.clone()));

@@ -42,6 +42,45 @@ fn defaults_are_the_tutorials_code() {
     );
     assert_eq!((f.model.out_channels, f.model.feature_size), (14, 16));
     assert_eq!(f.transforms.num_samples, 4);
+    assert_eq!((f.volumes_per_batch, f.micro_batches), (1, 1));
+}
+
+fn owned(sets: &[&str]) -> Vec<String> {
+    sets.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn micro_batches_that_do_not_divide_the_batch_are_refused() {
+    let with = |sets: &[&str]| {
+        layered_config::<FinetuneConfig>(None, &owned(sets))
+            .unwrap()
+            .check()
+    };
+    with(&["volumes_per_batch=4", "micro_batches=2"]).unwrap();
+    for bad in ["3", "0"] {
+        let err = with(&["volumes_per_batch=4", &format!("micro_batches={bad}")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "micro_batches {bad} must divide volumes_per_batch 4"
+            )),
+            "{err}"
+        );
+    }
+    // Pretraining: the CNNs' restoration accumulates; the contrastive losses take the whole batch.
+    let pretrain = |sets: &[&str]| {
+        layered_config::<PretrainConfig>(None, &owned(sets))
+            .unwrap()
+            .check()
+    };
+    pretrain(&["micro_batches=2", "network=segresnet"]).unwrap();
+    let err = pretrain(&["micro_batches=2"]).unwrap_err().to_string();
+    assert!(err.contains("across the whole batch"), "{err}");
+    let err = pretrain(&["micro_batches=3", "network=segresnet"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must divide volumes_per_batch 4"), "{err}");
 }
 
 #[test]

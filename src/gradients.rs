@@ -11,6 +11,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::data::MicroBatches;
 use crate::error::{Error, Result};
 
 /// Every parameter's gradient, flattened and concatenated in visit order (`flat`), with where
@@ -172,4 +173,42 @@ pub fn accumulate<B: AutodiffBackend, M: AutodiffModule<B>>(
         total.put_back(model, &mut grads)?;
     }
     Ok((value / divisor, grads))
+}
+
+/// How each batch goes through the network: in one piece, or as `parts` micro-batches of whole
+/// volumes (`crops_per_volume` crops each) whose gradients are [`accumulate`]d.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MicroBatching {
+    parts: usize,
+    crops_per_volume: usize,
+}
+
+impl Default for MicroBatching {
+    fn default() -> Self {
+        MicroBatching::new(1, 1)
+    }
+}
+
+impl MicroBatching {
+    pub fn new(parts: usize, crops_per_volume: usize) -> Self {
+        MicroBatching {
+            parts: parts.max(1),
+            crops_per_volume: crops_per_volume.max(1),
+        }
+    }
+
+    /// The loss and gradients of `batch`: `whole` of it, or of each micro-batch, accumulated.
+    pub fn gradients<B: AutodiffBackend, M: AutodiffModule<B>, T: MicroBatches>(
+        &self,
+        model: &M,
+        batch: &T,
+        whole: impl Fn(&T) -> (f64, GradientsParams),
+    ) -> Result<(f64, GradientsParams)> {
+        if self.parts == 1 {
+            return Ok(whole(batch));
+        }
+        let parts = batch.micro_batches(self.parts, self.crops_per_volume)?;
+        let crops = parts.iter().map(T::crops).collect::<Result<Vec<_>>>()?;
+        accumulate(model, &crops, |i| Ok(whole(&parts[i])))
+    }
 }

@@ -84,50 +84,65 @@ fn micro_batch_rows(
         .collect())
 }
 
+/// A batch that splits into micro-batches of whole volumes for gradient accumulation.
+pub trait MicroBatches: Sized {
+    /// The batch's number of crops, after checking every array has as many.
+    fn crops(&self) -> Result<usize>;
+    /// The batch of these crops only.
+    fn select(&self, rows: &[usize]) -> Self;
+    /// This batch as up to `parts` micro-batches of whole volumes ([`micro_batch_rows`]).
+    fn micro_batches(&self, parts: usize, crops_per_volume: usize) -> Result<Vec<Self>> {
+        Ok(micro_batch_rows(self.crops()?, parts, crops_per_volume)?
+            .iter()
+            .map(|r| self.select(r))
+            .collect())
+    }
+}
+
 /// `rows` of a batch array.
 fn rows(a: &Array5<f32>, rows: &[usize]) -> Array5<f32> {
     a.select(ndarray::Axis(0), rows)
 }
 
-impl SegBatch {
-    /// This batch as up to `parts` micro-batches of whole volumes ([`micro_batch_rows`]).
-    pub fn micro_batches(&self, parts: usize, crops_per_volume: usize) -> Result<Vec<SegBatch>> {
-        let crops = self.image.shape()[0];
-        if self.label.shape()[0] != crops {
-            return Err(Error::InvalidArgument(format!(
-                "a batch of {crops} crops has {} labels",
-                self.label.shape()[0]
-            )));
-        }
-        Ok(micro_batch_rows(crops, parts, crops_per_volume)?
-            .iter()
-            .map(|r| SegBatch {
-                image: rows(&self.image, r),
-                label: rows(&self.label, r),
-            })
-            .collect())
+/// The crops of `arrays` (named), which must all have as many.
+fn common_crops(arrays: &[(&str, &Array5<f32>)]) -> Result<usize> {
+    let crops = arrays[0].1.shape()[0];
+    match arrays.iter().find(|(_, a)| a.shape()[0] != crops) {
+        None => Ok(crops),
+        Some((name, a)) => Err(Error::InvalidArgument(format!(
+            "a batch of {crops} {} has {} {name}",
+            arrays[0].0,
+            a.shape()[0]
+        ))),
     }
 }
 
-impl SslBatch {
-    /// This batch as up to `parts` micro-batches of whole volumes ([`micro_batch_rows`]).
-    pub fn micro_batches(&self, parts: usize, crops_per_volume: usize) -> Result<Vec<SslBatch>> {
-        let crops = self.clean.shape()[0];
-        if self.view1.shape()[0] != crops || self.view2.shape()[0] != crops {
-            return Err(Error::InvalidArgument(format!(
-                "a batch of {crops} clean crops has {} and {} views",
-                self.view1.shape()[0],
-                self.view2.shape()[0]
-            )));
+impl MicroBatches for SegBatch {
+    fn crops(&self) -> Result<usize> {
+        common_crops(&[("crops", &self.image), ("labels", &self.label)])
+    }
+    fn select(&self, r: &[usize]) -> Self {
+        SegBatch {
+            image: rows(&self.image, r),
+            label: rows(&self.label, r),
         }
-        Ok(micro_batch_rows(crops, parts, crops_per_volume)?
-            .iter()
-            .map(|r| SslBatch {
-                view1: rows(&self.view1, r),
-                view2: rows(&self.view2, r),
-                clean: rows(&self.clean, r),
-            })
-            .collect())
+    }
+}
+
+impl MicroBatches for SslBatch {
+    fn crops(&self) -> Result<usize> {
+        common_crops(&[
+            ("clean crops", &self.clean),
+            ("first views", &self.view1),
+            ("second views", &self.view2),
+        ])
+    }
+    fn select(&self, r: &[usize]) -> Self {
+        SslBatch {
+            view1: rows(&self.view1, r),
+            view2: rows(&self.view2, r),
+            clean: rows(&self.clean, r),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ pub mod shard;
 pub mod synthetic;
 pub(crate) mod validate;
 
-pub use batch::{FromCollated, SegBatch, SslBatch};
+pub use batch::{FromCollated, MicroBatches, SegBatch, SslBatch};
 pub use cache_mode::CacheMode;
 pub use datalist::{DataItem, Split, load_datalist, load_datalist_key};
 pub use dataset::VolumeDataset;

@@ -20,7 +20,7 @@ use super::seg_step::TrainableSegmentation;
 use crate::data::SslBatch;
 use crate::distributed::DataParallel;
 use crate::error::Result;
-use crate::gradients::accumulate;
+use crate::gradients::MicroBatching;
 use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::l1_loss;
 use crate::networks::SegmentationModel;
@@ -43,10 +43,8 @@ pub(crate) struct RestorationTrainer<B: AutodiffBackend, M: TrainableSegmentatio
     /// In a data-parallel run, this process's membership: the loss and gradients are then the
     /// means over the processes (the L1 is a mean over crops, so that is the whole batch's).
     parallel: Option<Arc<DataParallel>>,
-    /// Gradient accumulation: each batch goes through in this many parts (whole volumes of
-    /// `crops_per_volume` crops each).
-    micro_batches: usize,
-    crops_per_volume: usize,
+    /// Gradient accumulation, when the batch goes through in parts.
+    micro_batching: MicroBatching,
 }
 
 impl<B: AutodiffBackend, M: TrainableSegmentation<B>> RestorationTrainer<B, M> {
@@ -57,36 +55,27 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> RestorationTrainer<B, M> {
             lr,
             device: device.clone(),
             parallel: None,
-            micro_batches: 1,
-            crops_per_volume: 1,
+            micro_batching: MicroBatching::default(),
         }
     }
 
     /// Accumulates gradients over `parts` micro-batches of each batch, whose volumes give
     /// `crops_per_volume` crops each (1: the whole batch at once).
     pub(crate) fn with_micro_batches(mut self, parts: usize, crops_per_volume: usize) -> Self {
-        self.micro_batches = parts.max(1);
-        self.crops_per_volume = crops_per_volume.max(1);
+        self.micro_batching = MicroBatching::new(parts, crops_per_volume);
         self
     }
 
-    /// The restoration L1 of `batch` and its gradients, in one piece or in micro-batches
-    /// ([`accumulate`]).
+    /// The restoration L1 of `batch` and its gradients, in one piece or in micro-batches.
     fn batch_gradients(&self, batch: &SslBatch) -> Result<(f64, GradientsParams)> {
-        let whole = |b: &SslBatch| {
-            let loss = restoration_loss(&self.model, b, &self.device);
+        self.micro_batching.gradients(&self.model, batch, |part| {
+            let loss = restoration_loss(&self.model, part, &self.device);
             let l1 = scalar(loss.clone().inner());
             (
                 l1,
                 GradientsParams::from_grads(loss.backward(), &self.model),
             )
-        };
-        if self.micro_batches == 1 {
-            return Ok(whole(batch));
-        }
-        let parts = batch.micro_batches(self.micro_batches, self.crops_per_volume)?;
-        let crops: Vec<usize> = parts.iter().map(|p| p.clean.shape()[0]).collect();
-        accumulate(&self.model, &crops, |i| Ok(whole(&parts[i])))
+        })
     }
 
     /// This trainer as one process of a data-parallel run `dp` (when given).

@@ -18,7 +18,7 @@ use super::lr_schedule::LrSchedule;
 use crate::data::SegBatch;
 use crate::distributed::DataParallel;
 use crate::error::Result;
-use crate::gradients::accumulate;
+use crate::gradients::MicroBatching;
 use crate::kernels::fused_adam::FusedAdamW;
 use crate::losses::{DeepSupervisionWeights, DiceCeLossConfig, deep_supervision_loss};
 use crate::networks::SegmentationModel;
@@ -59,10 +59,8 @@ pub(crate) struct SegTrainer<B: AutodiffBackend, M: TrainableSegmentation<B>> {
     /// In a data-parallel run, this process's membership: the loss and gradients are then the
     /// means over the processes (DiceCE is a mean over crops, so that is the whole batch's).
     parallel: Option<Arc<DataParallel>>,
-    /// Gradient accumulation: each batch goes through in this many parts (whole volumes of
-    /// `crops_per_volume` crops each).
-    micro_batches: usize,
-    crops_per_volume: usize,
+    /// Gradient accumulation, when the batch goes through in parts.
+    micro_batching: MicroBatching,
 }
 
 impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
@@ -86,8 +84,7 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
             deep_supervision,
             device: device.clone(),
             parallel: None,
-            micro_batches: 1,
-            crops_per_volume: 1,
+            micro_batching: MicroBatching::default(),
         }
     }
 
@@ -100,20 +97,15 @@ impl<B: AutodiffBackend, M: TrainableSegmentation<B>> SegTrainer<B, M> {
     /// Accumulates gradients over `parts` micro-batches of each batch, whose volumes give
     /// `crops_per_volume` crops each (1: the whole batch at once).
     pub(crate) fn with_micro_batches(mut self, parts: usize, crops_per_volume: usize) -> Self {
-        self.micro_batches = parts.max(1);
-        self.crops_per_volume = crops_per_volume.max(1);
+        self.micro_batching = MicroBatching::new(parts, crops_per_volume);
         self
     }
 
     /// The DiceCE loss of `batch` and its gradients, through the network in one piece or in
-    /// micro-batches ([`accumulate`]).
+    /// micro-batches.
     pub(crate) fn batch_gradients(&self, batch: &SegBatch) -> Result<(f64, GradientsParams)> {
-        if self.micro_batches == 1 {
-            return Ok(self.part_gradients(batch));
-        }
-        let parts = batch.micro_batches(self.micro_batches, self.crops_per_volume)?;
-        let crops: Vec<usize> = parts.iter().map(|p| p.image.shape()[0]).collect();
-        accumulate(&self.model, &crops, |i| Ok(self.part_gradients(&parts[i])))
+        self.micro_batching
+            .gradients(&self.model, batch, |part| self.part_gradients(part))
     }
 
     /// The DiceCE loss of one (micro-)batch and its gradients.

@@ -320,7 +320,7 @@ pub fn convirt<B: AutodiffBackend>(
         temperature: cfg.loss.temperature,
         alpha_weight: cfg.loss.alpha_weight,
         batches_per_epoch: batches_per_epoch(train.len(), &loader) as u64,
-        freeze_layers: cfg.model.freeze_layers.clone(),
+        freeze_layers: model_config.freeze_layers.clone(),
     };
     let mut trainer = ConvirtTrainer::new(model, training, device);
     let mut job = ConvirtJob {

@@ -113,7 +113,8 @@ pub struct ConvirtTraining {
     pub temperature: f64,
     pub alpha_weight: f64,
     pub batches_per_epoch: u64,
-    /// BERT layers kept frozen (again after a checkpoint is restored).
+    /// BERT layers kept frozen (again after a checkpoint is restored): the model config's
+    /// `freeze_layers`, which froze them at init.
     pub freeze_layers: Vec<usize>,
 }
 

@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 /// each one goes back.
 pub struct FlatGradients<B: AutodiffBackend> {
     pub flat: Tensor<B::InnerBackend, 1>,
-    layout: Vec<(ParamId, Vec<usize>, usize)>,
+    /// Each gradient's parameter and shape, in visit order (its length in `flat` is the shape's
+    /// product).
+    layout: Vec<(ParamId, Vec<usize>)>,
     /// Where the gradients were (a collective engine may hand `flat` back elsewhere).
     device: burn::tensor::Device<B::InnerBackend>,
 }
@@ -35,7 +37,7 @@ impl<B: AutodiffBackend> FlatGradients<B> {
         let device = parts.first()?.1.device();
         let layout = parts
             .iter()
-            .map(|(id, t, shape)| (*id, shape.clone(), t.dims()[0]))
+            .map(|(id, _, shape)| (*id, shape.clone()))
             .collect();
         let flat = Tensor::cat(parts.into_iter().map(|(_, t, _)| t).collect(), 0);
         Some(FlatGradients {
@@ -56,7 +58,8 @@ impl<B: AutodiffBackend> FlatGradients<B> {
         model: &M,
         grads: &mut GradientsParams,
     ) -> Result<()> {
-        let total: usize = self.layout.iter().map(|(_, _, n)| n).sum();
+        let len = |shape: &[usize]| shape.iter().product::<usize>();
+        let total: usize = self.layout.iter().map(|(_, shape)| len(shape)).sum();
         if self.flat.dims()[0] != total {
             return Err(Error::Training(format!(
                 "{} gradient values for {total} parameter values",
@@ -65,16 +68,17 @@ impl<B: AutodiffBackend> FlatGradients<B> {
         }
         let mut offset = 0;
         let mut slices = Vec::with_capacity(self.layout.len());
-        for (id, shape, len) in self.layout {
+        for (id, shape) in self.layout {
+            let n = len(&shape);
             slices.push((
                 id,
                 shape,
                 self.flat
                     .clone()
-                    .narrow(0, offset, len)
+                    .narrow(0, offset, n)
                     .to_device(&self.device),
             ));
-            offset += len;
+            offset += n;
         }
         let mut put = PutBack::<B, _> {
             grads,

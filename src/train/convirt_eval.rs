@@ -23,13 +23,12 @@ pub(crate) fn to_array(t: Tensor<impl Backend, 2>) -> Array2<f32> {
     Array2::from_shape_vec((n, d), v).expect("shape matches data")
 }
 
-/// Every pair's embeddings: the image encoder's features `h` (`[pairs, features]`, what a linear
-/// probe reads), and both towers' projections `image` and `text` (`[pairs, out_dim]`).
+/// Images' embeddings: the image encoder's features `h` (`[images, features]`, what a linear probe
+/// reads) and the image tower's projections (`[images, out_dim]`).
 #[derive(Debug, Clone)]
-pub struct PairEmbeddings {
+pub struct ImageEmbeddings {
     pub features: Array2<f32>,
-    pub image: Array2<f32>,
-    pub text: Array2<f32>,
+    pub projected: Array2<f32>,
 }
 
 fn stack(parts: Vec<Array2<f32>>) -> Array2<f32> {
@@ -37,35 +36,48 @@ fn stack(parts: Vec<Array2<f32>>) -> Array2<f32> {
     ndarray::concatenate(ndarray::Axis(0), &views).expect("one width")
 }
 
-/// The embeddings of every pair of `data`, `batch` at a time: each image's fixed view and its
-/// whole report.
-pub fn embed_pairs<B: Backend>(
+/// The embeddings of the images of `data`'s pairs `idx` (in that order), `batch` at a time: each
+/// image's fixed view.
+pub fn embed_images_of<B: Backend>(
     model: &crate::networks::nets::Convirt<B>,
     data: &ReportPairDataset,
+    idx: &[usize],
     batch: usize,
     device: &B::Device,
-) -> Result<PairEmbeddings> {
-    let (mut features, mut images, mut texts) = (Vec::new(), Vec::new(), Vec::new());
-    let all: Vec<usize> = (0..data.pairs().len()).collect();
-    for chunk in all.chunks(batch.max(1)) {
+) -> Result<ImageEmbeddings> {
+    let (mut features, mut projected) = (Vec::new(), Vec::new());
+    for chunk in idx.chunks(batch.max(1)) {
         let views = (chunk.par_iter())
             .map(|&i| data.evaluation_view(i))
             .collect::<Result<Vec<Vec<f32>>>>()?;
-        let views = data.stack_views(views)?;
+        let (h, zi) = embed_images(model, &data.stack_views(views)?, device);
+        features.push(to_array(h));
+        projected.push(to_array(zi));
+    }
+    Ok(ImageEmbeddings {
+        features: stack(features),
+        projected: stack(projected),
+    })
+}
+
+/// The text tower's projections (`[reports, out_dim]`) of the whole reports of `data`'s pairs
+/// `idx` (in that order), `batch` at a time.
+pub fn embed_reports_of<B: Backend>(
+    model: &crate::networks::nets::Convirt<B>,
+    data: &ReportPairDataset,
+    idx: &[usize],
+    batch: usize,
+    device: &B::Device,
+) -> Result<Array2<f32>> {
+    let mut texts = Vec::new();
+    for chunk in idx.chunks(batch.max(1)) {
         let reports: Vec<String> = (chunk.iter())
             .map(|&i| whole_report(&data.pairs()[i].report))
             .collect();
         let tokens = data.tokenizer().encode_batch(&reports)?;
-        let (h, zi) = embed_images(model, &views, device);
-        features.push(to_array(h));
-        images.push(to_array(zi));
         texts.push(to_array(embed_texts(model, &tokens, device)));
     }
-    Ok(PairEmbeddings {
-        features: stack(features),
-        image: stack(images),
-        text: stack(texts),
-    })
+    Ok(stack(texts))
 }
 
 /// Recall@1/5/10 over the set's pairs in both directions.
@@ -75,9 +87,11 @@ pub fn retrieval<B: Backend>(
     batch: usize,
     device: &B::Device,
 ) -> Result<RetrievalScores> {
-    let e = embed_pairs(model, data, batch, device)?;
+    let all: Vec<usize> = (0..data.pairs().len()).collect();
+    let images = embed_images_of(model, data, &all, batch, device)?;
+    let texts = embed_reports_of(model, data, &all, batch, device)?;
     Ok(retrieval_recall(
-        &cosine_similarity(&e.image, &e.text),
+        &cosine_similarity(&images.projected, &texts),
         &RECALL_AT,
     ))
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::convirt::{ConvirtSetup, Start, fine_tune_file};
 use super::convirt_config::ConvirtConfig;
-use super::convirt_eval::{RECALL_AT, embed_pairs, to_array};
+use super::convirt_eval::{RECALL_AT, embed_images_of, embed_reports_of, to_array};
 use super::convirt_step::embed_texts;
 use super::linear_probe::{ProbeSettings, linear_probe};
 use crate::data::report_labels::{binary_columns, read_finding_labels};
@@ -159,12 +159,14 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
         .valid();
     let all: Vec<usize> = (0..setup.pairs.len()).collect();
     let data = setup.dataset(cfg, setup.pick(&all));
-    let e = embed_pairs(&model, &data, cfg.batch_size, device)?;
+    // Every image (the probe trains on the training split's); only the test pairs' reports.
     let (train, test) = (&setup.train_idx, &setup.valid_idx);
+    let e = embed_images_of(&model, &data, &all, cfg.batch_size, device)?;
+    let test_text = embed_reports_of(&model, &data, test, cfg.batch_size, device)?;
 
     // Zero-shot: each test image against each label's prompts.
     let prompts = spec.prompts.clone().unwrap_or_else(corpus_prompts);
-    let test_image = rows(&e.image, test);
+    let test_image = rows(&e.projected, test);
     let mut zero_shot = Vec::new();
     for (k, name) in names.iter().enumerate() {
         let Some(p) = prompts.get(name) else {
@@ -232,7 +234,6 @@ pub fn evaluate_convirt<B: AutodiffBackend>(
         });
     }
 
-    let test_text = rows(&e.text, test);
     Ok(ConvirtEvaluation {
         encoder: described,
         variant: if cfg.ct.is_some() { "ct" } else { "radiograph" }.into(),

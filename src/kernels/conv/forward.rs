@@ -8,14 +8,35 @@ use ndarray::LinalgScalar;
 use rayon::prelude::*;
 
 use super::im2col::{Taps, tile_columns, tiles};
+use super::tap_gemm;
 use super::tile_gemm::{Operand, tile_gemm};
 
 /// A tile: `(batch item, first grid row, end row)`.
 type Tile = (usize, usize, usize);
 
 /// `out[b, co, o] = Σ_{c, t} weight[co, c·K + t] · src[b, c, tap(o, t)]` over `taps.grid`,
-/// shaped `[batch, out_channels, grid…]` (the weight is `[C_out, C_in, k…]`, no groups, no bias).
+/// shaped `[batch, out_channels, grid…]` (the weight is `[C_out, C_in, k…]`, no groups, no bias):
+/// stride-1 convolutions read the padded input in place ([`tap_gemm`]), others build columns.
 pub(crate) fn convolve<T>(
+    src: &[T],
+    src_channels: usize,
+    weight: &[T],
+    out_channels: usize,
+    batch: usize,
+    taps: &Taps,
+) -> Vec<T>
+where
+    T: LinalgScalar + Send + Sync,
+{
+    if tap_gemm::reads_in_place(taps) {
+        tap_gemm::convolve(src, src_channels, weight, out_channels, batch, taps)
+    } else {
+        convolve_im2col(src, src_channels, weight, out_channels, batch, taps)
+    }
+}
+
+/// [`convolve`] by tiled im2col + GEMM, for any stride.
+pub(crate) fn convolve_im2col<T>(
     src: &[T],
     src_channels: usize,
     weight: &[T],

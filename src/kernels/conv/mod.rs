@@ -1,7 +1,8 @@
 //! The forward calls of ssl3d's 3-D convolutions.
 //!
 //! On the CPU backend (`Flex`, and `Autodiff<Flex>` for training) they run ssl3d's tiled
-//! im2col + GEMM convolution and record its faster backward passes (`flex_autodiff`); on every
+//! convolution (stride 1: one GEMM per kernel tap over the padded input, `tap_gemm`; otherwise
+//! im2col + GEMM) and record its faster backward passes (`flex_autodiff`); on every
 //! other backend they are Burn's `Conv3d::forward`, and transposed convolutions with kernel ==
 //! stride are one matrix product of Burn's generic ops (`transposed_gemm`). On wgpu, stride-1
 //! convolutions are one matrix product over shifted inputs (`shifted_gemm`): Burn's weight
@@ -11,6 +12,7 @@ mod flex_autodiff;
 mod forward;
 mod im2col;
 mod shifted_gemm;
+mod tap_gemm;
 mod tile_gemm;
 mod transposed_gemm;
 mod weight_grad;

@@ -11,6 +11,7 @@ use ndarray::LinalgScalar;
 use rayon::prelude::*;
 
 use super::im2col::{Taps, tile_columns, tiles};
+use super::tap_gemm;
 use super::tile_gemm::{Operand, tile_gemm};
 
 /// Tiles are summed in this many fixed parts (in parallel), then the parts in order.
@@ -22,7 +23,27 @@ const PARTS: usize = 16;
 /// For a convolution, `a` is the output gradient over the output grid and `src` the input: the
 /// result is the weight gradient `[C_out, C_in, k…]`. For a transposed convolution, `a` is the
 /// input over the input grid and `src` the output gradient: the result is `[C_in, C_out, k…]`.
+/// Stride-1 sums read the padded source in place ([`tap_gemm`]), others build columns.
 pub(crate) fn correlate<T>(
+    a: &[T],
+    a_channels: usize,
+    src: &[T],
+    src_channels: usize,
+    batch: usize,
+    taps: &Taps,
+) -> Vec<T>
+where
+    T: LinalgScalar + Send + Sync,
+{
+    if tap_gemm::reads_in_place(taps) {
+        tap_gemm::correlate(a, a_channels, src, src_channels, batch, taps)
+    } else {
+        correlate_im2col(a, a_channels, src, src_channels, batch, taps)
+    }
+}
+
+/// [`correlate`] by tiled im2col + GEMM, for any stride.
+pub(crate) fn correlate_im2col<T>(
     a: &[T],
     a_channels: usize,
     src: &[T],

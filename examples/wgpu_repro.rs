@@ -1,4 +1,4 @@
-//! Minimal reproductions of the two wrong results ssl3d's tests found in Burn 0.21's wgpu backend
+//! Minimal reproductions of the three wrong results ssl3d found in Burn 0.21's wgpu backend
 //! (on Mesa's lavapipe software Vulkan device; docs/GPU.md, "wgpu"), each against Flex:
 //!
 //! 1. The weight gradient of `conv3d` is wrong once it sums over more than about 40 000
@@ -8,6 +8,9 @@
 //! 2. `[2, 1, 3]` with dims 1 and 2 swapped, reshaped to `[2, 3, 1, 1, 1]`, gives
 //!    `[0, 3, 0, 0, 0, 0]` instead of `[0, 1, 2, 3, 4, 5]` (a reshape to `[2, 3]` is right).
 //!    ssl3d reshapes a single token directly (`networks::nets::vit::tokens_to_grid`).
+//! 3. A tensor larger than the device's buffer limit (128 MiB on lavapipe) is no error: cubecl
+//!    prints a panic from its server thread and goes on, and the values read back are wrong.
+//!    ssl3d builds its large im2col buffers in chunks (`kernels::conv::shifted_gemm`).
 //!
 //! `cargo run --features wgpu --example wgpu_repro`
 
@@ -51,6 +54,17 @@ fn swapped_reshape<B: Backend>(device: &B::Device) -> Vec<f32> {
         .unwrap()
 }
 
+/// The last four values of `2·v` for `n` values `v`: at 4 bytes each, above 128 MiB from
+/// `n` = 33 554 433.
+fn large_buffer<B: Backend>(device: &B::Device, n: usize) -> Vec<f32> {
+    let v = Tensor::<B, 1>::from_data(data(vec![n], 0.0), device);
+    v.mul_scalar(2.0)
+        .narrow(0, n - 4, 4)
+        .into_data()
+        .to_vec()
+        .unwrap()
+}
+
 fn main() {
     let wgpu = WgpuDevice::DefaultDevice;
     for size in [24, 27, 28, 32] {
@@ -73,4 +87,12 @@ fn main() {
         "swap_dims + reshape: wgpu {:?}",
         swapped_reshape::<Wgpu>(&wgpu)
     );
+    for n in [16 << 20, 48 << 20] {
+        println!(
+            "{} MiB of f32: flex {:?}, wgpu {:?}",
+            (n * 4) >> 20,
+            large_buffer::<Flex>(&Default::default(), n),
+            large_buffer::<Wgpu>(&wgpu, n)
+        );
+    }
 }

@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ssl3d::bench;
 use ssl3d::cli::run;
-use ssl3d::data::synthetic::{SynthOptions, SynthSize, generate};
+use ssl3d::data::synthetic::report_corpus::ReportCorpusOptions;
+use ssl3d::data::synthetic::{Involvement, SynthOptions, SynthSize, generate};
 use ssl3d::data::{Split, check_contents, load_datalist};
 use ssl3d::io::{inspect, load_labels, load_volume};
 use ssl3d::transforms::pipelines::PipelineSpec;
@@ -89,6 +90,10 @@ enum Command {
         /// With --reports: the share of normal chests (the others have 1–5 lesions).
         #[arg(long, default_value_t = 0.3, requires = "reports")]
         normal_share: f64,
+        /// With --reports: how large the lesions are — focal (24–80 mm, the pretraining
+        /// chests') or extensive (20 mm more radius: widespread, as in COVID-19 pneumonia).
+        #[arg(long, value_enum, default_value_t = Involvement::Focal, requires = "reports")]
+        involvement: Involvement,
         /// With --reports: masked-language-model steps that pretrain the corpus's BERT on its
         /// reports (as a clinical BERT is pretrained on notes); 0 leaves it at random.
         #[arg(long, default_value_t = 300, requires = "reports")]
@@ -308,10 +313,19 @@ fn dispatch(command: Command) -> Result<()> {
             reports,
             pairs,
             normal_share,
+            involvement,
             bert_steps,
         } => {
             if reports {
-                return synth_reports(out, seed, size, pairs, normal_share, bert_steps);
+                let corpus = ReportCorpusOptions {
+                    out_dir: out,
+                    seed,
+                    size,
+                    count: pairs,
+                    normal_share,
+                    involvement,
+                };
+                return synth_reports(corpus, bert_steps);
             }
             let opts = SynthOptions {
                 out_dir: out,
@@ -507,23 +521,10 @@ fn dispatch(command: Command) -> Result<()> {
 }
 
 /// `synth --reports`: ConVIRT's paired corpus and the config that trains on it.
-fn synth_reports(
-    out: PathBuf,
-    seed: u64,
-    size: SynthSize,
-    pairs: usize,
-    normal_share: f64,
-    bert_steps: usize,
-) -> Result<()> {
-    use ssl3d::data::synthetic::report_corpus::{ReportCorpusOptions, write_report_corpus};
-    let opts = ReportCorpusOptions {
-        out_dir: out,
-        seed,
-        size,
-        count: pairs,
-        normal_share,
-    };
-    let bar = ProgressBar::new(pairs as u64);
+fn synth_reports(opts: ReportCorpusOptions, bert_steps: usize) -> Result<()> {
+    use ssl3d::data::synthetic::report_corpus::write_report_corpus;
+    let seed = opts.seed;
+    let bar = ProgressBar::new(opts.count as u64);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} pairs, ETA {eta}")
             .expect("valid template"),

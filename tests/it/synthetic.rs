@@ -241,10 +241,11 @@ fn a_chest_radiograph_has_dark_lungs_beside_a_bright_mediastinum() {
 fn chests_with_findings_are_the_chest_volumes_and_their_reports_name_each_finding() {
     use rand::SeedableRng;
     use ssl3d::data::synthetic::reports::{FindingKind, Lobe, Side, chest_report};
-    use ssl3d::data::synthetic::synthesize_chest_with_findings;
+    use ssl3d::data::synthetic::{Involvement, synthesize_chest_with_findings};
     let (mut normals, mut abnormal) = (0, 0);
     for n in 1..=10 {
-        let (vol, findings) = synthesize_chest_with_findings(SynthSize::Tiny, 5, n, 0.4);
+        let (vol, findings) =
+            synthesize_chest_with_findings(SynthSize::Tiny, 5, n, 0.4, Involvement::Focal);
         let chest = synthesize(PhantomKind::Chest, SynthSize::Tiny, 5, n);
         let mut rng = rand::rngs::StdRng::seed_from_u64(n as u64);
         let report = chest_report(&findings, &mut rng);
@@ -309,11 +310,55 @@ fn chests_with_findings_are_the_chest_volumes_and_their_reports_name_each_findin
     );
     // The phrasing and order vary from draw to draw.
     let (_, findings) = (1..=10)
-        .map(|n| synthesize_chest_with_findings(SynthSize::Tiny, 5, n, 0.4))
+        .map(|n| synthesize_chest_with_findings(SynthSize::Tiny, 5, n, 0.4, Involvement::Focal))
         .find(|(_, f)| !f.is_empty())
         .unwrap();
     let texts: std::collections::BTreeSet<String> = (0..8)
         .map(|s| chest_report(&findings, &mut rand::rngs::StdRng::seed_from_u64(100 + s)))
         .collect();
     assert!(texts.len() > 4, "{texts:?}");
+}
+
+#[test]
+fn extensive_involvement_grows_the_same_lesions() {
+    use ssl3d::data::synthetic::reports::FindingKind;
+    use ssl3d::data::synthetic::{Involvement, synthesize_chest_with_findings};
+    // Voxels in the ground-glass range (−700, −250) HU: lesions, nothing else at these sizes.
+    let ground_glass =
+        |hu: &ndarray::Array3<i16>| hu.iter().filter(|&&v| v > -700 && v < -250).count();
+    let mut compared = 0;
+    for n in 1..=8 {
+        let chest = |inv| synthesize_chest_with_findings(SynthSize::Tiny, 3, n, 0.3, inv);
+        let (focal, focal_findings) = chest(Involvement::Focal);
+        let (wide, wide_findings) = chest(Involvement::Extensive);
+        assert_eq!(focal_findings.len(), wide_findings.len(), "volume {n}");
+        if focal_findings.is_empty() {
+            assert_eq!(focal.hu, wide.hu, "volume {n}: a normal chest is the same");
+            continue;
+        }
+        for (f, w) in focal_findings.iter().zip(&wide_findings) {
+            assert_eq!(
+                (f.kind, f.side, f.lobe),
+                (w.kind, w.side, w.lobe),
+                "volume {n}"
+            );
+            assert!(
+                (w.diameter_mm - f.diameter_mm - 40.0).abs() < 1e-9,
+                "{f:?} {w:?}"
+            );
+            assert!((64.0..=120.0).contains(&w.diameter_mm), "{w:?}");
+        }
+        let (a, b) = (ground_glass(&focal.hu), ground_glass(&wide.hu));
+        if focal_findings
+            .iter()
+            .any(|f| f.kind == FindingKind::GroundGlass)
+        {
+            assert!(
+                b as f64 > 1.5 * a as f64,
+                "volume {n}: ground-glass voxels {a} focal, {b} extensive"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "no chest with ground-glass among the draws");
 }

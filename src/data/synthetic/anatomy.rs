@@ -5,6 +5,7 @@
 
 use rand::{Rng, RngExt};
 
+use super::Involvement;
 use super::geometry::{P3, Shape, Texture};
 use super::phantom::{Part, Phantom};
 use super::reports::{Finding, FindingKind, Lobe, Side};
@@ -479,15 +480,16 @@ pub fn abdomen(rng: &mut impl Rng, t: &Trunk) -> Phantom {
 /// The TCIA-COVID19-style chest: lungs with vessels and airways, heart, great vessels, and 1–5
 /// ground-glass or consolidation patches. Unlabelled (pretraining data).
 pub fn chest(rng: &mut impl Rng, t: &Trunk) -> Phantom {
-    chest_with_findings(rng, t, true).0
+    chest_with_findings(rng, t, Some(Involvement::Focal)).0
 }
 
-/// The chest and what a radiologist would report of its lesions: with `lesions` the same phantom
-/// as [`chest`] (the same draws), without them a normal chest.
+/// The chest and what a radiologist would report of its lesions: with `Focal` lesions the same
+/// phantom as [`chest`] (the same draws), with `Extensive` ones those lesions larger, without
+/// them (`None`) a normal chest.
 pub fn chest_with_findings(
     rng: &mut impl Rng,
     t: &Trunk,
-    lesions: bool,
+    lesions: Option<Involvement>,
 ) -> (Phantom, Vec<Finding>) {
     let mut findings = Vec::new();
     let mut parts = trunk_parts(rng, t, t.z_lo - 60.0);
@@ -520,7 +522,12 @@ pub fn chest_with_findings(
         lungs.push(lung);
     }
     // Ground-glass opacities and consolidations, kept inside a lung.
-    let count = if lesions { rng.random_range(1..=5) } else { 0 };
+    let count = if lesions.is_some() {
+        rng.random_range(1..=5)
+    } else {
+        0
+    };
+    let extra_radius = lesions.map_or(0.0, Involvement::extra_radius_mm);
     for _ in 0..count {
         let which = rng.random_range(0..2);
         let lung = lungs[which].clone();
@@ -532,7 +539,7 @@ pub fn chest_with_findings(
             centre[1] + rng.random_range(-0.6..0.6) * radii[1],
             centre[2] + rng.random_range(-0.7..0.6) * radii[2],
         ];
-        let r = rng.random_range(12.0..40.0);
+        let r = rng.random_range(12.0..40.0) + extra_radius;
         let consolidation = rng.random_bool(0.25);
         // The first lung lies at −x: the patient's right, as the liver and right kidney.
         findings.push(Finding {

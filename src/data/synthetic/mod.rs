@@ -38,6 +38,38 @@ pub enum SynthSize {
     Full,
 }
 
+/// How much of the lungs a chest's findings take. `Focal`: lesions 24–80 mm across, the pretraining
+/// chests'. `Extensive`: the same lesions (same draws, places and kinds) with 20 mm more radius, as
+/// widespread ground-glass in COVID-19 pneumonia — on tiny phantoms, large enough for an image
+/// encoder trained from scratch to see them (docs/CONVIRT.md, "Running on the synthetic corpus").
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Involvement {
+    #[default]
+    Focal,
+    Extensive,
+}
+
+impl Involvement {
+    /// Added to each lesion's drawn radius (mm).
+    pub fn extra_radius_mm(self) -> f64 {
+        match self {
+            Involvement::Focal => 0.0,
+            Involvement::Extensive => 20.0,
+        }
+    }
+}
+
 /// Which phantom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhantomKind {
@@ -69,29 +101,38 @@ fn volume_seed(seed: u64, kind: PhantomKind, number: u32) -> u64 {
 
 /// Generates one phantom volume (number `number` of its kind) deterministically from `seed`.
 pub fn synthesize(kind: PhantomKind, size: SynthSize, seed: u64, number: u32) -> SyntheticVolume {
-    build(kind, size, seed, number, true).0
+    build(kind, size, seed, number, Some(Involvement::Focal)).0
 }
 
 /// A chest volume with its findings, for image–report pairs: about `normal_share` of the numbers
-/// give a normal chest, the others [`synthesize`]'s chest volume of that number.
+/// give a normal chest, the others [`synthesize`]'s chest volume of that number (with `Focal`
+/// involvement; `Extensive` grows its lesions).
 pub fn synthesize_chest_with_findings(
     size: SynthSize,
     seed: u64,
     number: u32,
     normal_share: f64,
+    involvement: Involvement,
 ) -> (SyntheticVolume, Vec<reports::Finding>) {
     let draw = super::seeding::mix(volume_seed(seed, PhantomKind::Chest, number) ^ 0x4E4F_524D);
     let normal = ((draw >> 11) as f64 / (1u64 << 53) as f64) < normal_share;
-    build(PhantomKind::Chest, size, seed, number, !normal)
+    build(
+        PhantomKind::Chest,
+        size,
+        seed,
+        number,
+        (!normal).then_some(involvement),
+    )
 }
 
-/// One volume, with the chest's lesions when `lesions` (the abdomen has no findings).
+/// One volume, with the chest's lesions as `lesions` says (`None`: a normal chest; the abdomen has
+/// no findings).
 fn build(
     kind: PhantomKind,
     size: SynthSize,
     seed: u64,
     number: u32,
-    lesions: bool,
+    lesions: Option<Involvement>,
 ) -> (SyntheticVolume, Vec<reports::Finding>) {
     let vseed = volume_seed(seed, kind, number);
     let mut rng = StdRng::seed_from_u64(vseed);

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::radiograph::frontal_drr;
 use super::reports::{Finding, FindingKind, chest_report};
-use super::{SynthSize, synthesize_chest_with_findings};
+use super::{Involvement, SynthSize, synthesize_chest_with_findings};
 use crate::data::seeding::mix;
 use crate::error::{Error, Result};
 use crate::io::raster::write_png;
@@ -37,6 +37,8 @@ pub struct ReportCorpusOptions {
     pub count: usize,
     /// Share of normal chests.
     pub normal_share: f64,
+    /// How large the other chests' lesions are.
+    pub involvement: Involvement,
 }
 
 /// Paths of what was written.
@@ -143,8 +145,13 @@ pub fn write_report_corpus(
     let chests = (1..=opts.count)
         .into_par_iter()
         .map(|n| {
-            let (volume, findings) =
-                synthesize_chest_with_findings(opts.size, opts.seed, n as u32, opts.normal_share);
+            let (volume, findings) = synthesize_chest_with_findings(
+                opts.size,
+                opts.seed,
+                n as u32,
+                opts.normal_share,
+                opts.involvement,
+            );
             write_png(
                 &dir.join(format!("images/{}.png", name(n))),
                 &frontal_drr(&volume),

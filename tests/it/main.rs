@@ -16,6 +16,7 @@ mod conv_backward;
 mod convirt_ct;
 mod convirt_data;
 mod convirt_eval;
+mod convirt_learning;
 mod convirt_loss;
 mod convirt_models;
 mod convirt_run;

@@ -90,7 +90,7 @@ fn finding_labels_are_read_by_name_and_checked() {
     assert!(err.contains("no label column \"d\""), "{err}");
 }
 
-fn evaluation(path: &Path) -> Value {
+pub(crate) fn evaluation(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

@@ -7,12 +7,12 @@
 //! `cargo test --release --test it convirt_learns -- --ignored`.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
 use crate::common;
-use crate::convirt_run::{convirt, ok};
+use crate::convirt_eval::evaluation;
+use crate::convirt_run::{convirt, ok, synth_pairs_with_bert};
 
 /// The corpus's `config-ct.yaml` (its ViT: 32³ views, 16³ patches) with the recipe that learns
 /// (docs/CONVIRT.md): the whole report as the text view, batch 32, rate 1e-4, 100 epochs.
@@ -31,10 +31,6 @@ fn learning_config(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn evaluation(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// The linear probe's mean AUC with all of the training labels.
 fn probe_with_all_labels(e: &Value) -> f64 {
     let probes = e["linear_probe"].as_array().unwrap();
@@ -50,17 +46,8 @@ fn probe_with_all_labels(e: &Value) -> f64 {
 fn convirt_learns_the_findings_of_held_out_ct_pairs() {
     let root = common::scratch("convirt_learning");
     let data = root.join("pairs");
-    let out = Command::new(env!("CARGO_BIN_EXE_ssl-data"))
-        .args(["synth", "--reports", "--involvement", "extensive"])
-        .args(["--pairs", "384", "--seed", "0", "--out"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The corpus's BERT pretrained by its default 300 masked-LM steps.
+    synth_pairs_with_bert(&data, 384, 0, 300, &["--involvement", "extensive"]);
     let cfg = learning_config(&data);
     let run = root.join("run");
     ok(&convirt(&cfg, &run, 100, &[]));

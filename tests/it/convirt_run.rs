@@ -20,16 +20,24 @@ use crate::networks::B;
 /// `ssl-data synth --reports` of `pairs` tiny pairs into `dir`, its BERT left at random (the
 /// runs here test the pipeline, not what BERT knows).
 pub(crate) fn synth_pairs(dir: &Path, pairs: usize, seed: u64) {
-    synth_pairs_with_bert(dir, pairs, seed, 0);
+    synth_pairs_with_bert(dir, pairs, seed, 0, &[]);
 }
 
-/// The same with `bert_steps` masked-LM steps pretraining the corpus's BERT.
-fn synth_pairs_with_bert(dir: &Path, pairs: usize, seed: u64, bert_steps: usize) {
+/// The same with `bert_steps` masked-LM steps pretraining the corpus's BERT and `more`
+/// arguments to `ssl-data synth --reports`.
+pub(crate) fn synth_pairs_with_bert(
+    dir: &Path,
+    pairs: usize,
+    seed: u64,
+    bert_steps: usize,
+    more: &[&str],
+) {
     let out = Command::new(env!("CARGO_BIN_EXE_ssl-data"))
         .args(["synth", "--reports", "--pairs", &pairs.to_string()])
         .args(["--seed", &seed.to_string(), "--out"])
         .arg(dir)
         .args(["--bert-steps", &bert_steps.to_string()])
+        .args(more)
         .output()
         .unwrap();
     assert!(
@@ -153,9 +161,9 @@ fn report_similarity(dir: &Path) -> (f64, f64) {
 fn masked_lm_pretraining_teaches_the_corpus_bert_its_reports() {
     let root = common::scratch("convirt_mlm");
     let (random, a, b) = (root.join("random"), root.join("a"), root.join("b"));
-    synth_pairs_with_bert(&random, 24, 6, 0);
-    synth_pairs_with_bert(&a, 24, 6, 150);
-    synth_pairs_with_bert(&b, 24, 6, 150);
+    synth_pairs_with_bert(&random, 24, 6, 0, &[]);
+    synth_pairs_with_bert(&a, 24, 6, 150, &[]);
+    synth_pairs_with_bert(&b, 24, 6, 150, &[]);
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
     assert_eq!(
         read(&a, "bert/model.safetensors"),

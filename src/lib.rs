@@ -15,7 +15,8 @@
 //!   image–report pairs.
 //! - [`kernels`]: ssl3d's CPU kernels for Burn's Flex backend (convolutions, linear layers,
 //!   attention, GELU, instance norm, patch rows, DiceCE, fused Adam) and the one dispatch that
-//!   chooses them over Burn's generic ops.
+//!   chooses them over Burn's generic ops. Its own crate, `crates/kernels`, so that the test
+//!   build (Cargo's dev profile) can optimise these hot loops while the rest builds quickly.
 //! - [`networks`], [`losses`], [`metrics`], [`inferers`]: ViT, ViTAutoEnc and UNETR with MONAI's
 //!   maths and state-dict names (checkpoints in and out), ConVIRT's ResNet and BERT with
 //!   torchvision's and Hugging Face's; the SSL, ConVIRT and DiceCE losses; Dice and HD95;
@@ -46,7 +47,7 @@ pub mod error;
 pub mod gradients;
 pub mod inferers;
 pub mod io;
-pub mod kernels;
+pub use ssl3d_kernels as kernels;
 pub mod losses;
 pub mod metrics;
 pub mod networks;

@@ -203,7 +203,7 @@ fn sum_over_windows(d: &FlexTensor) -> FlexTensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_tensors::uniform;
+    use crate::test_tensors::uniform;
 
     fn close(a: Vec<f32>, b: Vec<f32>, what: &str) {
         let worst = a

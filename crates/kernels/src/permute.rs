@@ -131,7 +131,7 @@ fn copy<T: Copy + Default + Send + Sync>(src: &[T], dims: &[usize], axes: &[usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_tensors::uniform;
+    use crate::test_tensors::uniform;
 
     fn check<const D: usize>(shape: [usize; D], axes: [usize; D]) {
         let x = uniform::<Flex, D>(shape, (0.0, 1.0), 1);

@@ -8,14 +8,14 @@
 
 pub mod attention;
 pub mod conv;
-pub(crate) mod dice_ce;
+pub mod dice_ce;
 mod dispatch;
 pub use dispatch::{KERNELS_ENV, KernelChoice, generic_ops_only, is_cpu_backend, with_generic_ops};
 pub mod fused_adam;
 pub mod gelu;
 pub mod instance_norm;
 pub mod linear;
-pub(crate) mod patches;
+pub mod patches;
 pub mod permute;
 pub mod precision;
 mod row_softmax;

@@ -43,7 +43,7 @@ thread_local! {
 
 /// Sets this process's precision once, before any model runs (the binaries' `--precision`).
 /// Returns false if it was already set to something else.
-pub(crate) fn set_precision(precision: Precision) -> bool {
+pub fn set_precision(precision: Precision) -> bool {
     *PROCESS.get_or_init(|| precision) == precision
 }
 

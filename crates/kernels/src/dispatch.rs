@@ -70,7 +70,7 @@ impl KernelChoice {
     }
 
     /// [`KERNELS_ENV`] as this process started with it (read once), or the error naming it.
-    pub(crate) fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, String> {
         static CHOICE: OnceLock<Result<KernelChoice, String>> = OnceLock::new();
         CHOICE
             .get_or_init(|| KernelChoice::parse(std::env::var(KERNELS_ENV).ok().as_deref()))

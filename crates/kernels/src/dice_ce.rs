@@ -39,7 +39,7 @@ const NO_CLASS: u32 = u32::MAX;
 /// MONAI's `DiceCELoss(softmax=True, to_onehot_y=True)` with its remaining options: what the
 /// fused kernel computes, `λ_dice·Dice + λ_ce·CE`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct SoftmaxDiceCe {
+pub struct SoftmaxDiceCe {
     pub include_background: bool,
     pub squared_pred: bool,
     pub jaccard: bool,
@@ -57,7 +57,7 @@ pub(crate) struct SoftmaxDiceCe {
 /// (another backend, labels that are not a `(B, 1, …)` map, one class, another float type).
 /// On `Autodiff<Flex>` only `total` carries gradients; `dice` and `ce` are values for logging.
 #[allow(clippy::type_complexity)]
-pub(crate) fn fused_parts<B: Backend>(
+pub fn fused_parts<B: Backend>(
     loss: &SoftmaxDiceCe,
     logits: Tensor<B, 5>,
     labels: Tensor<B, 5>,

@@ -3,7 +3,7 @@
 
 use crate::device::{DeviceSpec, OnBackend};
 use crate::error::Error;
-use crate::kernels::precision::{Precision, set_precision};
+use ssl3d_kernels::precision::{Precision, set_precision};
 
 /// Runs a binary's body; prints any error once as `error: ...` and exits with its code.
 pub fn run(body: impl FnOnce() -> crate::Result<()>) {

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::device_parity::{floats, smooth_volume};
 use crate::error::{Error, Result};
-use crate::kernels::{is_cpu_backend, with_generic_ops};
 use crate::networks::native::{NativeConfig, load_native, native_config};
+use ssl3d_kernels::{is_cpu_backend, with_generic_ops};
 
 /// The comparison of one checkpoint's outputs.
 #[derive(Debug, Clone, Serialize)]

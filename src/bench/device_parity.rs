@@ -14,11 +14,11 @@ use burn::tensor::{Tensor, TensorData};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::kernels::with_generic_ops;
 use crate::losses::DiceCeLossConfig;
 use crate::networks::state_dict::{Arch, export_state_dict, load_state_dict};
 use crate::networks::{UnetrConfig, VitAutoEncConfig, VitConfig};
 use crate::train::ssl_step::ssl_losses;
+use ssl3d_kernels::with_generic_ops;
 
 type Cpu = Autodiff<Flex>;
 
@@ -64,7 +64,7 @@ struct Side {
 
 /// Compares backend `B` on `device` with the CPU (see the module doc).
 pub fn device_parity<B: AutodiffBackend>(device: &B::Device, name: &str) -> Result<ParityReport> {
-    let on_cpu = crate::kernels::is_cpu_backend::<B>();
+    let on_cpu = ssl3d_kernels::is_cpu_backend::<B>();
     let device_side = |f: &dyn Fn() -> Result<Side>| {
         if on_cpu { with_generic_ops(f) } else { f() }
     };

@@ -8,14 +8,14 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Tensor};
 
 use super::timing::{Times, time_steady};
-use crate::kernels::conv::uses_fast_backward;
-use crate::kernels::fused_adam::{FusedAdam, FusedAdamW};
 use crate::losses::DiceCeLossConfig;
 use crate::networks::blocks::dynunet_block::{Convolution, TransposedConvolution};
 use crate::networks::{
     DynUnetConfig, SegResNetConfig, SwinUnetrConfig, UnetrConfig, VitAutoEnc, VitAutoEncConfig,
 };
 use crate::train::ssl_step::ssl_losses;
+use ssl3d_kernels::conv::uses_fast_backward;
+use ssl3d_kernels::fused_adam::{FusedAdam, FusedAdamW};
 
 /// What to time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,7 +74,7 @@ impl DeviceSpec {
     /// Checks that this device can be used by this build on this machine, and that
     /// `SSL3D_KERNELS`, if set, names a kernel choice.
     pub fn check_available(&self) -> Result<()> {
-        crate::kernels::KernelChoice::from_env().map_err(Error::InvalidArgument)?;
+        ssl3d_kernels::KernelChoice::from_env().map_err(Error::InvalidArgument)?;
         match self {
             DeviceSpec::Cpu => Ok(()),
             DeviceSpec::Cuda(n) => cuda::check(*n),

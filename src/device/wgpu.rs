@@ -18,7 +18,7 @@ mod enabled {
 
     use super::super::probe_quietly;
     use super::*;
-    use crate::kernels::precision::{Precision, precision};
+    use ssl3d_kernels::precision::{Precision, precision};
 
     /// The wgpu device `--device wgpu[:N]` names.
     pub fn wgpu_device(index: Option<usize>) -> WgpuDevice {

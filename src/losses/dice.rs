@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{log_softmax, sigmoid, softmax};
 use burn::tensor::backend::Backend;
 
-use crate::kernels::dice_ce::{SoftmaxDiceCe, fused_parts};
+use ssl3d_kernels::dice_ce::{SoftmaxDiceCe, fused_parts};
 
 /// How per-(batch, class) losses are reduced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

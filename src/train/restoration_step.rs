@@ -21,11 +21,11 @@ use crate::data::SslBatch;
 use crate::distributed::DataParallel;
 use crate::error::Result;
 use crate::gradients::MicroBatching;
-use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::l1_loss;
 use crate::networks::SegmentationModel;
 use crate::networks::checkpoint::save_best_model_tensors;
 use crate::report::records::SslLosses;
+use ssl3d_kernels::fused_adam::FusedAdam;
 
 /// Adam over a restoration network.
 pub(crate) type RestorationOptimizer<B, M> = OptimizerAdaptor<FusedAdam, M, B>;

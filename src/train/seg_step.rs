@@ -19,10 +19,10 @@ use crate::data::SegBatch;
 use crate::distributed::DataParallel;
 use crate::error::Result;
 use crate::gradients::MicroBatching;
-use crate::kernels::fused_adam::FusedAdamW;
 use crate::losses::{DeepSupervisionWeights, DiceCeLossConfig, deep_supervision_loss};
 use crate::networks::SegmentationModel;
 use crate::report::records::SegLoss;
+use ssl3d_kernels::fused_adam::FusedAdamW;
 
 /// A segmentation network that trains with autodiff and predicts without it.
 pub trait TrainableSegmentation<B: AutodiffBackend>:

@@ -19,12 +19,12 @@ use super::ssl_parallel_loss::{Negatives, parallel_ssl_losses};
 use crate::data::SslBatch;
 use crate::distributed::DataParallel;
 use crate::error::Result;
-use crate::kernels::fused_adam::FusedAdam;
 use crate::losses::{contrastive_loss, l1_loss, ssl_total_loss};
 use crate::networks::VitAutoEnc;
 use crate::networks::checkpoint::save_best_model;
 use crate::networks::state_dict::Arch;
 use crate::report::records::SslLosses;
+use ssl3d_kernels::fused_adam::FusedAdam;
 
 /// The tutorial's losses for one batch (`image` = view 1, `image_2` = view 2, `gt_image` = clean).
 ///

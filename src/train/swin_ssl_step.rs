@@ -22,7 +22,6 @@ use super::pretrain_trainer::PretrainTrainer;
 use crate::data::SslBatch;
 use crate::data::seeding::mix;
 use crate::error::Result;
-use crate::kernels::fused_adam::FusedAdamW;
 use crate::losses::l1_loss;
 use crate::losses::swin_ssl::{SwinSslLoss, swin_ssl_loss};
 use crate::networks::SwinSslHead;
@@ -30,6 +29,7 @@ use crate::networks::checkpoint::save_best_model_tensors;
 use crate::networks::state_dict::{Arch, export_state_dict};
 use crate::report::records::SslLosses;
 use crate::transforms::swin_ssl_views::{SwinSslViews, swin_ssl_views};
+use ssl3d_kernels::fused_adam::FusedAdamW;
 
 /// AdamW over the SSL head.
 pub(crate) type SwinSslOptimizer<B> = OptimizerAdaptor<FusedAdamW, SwinSslHead<B>, B>;

@@ -14,7 +14,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 
 use super::token_linear::token_linear;
-use crate::kernels::gelu::gelu;
+use ssl3d_kernels::gelu::gelu;
 
 #[derive(Config, Debug)]
 pub struct BertLayerConfig {

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::backend::Backend;
 
-pub use crate::kernels::instance_norm::instance_norm;
+pub use ssl3d_kernels::instance_norm::instance_norm;
 
 /// A `Conv3d` as MONAI's `Convolution` wraps it (`<name>.conv.weight`).
 #[derive(Module, Debug)]
@@ -44,7 +44,7 @@ impl<B: Backend> Convolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        crate::kernels::conv::conv3d(&self.conv, x)
+        ssl3d_kernels::conv::conv3d(&self.conv, x)
     }
 }
 
@@ -65,7 +65,7 @@ impl<B: Backend> TransposedConvolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        crate::kernels::conv::conv_transpose3d(&self.conv, x)
+        ssl3d_kernels::conv::conv_transpose3d(&self.conv, x)
     }
 }
 

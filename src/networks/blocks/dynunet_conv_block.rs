@@ -64,7 +64,7 @@ impl<B: Backend> StridedConvolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        crate::kernels::conv::conv3d(&self.conv, x)
+        ssl3d_kernels::conv::conv3d(&self.conv, x)
     }
 }
 
@@ -91,7 +91,7 @@ impl<B: Backend> UpConvolution<B> {
     }
 
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        crate::kernels::conv::conv_transpose3d(&self.conv, x)
+        ssl3d_kernels::conv::conv_transpose3d(&self.conv, x)
     }
 }
 

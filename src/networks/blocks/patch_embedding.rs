@@ -11,8 +11,8 @@ use burn::tensor::Distribution;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::kernels::conv::conv3d;
-use crate::kernels::patches::patches;
+use ssl3d_kernels::conv::conv3d;
+use ssl3d_kernels::patches::patches;
 
 #[derive(Config, Debug)]
 pub struct PatchEmbeddingConfig {

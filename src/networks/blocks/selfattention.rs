@@ -8,8 +8,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::kernels::attention::packed_attention;
-use crate::kernels::linear::linear;
+use ssl3d_kernels::attention::packed_attention;
+use ssl3d_kernels::linear::linear;
 
 #[derive(Config, Debug)]
 pub struct SelfAttentionConfig {

@@ -10,7 +10,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use super::mlp::{MlpBlock, MlpConfig};
 use super::token_linear::token_linear;
 use super::window_attention::WindowAttention;
-use crate::kernels::permute::permute_contiguous;
+use ssl3d_kernels::permute::permute_contiguous;
 
 /// MONAI's `get_window_size`: a side no longer than the window is one window, unshifted.
 pub fn window_for(

@@ -6,7 +6,7 @@
 //! backward pass (10 % of a ViTAutoEnc training step). Flattening `[batch, tokens, features]` to
 //! `[batch·tokens, features]` first keeps every tensor of the product 2-D, so the transposed
 //! weight goes to the GEMM as a strided view. The arithmetic is the same product on every backend;
-//! on the CPU backend the product runs as [`crate::kernels::linear::linear`].
+//! on the CPU backend the product runs as [`ssl3d_kernels::linear::linear`].
 
 use burn::nn::Linear;
 use burn::tensor::Tensor;
@@ -15,7 +15,7 @@ use burn::tensor::backend::Backend;
 /// `linear.forward(x)` for `x: [batch, tokens, features]`, computed on `[batch·tokens, features]`.
 pub(crate) fn token_linear<B: Backend>(linear: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [batch, tokens, features] = x.dims();
-    let y = crate::kernels::linear::linear(linear, x.reshape([batch * tokens, features]));
+    let y = ssl3d_kernels::linear::linear(linear, x.reshape([batch * tokens, features]));
     let out = y.dims()[1];
     y.reshape([batch, tokens, out])
 }

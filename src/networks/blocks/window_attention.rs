@@ -8,8 +8,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::token_linear::token_linear;
-use crate::kernels::permute::permute_contiguous;
-use crate::kernels::window_softmax::window_softmax;
+use ssl3d_kernels::permute::permute_contiguous;
+use ssl3d_kernels::window_softmax::window_softmax;
 
 /// MONAI's `relative_position_index` for a `window`: row-major over the window's voxels, entry
 /// `(i, j)` is the table row of the offset from voxel `j` to voxel `i`. MONAI keeps it as a buffer

@@ -144,13 +144,13 @@ impl<B: Backend> SwinSslHead<B> {
         let last = self.conv.len() - 1;
         let mut y = deepest;
         for conv in &self.conv[..last] {
-            y = crate::kernels::conv::conv3d(conv, y);
+            y = ssl3d_kernels::conv::conv3d(conv, y);
             y = upsample_trilinear_2x(leaky_relu(instance_norm(y), 0.01));
         }
         SslHeadOutput {
             rotation,
             contrastive,
-            reconstruction: crate::kernels::conv::conv3d(&self.conv[last], y),
+            reconstruction: ssl3d_kernels::conv::conv3d(&self.conv[last], y),
         }
     }
 

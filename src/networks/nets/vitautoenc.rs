@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
 use super::vit::{Vit, VitConfig, tokens_to_grid};
-use crate::kernels::conv::conv_transpose3d;
+use ssl3d_kernels::conv::conv_transpose3d;
 
 /// Defaults: the tutorial's `ViTAutoEnc(in 1, img 96³, patch 16³, hidden 768, mlp 3072)`.
 #[derive(Config, Debug)]

@@ -6,6 +6,7 @@
 //! op does, and `SSL3D_KERNELS=generic` makes the CPU take that path too. Models and losses call the
 //! functions here and stay backend-agnostic.
 
+pub mod affine_norm;
 pub mod attention;
 pub mod conv;
 pub mod dice_ce;

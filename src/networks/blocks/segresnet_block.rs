@@ -8,7 +8,9 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
-use super::dynunet_block::{Convolution, instance_norm};
+use ssl3d_kernels::affine_norm::affine_group_norm;
+
+use super::dynunet_block::Convolution;
 
 /// `GroupNorm(num_groups, channels, affine=True)`: each sample's channels in `groups` groups,
 /// each group to zero mean and unit (biased) variance over its channels and voxels, then a
@@ -29,16 +31,10 @@ impl<B: Backend> AffineGroupNorm<B> {
         }
     }
 
-    /// A group of `C/G` channels of `X×Y×Z` voxels is one `(C/G)·X × Y × Z` volume, so the
-    /// normalisation is instance norm on the `(B, G, (C/G)·X, Y, Z)` view: the same maths, and
-    /// on the CPU ssl3d's fused instance-norm kernel with its backward.
+    /// On the CPU one fused kernel with its backward (`ssl3d_kernels::affine_norm`); elsewhere
+    /// instance norm on the `(B, G, (C/G)·X, Y, Z)` view, then the scale and shift.
     pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        let dims = x.dims();
-        let [b, c, sx, sy, sz] = dims;
-        let grouped = x.reshape([b, self.groups, c / self.groups * sx, sy, sz]);
-        let normed = instance_norm(grouped).reshape(dims);
-        normed * self.weight.val().reshape([1, c, 1, 1, 1])
-            + self.bias.val().reshape([1, c, 1, 1, 1])
+        affine_group_norm(x, self.weight.val(), self.bias.val(), self.groups)
     }
 }
 

@@ -58,4 +58,5 @@ mod tensorboard;
 mod train_support;
 mod transform_vectors;
 mod transformer_cpu;
+mod upsample;
 mod wgpu_device;

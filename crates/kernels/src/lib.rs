@@ -22,5 +22,6 @@ pub mod precision;
 mod row_softmax;
 #[cfg(test)]
 pub(crate) mod test_tensors;
+pub mod upsample;
 mod vector_math;
 pub mod window_softmax;

@@ -9,6 +9,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::backend::Backend;
 
 use ssl3d_kernels::affine_norm::affine_group_norm;
+/// Trilinear ×2 up-sampling with `align_corners=False` (`UpSample(mode="nontrainable")`): a CPU
+/// kernel with its backward, Burn's ops elsewhere.
+pub(crate) use ssl3d_kernels::upsample::upsample_trilinear_2x;
 
 use super::dynunet_block::Convolution;
 
@@ -62,36 +65,4 @@ impl<B: Backend> SegResBlock<B> {
         let out = self.conv2.forward(relu(self.norm2.forward(out)));
         out + x
     }
-}
-
-/// Trilinear ×2 up-sampling with `align_corners=False`: along each axis, output `2i` is
-/// `0.75·x[i] + 0.25·x[i−1]` and `2i+1` is `0.75·x[i] + 0.25·x[i+1]`, edges clamped.
-pub(crate) fn upsample_trilinear_2x<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
-    (2..5).fold(x, upsample_linear_2x)
-}
-
-fn upsample_linear_2x<B: Backend>(x: Tensor<B, 5>, dim: usize) -> Tensor<B, 5> {
-    let n = x.dims()[dim];
-    let (prev, next) = if n > 1 {
-        (
-            Tensor::cat(
-                vec![x.clone().narrow(dim, 0, 1), x.clone().narrow(dim, 0, n - 1)],
-                dim,
-            ),
-            Tensor::cat(
-                vec![
-                    x.clone().narrow(dim, 1, n - 1),
-                    x.clone().narrow(dim, n - 1, 1),
-                ],
-                dim,
-            ),
-        )
-    } else {
-        (x.clone(), x.clone())
-    };
-    let even = x.clone() * 0.75 + prev * 0.25;
-    let odd = x * 0.75 + next * 0.25;
-    let mut dims = even.dims();
-    dims[dim] *= 2;
-    Tensor::stack::<6>(vec![even, odd], dim + 1).reshape(dims)
 }

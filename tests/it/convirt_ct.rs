@@ -134,12 +134,12 @@ fn step_losses(dir: &Path) -> Vec<Value> {
 
 /// The corpus's `config-ct.yaml` at batch 4.
 fn ct_config(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(dir.join("config-ct.yaml"))
-        .unwrap()
-        .replace("batch_size: 8", "batch_size: 4");
-    let path = dir.join("ct4.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+    crate::convirt_run::edited_config(
+        dir,
+        "config-ct.yaml",
+        "ct4.yaml",
+        &[("batch_size: 8", "batch_size: 4")],
+    )
 }
 
 #[test]

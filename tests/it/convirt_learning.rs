@@ -11,25 +11,23 @@ use serde_json::Value;
 
 use crate::common;
 use crate::convirt_eval::evaluation;
-use crate::convirt_run::{convirt, ok, synth_pairs_with_bert};
+use crate::convirt_run::{convirt, edited_config, ok, synth_pairs_with_bert};
 
 /// The corpus's `config-ct.yaml` (its ViT: 32³ views, 16³ patches) with the recipe that learns
 /// (docs/CONVIRT.md): the whole report as the text view, batch 32, rate 1e-4, 100 epochs;
 /// validated every 5 epochs instead of every one, to save the test's time.
 fn learning_config(dir: &Path) -> std::path::PathBuf {
-    let mut text = std::fs::read_to_string(dir.join("config-ct.yaml")).unwrap();
-    for (from, to) in [
-        ("batch_size: 8", "batch_size: 32"),
-        ("learning_rate: 0.001", "learning_rate: 0.0001"),
-        ("text_view: sentence", "text_view: report"),
-        ("eval_every_n_epochs: 1", "eval_every_n_epochs: 5"),
-    ] {
-        assert!(text.contains(from), "config-ct.yaml has no {from:?}");
-        text = text.replace(from, to);
-    }
-    let path = dir.join("learning.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
+    edited_config(
+        dir,
+        "config-ct.yaml",
+        "learning.yaml",
+        &[
+            ("batch_size: 8", "batch_size: 32"),
+            ("learning_rate: 0.001", "learning_rate: 0.0001"),
+            ("text_view: sentence", "text_view: report"),
+            ("eval_every_n_epochs: 1", "eval_every_n_epochs: 5"),
+        ],
+    )
 }
 
 /// The linear probe's mean AUC with all of the training labels.

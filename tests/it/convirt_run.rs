@@ -56,12 +56,29 @@ pub(crate) fn config(
     valid_size: f64,
     replace: &[(&str, &str)],
 ) -> PathBuf {
-    let mut text = std::fs::read_to_string(dir.join("config.yaml"))
-        .unwrap()
-        .replace("batch_size: 8", &format!("batch_size: {batch}"))
-        .replace("valid_size: 0.25", &format!("valid_size: {valid_size}"));
+    let (batch, valid_size) = (
+        format!("batch_size: {batch}"),
+        format!("valid_size: {valid_size}"),
+    );
+    let mut all = vec![
+        ("batch_size: 8", batch.as_str()),
+        ("valid_size: 0.25", valid_size.as_str()),
+    ];
+    all.extend_from_slice(replace);
+    edited_config(dir, "config.yaml", name, &all)
+}
+
+/// The corpus's config file `source` (`config.yaml` or `config-ct.yaml`) with each `(from, to)`
+/// replaced in turn, each `from` required to be there, saved as `name`.
+pub(crate) fn edited_config(
+    dir: &Path,
+    source: &str,
+    name: &str,
+    replace: &[(&str, &str)],
+) -> PathBuf {
+    let mut text = std::fs::read_to_string(dir.join(source)).unwrap();
     for (from, to) in replace {
-        assert!(text.contains(from), "the corpus config has no {from:?}");
+        assert!(text.contains(from), "{source} has no {from:?}");
         text = text.replace(from, to);
     }
     let path = dir.join(name);

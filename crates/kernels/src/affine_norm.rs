@@ -22,10 +22,7 @@ use burn::tensor::{DType, Tensor, TensorMetadata};
 use rayon::prelude::*;
 
 use super::dispatch::{CpuTrain, OnCpu, Real, back, flex_tensor, on_cpu, primitive, same};
-use super::instance_norm;
-
-/// PyTorch's `GroupNorm` / `InstanceNorm3d` epsilon.
-const EPS: f64 = 1e-5;
+use super::instance_norm::{self, row_statistics};
 
 /// `[B, C, X, Y, Z]` normalised over each sample's `groups` groups of `C / groups` channels and
 /// all their voxels (biased variance), then `· weight[c] + bias[c]`.
@@ -269,15 +266,7 @@ fn normalize_rows<T: Real>(
     let row_len = dims.row_len().max(1);
     let rows = x.len() / row_len;
     let plane = dims.plane.max(1);
-    let stats: Vec<(f64, f64)> = x
-        .par_chunks(row_len)
-        .map(|row| {
-            let n = row.len() as f64;
-            let mean = row.iter().map(|v| v.widen()).sum::<f64>() / n;
-            let var = row.iter().map(|v| (v.widen() - mean).powi(2)).sum::<f64>() / n;
-            (mean, 1.0 / (var + EPS).sqrt())
-        })
-        .collect();
+    let stats: Vec<(f64, f64)> = x.par_chunks(row_len).map(row_statistics).collect();
     let zero = T::from_f64(0.0);
     let mut out = vec![zero; x.len()];
     let mut normalized = if keep {
@@ -285,22 +274,23 @@ fn normalize_rows<T: Real>(
     } else {
         Vec::new()
     };
+    // The two loops differ only in keeping ŷ: one branch per plane, not per voxel.
     let write = |p: usize, out: &mut [T], kept: Option<&mut [T]>, x: &[T]| {
         let c = p % dims.channels;
         let (mean, inv) = stats[(p / dims.channels) * dims.groups + c / dims.per_group()];
         let (scale, shift) = (w[c].widen(), b[c].widen());
+        let normalize = |v: &T| T::from_f64((v.widen() - mean) * inv);
+        let affine = |y: T| T::from_f64(y.widen() * scale + shift);
         match kept {
             Some(kept) => {
                 for ((o, k), v) in out.iter_mut().zip(kept).zip(x) {
-                    let y = T::from_f64((v.widen() - mean) * inv);
-                    *k = y;
-                    *o = T::from_f64(y.widen() * scale + shift);
+                    *k = normalize(v);
+                    *o = affine(*k);
                 }
             }
             None => {
                 for (o, v) in out.iter_mut().zip(x) {
-                    let y = T::from_f64((v.widen() - mean) * inv);
-                    *o = T::from_f64(y.widen() * scale + shift);
+                    *o = affine(normalize(v));
                 }
             }
         }

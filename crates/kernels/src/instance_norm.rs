@@ -123,16 +123,22 @@ fn normalize_rows<T: Real>(x: &[T], rows: usize) -> (Vec<T>, Vec<T>) {
         .zip(x.par_chunks(row_len.max(1)))
         .zip(inv_std.par_iter_mut())
         .for_each(|((y, x), inv)| {
-            let n = x.len() as f64;
-            let mean = x.iter().map(|v| v.widen()).sum::<f64>() / n;
-            let var = x.iter().map(|v| (v.widen() - mean).powi(2)).sum::<f64>() / n;
-            let inv_f64 = 1.0 / (var + EPS).sqrt();
+            let (mean, inv_f64) = row_statistics(x);
             for (o, v) in y.iter_mut().zip(x) {
                 *o = T::from_f64((v.widen() - mean) * inv_f64);
             }
             *inv = T::from_f64(inv_f64);
         });
     (y, inv_std)
+}
+
+/// A row's mean and `1/σ` (biased variance plus [`EPS`]), both in f64, the mean first (two
+/// passes, as PyTorch's CPU norms).
+pub(crate) fn row_statistics<T: Real>(row: &[T]) -> (f64, f64) {
+    let n = row.len() as f64;
+    let mean = row.iter().map(|v| v.widen()).sum::<f64>() / n;
+    let var = row.iter().map(|v| (v.widen() - mean).powi(2)).sum::<f64>() / n;
+    (mean, 1.0 / (var + EPS).sqrt())
 }
 
 /// `∂x = (∂y − mean(∂y) − y·mean(∂y·y)) / σ` per row.

@@ -117,10 +117,11 @@ fn forward(x: &FlexTensor) -> FlexTensor {
     let mut dims = dims_of(&x.shape());
     macro_rules! run {
         ($t:ty) => {{
-            let mut values = x.storage::<$t>().to_vec();
+            let mut values: Vec<$t> = Vec::new();
             for dim in 2..5 {
                 let (outer, n, inner) = axis(&dims, dim);
-                values = up_axis(&values, outer, n, inner);
+                let input = if dim == 2 { x.storage::<$t>() } else { &values };
+                values = up_axis(input, outer, n, inner);
                 dims[dim] *= 2;
             }
             flex_tensor(values, dims)
@@ -138,11 +139,16 @@ fn adjoint(grad: &FlexTensor, input: &Shape) -> FlexTensor {
     let mut dims = dims_of(&grad.shape());
     macro_rules! run {
         ($t:ty) => {{
-            let mut values = grad.storage::<$t>().to_vec();
+            let mut values: Vec<$t> = Vec::new();
             for dim in (2..5).rev() {
                 dims[dim] /= 2;
                 let (outer, n, inner) = axis(&dims, dim);
-                values = up_axis_adjoint(&values, outer, n, inner);
+                let output_grad = if dim == 4 {
+                    grad.storage::<$t>()
+                } else {
+                    &values
+                };
+                values = up_axis_adjoint(output_grad, outer, n, inner);
             }
             debug_assert_eq!(dims, dims_of(input));
             flex_tensor(values, dims)
